@@ -1,0 +1,175 @@
+//! `streams-app bench engine`: the full reference topology over in-memory records, with
+//! RocksDB state and a checkpoint every second (DESIGN §8).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::Context as _;
+use streams_core::record::SourceRecord;
+use streams_runtime::{load_topology, Engine, EngineOptions, OutboxPayload};
+use streams_state::StateConfig;
+
+use crate::synth::{Synth, SynthConfig};
+
+/// Arguments of `bench engine`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Number of input records.
+    #[arg(long, default_value_t = 1_000_000, env = "STREAMS_BENCH_EVENTS")]
+    pub events: u64,
+    /// Distinct user ids in the input.
+    #[arg(long, default_value_t = 100_000, env = "STREAMS_BENCH_USERS")]
+    pub users: i64,
+    /// Input partitions the records are spread over (by user id).
+    #[arg(long, default_value_t = 8)]
+    pub partitions: i32,
+    /// Events per second of event time in the generated input.
+    #[arg(long, default_value_t = 5_000)]
+    pub rate: u64,
+    /// Topology file.
+    #[arg(
+        long,
+        default_value = "topology/clickstream.toml",
+        env = "STREAMS_TOPOLOGY"
+    )]
+    pub topology: PathBuf,
+    /// State directory (default: a temporary directory, removed afterwards).
+    #[arg(long)]
+    pub state_dir: Option<PathBuf>,
+    /// RocksDB block cache, MiB.
+    #[arg(long, default_value_t = 64)]
+    pub block_cache_mb: usize,
+    /// RocksDB write buffers in total, MiB.
+    #[arg(long, default_value_t = 128)]
+    pub write_buffer_mb: usize,
+}
+
+/// Runs the benchmark and prints its numbers.
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let def = Arc::new(load_topology(&args.topology)?);
+    let tmp = tempfile::tempdir().context("cannot create a temporary state directory")?;
+    let state_dir = args
+        .state_dir
+        .clone()
+        .unwrap_or_else(|| tmp.path().join("bench"));
+    let topic: Arc<str> = Arc::from(
+        def.source_topics
+            .first()
+            .map_or("clickstream", |s| s.as_str()),
+    );
+
+    eprintln!(
+        "generating {} records ({} users, {} partitions)...",
+        args.events, args.users, args.partitions
+    );
+    let synth = Synth::new(SynthConfig {
+        users: args.users,
+        rate_per_sec: args.rate,
+        ..SynthConfig::default()
+    });
+    let mut next_offset = vec![0i64; args.partitions.max(1) as usize];
+    let records: Vec<SourceRecord> = synth
+        .take(args.events as usize)
+        .map(|r| {
+            let user: u64 = std::str::from_utf8(&r.key)
+                .ok()
+                .and_then(|k| k.parse().ok())
+                .unwrap_or(0);
+            let p = (user % next_offset.len() as u64) as usize;
+            let offset = next_offset[p];
+            next_offset[p] += 1;
+            SourceRecord {
+                topic: topic.clone(),
+                partition: p as i32,
+                offset,
+                timestamp: r.timestamp,
+                key: Some(r.key),
+                value: r.value,
+            }
+        })
+        .collect();
+    let bytes: usize = records.iter().map(|r| r.value.len()).sum();
+
+    let opts = EngineOptions {
+        state_dir,
+        task: 0,
+        state: StateConfig {
+            block_cache_bytes: args.block_cache_mb << 20,
+            write_buffer_bytes: (args.write_buffer_mb << 20) / 4,
+            total_write_buffer_bytes: args.write_buffer_mb << 20,
+        },
+    };
+    let clock = Instant::now();
+    let wall = |c: &Instant| c.elapsed().as_millis() as i64;
+    let mut engine = Engine::open(def.clone(), opts, 0)?;
+    let parts: Vec<(String, i32)> = (0..args.partitions)
+        .map(|p| (topic.to_string(), p))
+        .collect();
+    engine.assign(&parts, 0);
+
+    let mut delivered_rows = vec![0u64; engine.tables().len() + 1];
+    let mut checkpoints = 0u64;
+    let mut deliver = |batches: Vec<streams_runtime::OutboxBatch>, engine: &mut Engine| {
+        let mut newest = None;
+        for b in batches {
+            let i = (b.table as usize).min(delivered_rows.len() - 1);
+            delivered_rows[i] += match &b.payload {
+                OutboxPayload::Rows(r) => r.len() as u64,
+                OutboxPayload::DeadLetters(d) => d.len() as u64,
+            };
+            newest = Some(b.epoch);
+        }
+        if let Some(e) = newest {
+            engine.mark_delivered(e);
+        }
+    };
+    let start = Instant::now();
+    for (i, rec) in records.iter().enumerate() {
+        let now = if i % 1024 == 0 { wall(&clock) } else { 0 };
+        engine.process(rec, now.max(0))?;
+        if i % 1024 == 0 && engine.commit_due(now) {
+            let batches = engine.commit(now)?;
+            checkpoints += 1;
+            deliver(batches, &mut engine);
+        }
+    }
+    engine.end_of_input()?;
+    let batches = engine.commit(wall(&clock))?;
+    checkpoints += 1;
+    deliver(batches, &mut engine);
+    let elapsed = start.elapsed().as_secs_f64();
+
+    let ledger = engine.ledger();
+    let rate = records.len() as f64 / elapsed;
+    println!(
+        "engine benchmark: full reference topology, RocksDB state, checkpoint every {} ms",
+        def.commit_interval_ms
+    );
+    println!("  records            {}", records.len());
+    println!(
+        "  input bytes        {:.1} MiB",
+        bytes as f64 / (1 << 20) as f64
+    );
+    println!("  distinct users     {}", args.users);
+    println!("  elapsed            {elapsed:.2} s");
+    println!("  throughput         {rate:.0} events/s");
+    println!("  checkpoints        {checkpoints}");
+    println!("  ledger             {ledger}");
+    for (t, n) in engine.tables().iter().zip(&delivered_rows) {
+        println!("  rows {:<24} {n}", t.name);
+    }
+    println!(
+        "  rows dead letters         {}",
+        delivered_rows.last().copied().unwrap_or(0)
+    );
+    if let Some(rss) = super::peak_rss_bytes() {
+        println!(
+            "  peak RSS           {:.0} MiB",
+            rss as f64 / (1 << 20) as f64
+        );
+    }
+    anyhow::ensure!(ledger.is_balanced(), "ledger does not balance: {ledger}");
+    Ok(ExitCode::SUCCESS)
+}

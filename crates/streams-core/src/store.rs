@@ -1,0 +1,191 @@
+//! State store interface. Processors read and write stores through this trait; the
+//! runtime flushes every store's pending writes into the checkpoint batch. The RocksDB
+//! implementation lives in `streams-state`; [`MemoryStore`] is the reference model.
+
+use std::collections::BTreeMap;
+
+use crate::error::CoreError;
+
+/// What a store holds; the state backend tunes each kind (dedup stores get point-lookup
+/// options and expiry by watermark).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum StoreKind {
+    /// Plain key-value state.
+    KeyValue,
+    /// Window aggregates keyed by window and group key.
+    Window,
+    /// Dedup entries whose value is the big-endian expiry time (see [`dedup_expiry`]).
+    Dedup,
+}
+
+/// A store declared by a processor.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreSpec {
+    /// Store name, unique in the topology.
+    pub name: String,
+    /// Store kind.
+    pub kind: StoreKind,
+}
+
+impl StoreSpec {
+    /// A store spec.
+    pub fn new(name: impl Into<String>, kind: StoreKind) -> Self {
+        StoreSpec {
+            name: name.into(),
+            kind,
+        }
+    }
+}
+
+/// Callback for [`KeyValueStore::scan`].
+pub type ScanFn<'a> = dyn FnMut(&[u8], &[u8]) -> Result<(), CoreError> + 'a;
+
+/// A key-value store with write-back semantics: writes are visible to reads at once and
+/// become durable only when the runtime commits the next checkpoint.
+pub trait KeyValueStore: Send {
+    /// The store's name.
+    fn name(&self) -> &str;
+    /// Reads a key (pending writes first, then committed state).
+    fn get(&mut self, key: &[u8]) -> Result<Option<Vec<u8>>, CoreError>;
+    /// Writes a key (pending until the next checkpoint).
+    fn put(&mut self, key: &[u8], value: &[u8]);
+    /// Deletes a key (pending until the next checkpoint).
+    fn delete(&mut self, key: &[u8]);
+    /// Visits every live entry whose key starts with `prefix`, in key order.
+    fn scan(&mut self, prefix: &[u8], f: &mut ScanFn<'_>) -> Result<(), CoreError>;
+    /// Hands the pending writes to the checkpoint; afterwards reads see them through the
+    /// committed state, which the caller must write before the next read.
+    fn take_pending(&mut self) -> PendingWrites;
+}
+
+/// Writes buffered since the last checkpoint: `None` deletes the key.
+pub type PendingWrites = Vec<(Vec<u8>, Option<Vec<u8>>)>;
+
+/// Encodes a dedup entry: the watermark at or past which it expires.
+pub fn dedup_value(expires_at: i64) -> [u8; 8] {
+    expires_at.to_be_bytes()
+}
+
+/// Decodes a dedup entry written by [`dedup_value`].
+pub fn dedup_expiry(value: &[u8]) -> Option<i64> {
+    let bytes: [u8; 8] = value.get(..8)?.try_into().ok()?;
+    Some(i64::from_be_bytes(bytes))
+}
+
+/// An in-memory store with the same write-back semantics: the model the RocksDB store is
+/// tested against, and the store used by processor unit tests.
+#[derive(Debug, Default, Clone)]
+pub struct MemoryStore {
+    name: String,
+    committed: BTreeMap<Vec<u8>, Vec<u8>>,
+    pending: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+}
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new(name: impl Into<String>) -> Self {
+        MemoryStore {
+            name: name.into(),
+            ..Default::default()
+        }
+    }
+
+    /// Makes pending writes durable.
+    pub fn commit(&mut self) {
+        let pending = self.take_pending();
+        self.apply(pending);
+    }
+
+    /// Applies writes taken with [`KeyValueStore::take_pending`] to the committed state.
+    pub fn apply(&mut self, writes: PendingWrites) {
+        for (k, v) in writes {
+            match v {
+                Some(v) => self.committed.insert(k, v),
+                None => self.committed.remove(&k),
+            };
+        }
+    }
+
+    /// Forgets pending writes, as a crash would.
+    pub fn crash(&mut self) {
+        self.pending.clear();
+    }
+
+    /// The committed contents.
+    pub fn committed(&self) -> &BTreeMap<Vec<u8>, Vec<u8>> {
+        &self.committed
+    }
+
+    /// Live contents (committed overlaid with pending).
+    pub fn live(&self) -> BTreeMap<Vec<u8>, Vec<u8>> {
+        let mut all = self.committed.clone();
+        for (k, v) in &self.pending {
+            match v {
+                Some(v) => all.insert(k.clone(), v.clone()),
+                None => all.remove(k),
+            };
+        }
+        all
+    }
+}
+
+impl KeyValueStore for MemoryStore {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn get(&mut self, key: &[u8]) -> Result<Option<Vec<u8>>, CoreError> {
+        if let Some(v) = self.pending.get(key) {
+            return Ok(v.clone());
+        }
+        Ok(self.committed.get(key).cloned())
+    }
+
+    fn put(&mut self, key: &[u8], value: &[u8]) {
+        self.pending.insert(key.to_vec(), Some(value.to_vec()));
+    }
+
+    fn delete(&mut self, key: &[u8]) {
+        self.pending.insert(key.to_vec(), None);
+    }
+
+    fn scan(&mut self, prefix: &[u8], f: &mut ScanFn<'_>) -> Result<(), CoreError> {
+        for (k, v) in self.live().range(prefix.to_vec()..) {
+            if !k.starts_with(prefix) {
+                break;
+            }
+            f(k, v)?;
+        }
+        Ok(())
+    }
+
+    fn take_pending(&mut self) -> PendingWrites {
+        std::mem::take(&mut self.pending).into_iter().collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn write_back_then_commit_or_crash() {
+        let mut s = MemoryStore::new("s");
+        s.put(b"a", b"1");
+        assert_eq!(s.get(b"a").unwrap(), Some(b"1".to_vec()));
+        s.commit();
+        s.delete(b"a");
+        s.put(b"b", b"2");
+        assert_eq!(s.get(b"a").unwrap(), None);
+        s.crash();
+        assert_eq!(s.get(b"a").unwrap(), Some(b"1".to_vec()));
+        assert_eq!(s.get(b"b").unwrap(), None);
+    }
+
+    #[test]
+    fn dedup_values_round_trip() {
+        assert_eq!(dedup_expiry(&dedup_value(-5)), Some(-5));
+        assert_eq!(dedup_expiry(&dedup_value(i64::MAX)), Some(i64::MAX));
+        assert_eq!(dedup_expiry(b"abc"), None);
+    }
+}

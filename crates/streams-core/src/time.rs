@@ -1,0 +1,231 @@
+//! Event time and watermarks (DESIGN §3.4).
+//!
+//! `W = min over the input partitions of (max event_ts seen in that partition) − delay`.
+//! A partition idle for `idle_timeout` (wall clock, passed in by the caller: operators
+//! never read the clock) stops holding `W` back. `W` never goes backwards, also across a
+//! restart: the checkpoint keeps the last emitted value. In bounded mode, once every
+//! partition reached its end offset, `W` becomes `+∞`.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// The smallest watermark: nothing is known yet.
+pub const MIN_WATERMARK: i64 = i64::MIN;
+/// The watermark of a finished bounded input: every window is closed.
+pub const END_OF_TIME: i64 = i64::MAX;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct PartitionClock {
+    max_ts: Option<i64>,
+    last_active_wall: i64,
+}
+
+/// The part of the watermark state that is checkpointed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WatermarkState {
+    /// Max event time seen per partition index.
+    pub max_ts: BTreeMap<u32, i64>,
+    /// The last watermark emitted (the floor after a restart).
+    pub emitted: i64,
+}
+
+/// Tracks per-partition event time and computes the watermark.
+#[derive(Debug, Clone)]
+pub struct WatermarkTracker {
+    delay: i64,
+    idle_timeout: i64,
+    partitions: BTreeMap<u32, PartitionClock>,
+    emitted: i64,
+    ended: bool,
+}
+
+impl WatermarkTracker {
+    /// A tracker with the given delay and idle timeout, both in milliseconds.
+    pub fn new(delay_ms: i64, idle_timeout_ms: i64) -> Self {
+        WatermarkTracker {
+            delay: delay_ms,
+            idle_timeout: idle_timeout_ms,
+            partitions: BTreeMap::new(),
+            emitted: MIN_WATERMARK,
+            ended: false,
+        }
+    }
+
+    /// Restores the checkpointed state; every known partition counts as active from `wall_now`.
+    pub fn restore(&mut self, state: &WatermarkState, wall_now: i64) {
+        self.emitted = state.emitted;
+        for (p, ts) in &state.max_ts {
+            self.partitions.insert(
+                *p,
+                PartitionClock {
+                    max_ts: Some(*ts),
+                    last_active_wall: wall_now,
+                },
+            );
+        }
+    }
+
+    /// The state to checkpoint.
+    pub fn state(&self) -> WatermarkState {
+        WatermarkState {
+            max_ts: self
+                .partitions
+                .iter()
+                .filter_map(|(p, c)| c.max_ts.map(|t| (*p, t)))
+                .collect(),
+            emitted: self.emitted,
+        }
+    }
+
+    /// Declares an input partition (assigned to this instance): until it shows data or
+    /// goes idle, it holds the watermark back.
+    pub fn register(&mut self, partition: u32, wall_now: i64) {
+        self.partitions.entry(partition).or_insert(PartitionClock {
+            max_ts: None,
+            last_active_wall: wall_now,
+        });
+    }
+
+    /// A record arrived on `partition` (valid or not): the partition is active.
+    pub fn touch(&mut self, partition: u32, wall_now: i64) {
+        let clock = self.partitions.entry(partition).or_insert(PartitionClock {
+            max_ts: None,
+            last_active_wall: wall_now,
+        });
+        clock.last_active_wall = clock.last_active_wall.max(wall_now);
+    }
+
+    /// An event with time `event_ts` arrived on `partition`.
+    pub fn observe(&mut self, partition: u32, event_ts: i64, wall_now: i64) {
+        self.touch(partition, wall_now);
+        if let Some(clock) = self.partitions.get_mut(&partition) {
+            clock.max_ts = Some(clock.max_ts.map_or(event_ts, |m| m.max(event_ts)));
+        }
+    }
+
+    /// Bounded mode: every partition reached its end; the watermark becomes `+∞`.
+    pub fn end_of_input(&mut self) {
+        self.ended = true;
+    }
+
+    /// Whether [`end_of_input`](Self::end_of_input) was called.
+    pub fn is_ended(&self) -> bool {
+        self.ended
+    }
+
+    /// The last emitted watermark, without advancing.
+    pub fn current(&self) -> i64 {
+        if self.ended {
+            END_OF_TIME
+        } else {
+            self.emitted
+        }
+    }
+
+    /// Computes the watermark at wall-clock time `wall_now`, never below the last one.
+    pub fn advance(&mut self, wall_now: i64) -> i64 {
+        if self.ended {
+            return END_OF_TIME;
+        }
+        let computed = compute_watermark(
+            self.partitions
+                .values()
+                .map(|c| (c.max_ts, wall_now - c.last_active_wall >= self.idle_timeout)),
+            self.delay,
+        );
+        self.emitted = self.emitted.max(computed);
+        self.emitted
+    }
+}
+
+/// The pure watermark rule over `(max event time, is idle)` per partition.
+///
+/// Active partitions hold `W` back (one that has shown no data holds it at the minimum);
+/// idle ones do not. When every partition is idle, the furthest partition sets `W`, so a
+/// quiet stream still closes its windows.
+pub fn compute_watermark(partitions: impl Iterator<Item = (Option<i64>, bool)>, delay: i64) -> i64 {
+    let mut min_active: Option<Option<i64>> = None;
+    let mut max_all: Option<i64> = None;
+    for (max_ts, idle) in partitions {
+        if let Some(t) = max_ts {
+            max_all = Some(max_all.map_or(t, |m| m.max(t)));
+        }
+        if !idle {
+            min_active = Some(match (min_active, max_ts) {
+                (None, m) => m,
+                (Some(None), _) | (Some(_), None) => None,
+                (Some(Some(a)), Some(b)) => Some(a.min(b)),
+            });
+        }
+    }
+    let base = match min_active {
+        Some(m) => m,
+        None => max_all,
+    };
+    base.map_or(MIN_WATERMARK, |t| t.saturating_sub(delay))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn watermark_rule_table() {
+        // (partitions as (max_ts, idle), delay, expected)
+        let cases: Vec<(Vec<(Option<i64>, bool)>, i64, i64)> = vec![
+            (vec![], 10, MIN_WATERMARK),
+            (vec![(None, false)], 10, MIN_WATERMARK),
+            (vec![(Some(100), false)], 10, 90),
+            (vec![(Some(100), false), (Some(50), false)], 10, 40),
+            (vec![(Some(100), false), (None, false)], 10, MIN_WATERMARK),
+            (vec![(Some(100), false), (None, true)], 10, 90),
+            (vec![(Some(100), false), (Some(20), true)], 10, 90),
+            (vec![(Some(100), true), (Some(20), true)], 10, 90),
+            (vec![(None, true), (None, true)], 10, MIN_WATERMARK),
+            (vec![(Some(i64::MIN + 5), false)], 10, i64::MIN),
+        ];
+        for (i, (parts, delay, expected)) in cases.into_iter().enumerate() {
+            assert_eq!(
+                compute_watermark(parts.into_iter(), delay),
+                expected,
+                "case {i}"
+            );
+        }
+    }
+
+    #[test]
+    fn tracker_is_monotone_and_respects_idleness() {
+        let mut t = WatermarkTracker::new(10, 1_000);
+        t.register(0, 0);
+        t.register(1, 0);
+        t.observe(0, 500, 0);
+        assert_eq!(t.advance(0), MIN_WATERMARK, "partition 1 has no data yet");
+        t.observe(1, 300, 10);
+        assert_eq!(t.advance(10), 290);
+        // partition 1 goes quiet; after the idle timeout, partition 0 alone sets W
+        t.observe(0, 800, 900);
+        assert_eq!(t.advance(900), 290);
+        assert_eq!(t.advance(1_010), 790);
+        // partition 1 wakes up with old data: W does not go back
+        t.observe(1, 310, 1_020);
+        assert_eq!(t.advance(1_020), 790);
+        t.end_of_input();
+        assert_eq!(t.advance(1_030), END_OF_TIME);
+    }
+
+    #[test]
+    fn restore_keeps_floor_and_maxima() {
+        let mut t = WatermarkTracker::new(10, 1_000);
+        t.observe(0, 500, 0);
+        t.observe(1, 700, 0);
+        assert_eq!(t.advance(0), 490);
+        let state = t.state();
+        let mut r = WatermarkTracker::new(10, 1_000);
+        r.restore(&state, 50_000);
+        assert_eq!(r.current(), 490);
+        assert_eq!(r.advance(50_000), 490);
+        r.observe(0, 900, 50_001);
+        assert_eq!(r.advance(50_001), 690);
+    }
+}

@@ -1,0 +1,215 @@
+//! Output values, rows and schemas: what sinks receive.
+
+use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
+use compact_str::CompactString;
+use serde::{Deserialize, Serialize};
+
+/// The type of an output column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ColumnType {
+    /// `true` / `false`.
+    Bool,
+    /// 64-bit signed integer (counts, ids).
+    Int,
+    /// 64-bit float (money, averages).
+    Float,
+    /// UTF-8 string.
+    Str,
+    /// Milliseconds since the Unix epoch, UTC.
+    Timestamp,
+    /// Days since the Unix epoch (a UTC date).
+    Date,
+}
+
+/// One output column.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Column {
+    /// Column name.
+    pub name: String,
+    /// Column type.
+    pub ty: ColumnType,
+    /// Whether the column may hold [`Value::Null`].
+    pub nullable: bool,
+}
+
+impl Column {
+    /// A non-nullable column.
+    pub fn new(name: impl Into<String>, ty: ColumnType) -> Self {
+        Column {
+            name: name.into(),
+            ty,
+            nullable: false,
+        }
+    }
+
+    /// A nullable column.
+    pub fn nullable(name: impl Into<String>, ty: ColumnType) -> Self {
+        Column {
+            name: name.into(),
+            ty,
+            nullable: true,
+        }
+    }
+}
+
+/// The columns of one output table, in order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Schema {
+    /// Columns in row order.
+    pub columns: Vec<Column>,
+}
+
+impl Schema {
+    /// Index of the column called `name`.
+    pub fn index_of(&self, name: &str) -> Option<usize> {
+        self.columns.iter().position(|c| c.name == name)
+    }
+}
+
+/// One output value.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Value {
+    /// Absent.
+    Null,
+    /// Boolean.
+    Bool(bool),
+    /// Integer.
+    Int(i64),
+    /// Float.
+    Float(f64),
+    /// String.
+    Str(CompactString),
+    /// Milliseconds since the Unix epoch, UTC.
+    Timestamp(i64),
+    /// Days since the Unix epoch.
+    Date(i32),
+}
+
+/// One output row; its values follow the table's [`Schema`].
+pub type Row = Vec<Value>;
+
+/// A hashable, totally ordered value: what group keys and distinct sets are made of.
+/// Floats are not allowed in keys (the topology builder refuses to group by them).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum KeyPart {
+    /// Absent.
+    Null,
+    /// Boolean.
+    Bool(bool),
+    /// Integer or timestamp.
+    Int(i64),
+    /// String.
+    Str(CompactString),
+}
+
+impl KeyPart {
+    /// The key part as an output value of the given column type.
+    pub fn to_value(&self, ty: ColumnType) -> Value {
+        match (self, ty) {
+            (KeyPart::Null, _) => Value::Null,
+            (KeyPart::Bool(b), _) => Value::Bool(*b),
+            (KeyPart::Int(i), ColumnType::Timestamp) => Value::Timestamp(*i),
+            (KeyPart::Int(i), _) => Value::Int(*i),
+            (KeyPart::Str(s), _) => Value::Str(s.clone()),
+        }
+    }
+
+    /// Text form used in Kafka keys (`a|b|c`).
+    pub fn to_key_string(&self) -> String {
+        match self {
+            KeyPart::Null => String::new(),
+            KeyPart::Bool(b) => b.to_string(),
+            KeyPart::Int(i) => i.to_string(),
+            KeyPart::Str(s) => s.to_string(),
+        }
+    }
+}
+
+/// Milliseconds since the epoch as RFC 3339 UTC with milliseconds, e.g. `2024-01-01T00:00:00.000Z`.
+pub fn format_timestamp(ms: i64) -> String {
+    match DateTime::<Utc>::from_timestamp_millis(ms) {
+        Some(t) => t.to_rfc3339_opts(SecondsFormat::Millis, true),
+        None => ms.to_string(),
+    }
+}
+
+/// The UTC date (days since the epoch) of a timestamp in milliseconds.
+pub fn date_of(ms: i64) -> i32 {
+    // i64 → i32 cannot overflow for any timestamp chrono can represent (±262,000 years).
+    ms.div_euclid(86_400_000) as i32
+}
+
+/// Days since the epoch as `YYYY-MM-DD`.
+pub fn format_date(days: i32) -> String {
+    let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default();
+    match epoch.checked_add_signed(chrono::Duration::days(days as i64)) {
+        Some(d) => d.format("%Y-%m-%d").to_string(),
+        None => days.to_string(),
+    }
+}
+
+impl Value {
+    /// The value as JSON: timestamps as RFC 3339 UTC strings, dates as `YYYY-MM-DD`.
+    pub fn to_json(&self) -> serde_json::Value {
+        match self {
+            Value::Null => serde_json::Value::Null,
+            Value::Bool(b) => serde_json::Value::Bool(*b),
+            Value::Int(i) => serde_json::Value::from(*i),
+            Value::Float(f) => serde_json::Number::from_f64(*f)
+                .map(serde_json::Value::Number)
+                .unwrap_or(serde_json::Value::Null),
+            Value::Str(s) => serde_json::Value::String(s.to_string()),
+            Value::Timestamp(ms) => serde_json::Value::String(format_timestamp(*ms)),
+            Value::Date(d) => serde_json::Value::String(format_date(*d)),
+        }
+    }
+}
+
+/// A row as a JSON object keyed by column name.
+pub fn row_to_json(schema: &Schema, row: &Row) -> serde_json::Value {
+    let mut map = serde_json::Map::with_capacity(schema.columns.len());
+    for (col, v) in schema.columns.iter().zip(row) {
+        map.insert(col.name.clone(), v.to_json());
+    }
+    serde_json::Value::Object(map)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_and_dates_format_in_utc() {
+        assert_eq!(format_timestamp(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(
+            format_timestamp(1_700_000_000_123),
+            "2023-11-14T22:13:20.123Z"
+        );
+        assert_eq!(date_of(1_700_000_000_123), 19675);
+        assert_eq!(format_date(19675), "2023-11-14");
+        assert_eq!(date_of(-1), -1);
+        assert_eq!(format_date(-1), "1969-12-31");
+    }
+
+    #[test]
+    fn rows_render_as_json_objects() {
+        let schema = Schema {
+            columns: vec![
+                Column::new("country", ColumnType::Str),
+                Column::new("window_start", ColumnType::Timestamp),
+                Column::new("event_date", ColumnType::Date),
+                Column::new("revenue", ColumnType::Float),
+            ],
+        };
+        let row = vec![
+            Value::Str("US".into()),
+            Value::Timestamp(60_000),
+            Value::Date(0),
+            Value::Float(12.5),
+        ];
+        assert_eq!(
+            row_to_json(&schema, &row).to_string(),
+            r#"{"country":"US","window_start":"1970-01-01T00:01:00.000Z","event_date":"1970-01-01","revenue":12.5}"#
+        );
+    }
+}

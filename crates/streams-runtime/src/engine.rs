@@ -1,0 +1,497 @@
+//! The engine: one task that runs source records through the topology, keeps the
+//! watermark, and writes checkpoints (DESIGN §4).
+//!
+//! Commit protocol, in order (each step is a separate call so tests can crash between
+//! any two of them):
+//! 1. [`Engine::prepare_checkpoint`]: processors flush in-memory state into their stores;
+//!    store writes, emitted rows, dead letters, offsets, watermark and ledger are taken.
+//! 2. [`Engine::write_checkpoint`]: ONE synced RocksDB batch with all of it, the outbox
+//!    included. Returns the outbox entries of this checkpoint for delivery.
+//! 3. The caller delivers the entries to its sinks (idempotent by task/epoch/seq), then
+//!    calls [`Engine::mark_delivered`]; the next checkpoint deletes them.
+//!
+//! On open, outbox entries still in the database are handed out again by
+//! [`Engine::take_recovered`]: they were committed, but maybe not (fully) delivered.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use streams_core::clickstream::decode_event;
+use streams_core::processor::NodeCounters;
+use streams_core::record::SourceRecord;
+use streams_core::store::KeyValueStore;
+use streams_core::time::WatermarkTracker;
+use streams_core::topology::{TableInfo, Topology};
+use streams_core::CoreError;
+use streams_state::{CheckpointWrites, StateConfig, StateDb};
+
+use crate::checkpoint::{CheckpointMeta, CHECKPOINT_FORMAT, CHECKPOINT_KEY};
+use crate::error::RuntimeError;
+use crate::ledger::Ledger;
+use crate::outbox::{
+    epoch_start_key, outbox_key, plan_outbox, plan_recovery, DeadLetterRecord, OutboxBatch,
+};
+use crate::topology_file::TopologyDef;
+
+/// Where and how the engine keeps its state.
+#[derive(Debug, Clone)]
+pub struct EngineOptions {
+    /// The app's state directory (`checkpoints/<app-id>`).
+    pub state_dir: PathBuf,
+    /// The task id written in outbox identities (one task per instance for now).
+    pub task: u32,
+    /// RocksDB memory limits.
+    pub state: StateConfig,
+}
+
+/// A checkpoint taken from memory but not yet written (step 1 of the commit protocol).
+pub struct CheckpointPlan {
+    epoch: u64,
+    writes: CheckpointWrites,
+    batches: Vec<OutboxBatch>,
+    deletes_through: Option<u64>,
+}
+
+impl CheckpointPlan {
+    /// The checkpoint's number.
+    pub fn epoch(&self) -> u64 {
+        self.epoch
+    }
+}
+
+/// The stream engine for one task.
+pub struct Engine {
+    def: Arc<TopologyDef>,
+    opts: EngineOptions,
+    topology: Topology,
+    db: StateDb,
+    wm: WatermarkTracker,
+    partitions: Vec<(Arc<str>, i32)>,
+    partition_ids: HashMap<(Arc<str>, i32), u32>,
+    offsets: Vec<i64>,
+    ledger: Ledger,
+    epoch: u64,
+    dead_letters: Vec<DeadLetterRecord>,
+    delivered_through: Option<u64>,
+    deleted_through: Option<u64>,
+    recovered: Vec<OutboxBatch>,
+    changed: bool,
+    records_since_commit: u64,
+    last_commit_wall: i64,
+    poisoned: bool,
+    aggregates: Vec<String>,
+}
+
+fn config() -> bincode::config::Configuration {
+    bincode::config::standard()
+}
+
+impl Engine {
+    /// Opens the state in `opts.state_dir` and restores the last checkpoint, if any.
+    pub fn open(
+        def: Arc<TopologyDef>,
+        opts: EngineOptions,
+        wall_now: i64,
+    ) -> Result<Self, RuntimeError> {
+        let mut topology = def.build()?;
+        let db = StateDb::open(&opts.state_dir, topology.store_specs(), &opts.state)?;
+        let corrupt = |what: &'static str, e: &dyn std::fmt::Display| RuntimeError::Corrupt {
+            path: opts.state_dir.clone(),
+            what,
+            message: e.to_string(),
+        };
+        let meta: Option<CheckpointMeta> = match db.get_meta(CHECKPOINT_KEY)? {
+            None => None,
+            Some(bytes) => Some(
+                bincode::serde::decode_from_slice(&bytes, config())
+                    .map(|(m, _)| m)
+                    .map_err(|e| corrupt("checkpoint", &e))?,
+            ),
+        };
+        let mut wm = WatermarkTracker::new(def.watermark_delay_ms, def.idle_timeout_ms);
+        let mut engine_partitions = Vec::new();
+        let mut partition_ids = HashMap::new();
+        let mut offsets = Vec::new();
+        let mut ledger = Ledger::default();
+        let mut epoch = 0;
+        if let Some(m) = &meta {
+            if m.fingerprint != def.fingerprint || m.format != CHECKPOINT_FORMAT {
+                return Err(RuntimeError::IncompatibleState {
+                    path: opts.state_dir.clone(),
+                    found: m.fingerprint.clone(),
+                    expected: def.fingerprint.clone(),
+                });
+            }
+            for (i, (t, p)) in m.partitions.iter().enumerate() {
+                let key: (Arc<str>, i32) = (Arc::from(t.as_str()), *p);
+                partition_ids.insert(key.clone(), i as u32);
+                engine_partitions.push(key);
+            }
+            offsets = m.offsets.clone();
+            wm.restore(&m.watermark, wall_now);
+            ledger = m.ledger.clone();
+            epoch = m.epoch;
+            let counters: BTreeMap<String, NodeCounters> = m
+                .counters
+                .iter()
+                .map(|(k, (d, l))| {
+                    (
+                        k.clone(),
+                        NodeCounters {
+                            duplicate: *d,
+                            late: *l,
+                        },
+                    )
+                })
+                .collect();
+            topology.restore_counters(&counters);
+        }
+        let w = wm.current();
+        topology.init(w, |spec| {
+            db.store(&spec.name)
+                .map(|s| Box::new(s) as Box<dyn KeyValueStore>)
+                .map_err(|e| CoreError::store(&spec.name, e))
+        })?;
+        db.set_dedup_floor(w);
+        let mut found = Vec::new();
+        for (_, v) in db.outbox()? {
+            let (b, _): (OutboxBatch, usize) = bincode::serde::decode_from_slice(&v, config())
+                .map_err(|e| corrupt("outbox entry", &e))?;
+            found.push(b);
+        }
+        let (recovered, _) = plan_recovery(found);
+        let aggregates = def.aggregate_names();
+        Ok(Engine {
+            def,
+            opts,
+            topology,
+            db,
+            wm,
+            partitions: engine_partitions,
+            partition_ids,
+            offsets,
+            ledger,
+            epoch,
+            dead_letters: Vec::new(),
+            delivered_through: None,
+            deleted_through: None,
+            recovered,
+            changed: false,
+            records_since_commit: 0,
+            last_commit_wall: wall_now,
+            poisoned: false,
+            aggregates,
+        })
+    }
+
+    /// The loaded topology definition.
+    pub fn def(&self) -> &TopologyDef {
+        &self.def
+    }
+
+    /// The output tables; [`OutboxBatch::table`] indexes into this.
+    pub fn tables(&self) -> &[TableInfo] {
+        self.topology.tables()
+    }
+
+    /// The last committed checkpoint's number (0 before the first).
+    pub fn epoch(&self) -> u64 {
+        self.epoch
+    }
+
+    /// The current watermark.
+    pub fn watermark(&self) -> i64 {
+        self.wm.current()
+    }
+
+    /// The ledger, including `late` per aggregate.
+    pub fn ledger(&self) -> Ledger {
+        let mut l = self.ledger.clone();
+        let counters = self.topology.counters();
+        for agg in &self.aggregates {
+            let late = counters
+                .iter()
+                .find(|(n, _)| n == agg)
+                .map_or(0, |(_, c)| c.late);
+            l.late.insert(agg.clone(), late);
+        }
+        l
+    }
+
+    /// Next offset to read per known input partition (from the checkpoint and since).
+    pub fn positions(&self) -> Vec<((String, i32), Option<i64>)> {
+        self.partitions
+            .iter()
+            .zip(&self.offsets)
+            .map(|((t, p), o)| ((t.to_string(), *p), (*o >= 0).then_some(*o)))
+            .collect()
+    }
+
+    /// Declares the input partitions assigned to this engine: until each shows data or
+    /// goes idle, it holds the watermark back.
+    pub fn assign(&mut self, partitions: &[(String, i32)], wall_now: i64) {
+        for (t, p) in partitions {
+            self.partition_id(&Arc::from(t.as_str()), *p, wall_now);
+        }
+    }
+
+    fn partition_id(&mut self, topic: &Arc<str>, partition: i32, wall_now: i64) -> u32 {
+        if let Some(id) = self.partition_ids.get(&(topic.clone(), partition)) {
+            return *id;
+        }
+        let id = self.partitions.len() as u32;
+        self.partitions.push((topic.clone(), partition));
+        self.partition_ids.insert((topic.clone(), partition), id);
+        self.offsets.push(-1);
+        self.wm.register(id, wall_now);
+        id
+    }
+
+    fn check(&self) -> Result<(), RuntimeError> {
+        if self.poisoned {
+            Err(RuntimeError::Poisoned)
+        } else {
+            Ok(())
+        }
+    }
+
+    fn poison<T, E: Into<RuntimeError>>(&mut self, r: Result<T, E>) -> Result<T, RuntimeError> {
+        r.map_err(|e| {
+            self.poisoned = true;
+            e.into()
+        })
+    }
+
+    /// Runs one source record through the topology. Records at offsets this engine has
+    /// already processed (a re-delivery) are skipped.
+    pub fn process(&mut self, rec: &SourceRecord, wall_now: i64) -> Result<(), RuntimeError> {
+        self.check()?;
+        let pid = self.partition_id(&rec.topic, rec.partition, wall_now);
+        let next = self.offsets[pid as usize];
+        if next >= 0 && rec.offset < next {
+            return Ok(());
+        }
+        self.ledger.consumed += 1;
+        match decode_event(&rec.value, rec.timestamp, &self.def.decode) {
+            Err(dl) => {
+                self.ledger.dead_lettered += 1;
+                *self
+                    .ledger
+                    .dead_letter_reasons
+                    .entry(dl.reason.as_str().to_string())
+                    .or_default() += 1;
+                self.dead_letters.push(DeadLetterRecord {
+                    reason: dl.reason.as_str().to_string(),
+                    detail: dl.detail,
+                    topic: rec.topic.to_string(),
+                    partition: rec.partition,
+                    offset: rec.offset,
+                    timestamp: rec.timestamp,
+                    key: rec.key.clone(),
+                    value: rec.value.clone(),
+                });
+                self.wm.touch(pid, wall_now);
+            }
+            Ok(mut event) => {
+                event.partition = rec.partition;
+                event.offset = rec.offset;
+                let ts = event.event_ts;
+                let outcome = self.topology.process(event);
+                let outcome = self.poison(outcome)?;
+                if outcome.duplicate {
+                    self.ledger.duplicate += 1;
+                } else {
+                    self.ledger.accepted += 1;
+                }
+                self.wm.observe(pid, ts, wall_now);
+            }
+        }
+        self.offsets[pid as usize] = rec.offset + 1;
+        self.records_since_commit += 1;
+        self.changed = true;
+        self.advance(wall_now)
+    }
+
+    /// Lets wall-clock time pass without records: idle partitions may release the watermark.
+    pub fn tick(&mut self, wall_now: i64) -> Result<(), RuntimeError> {
+        self.check()?;
+        self.advance(wall_now)
+    }
+
+    fn advance(&mut self, wall_now: i64) -> Result<(), RuntimeError> {
+        let w = self.wm.advance(wall_now);
+        if w > self.topology.watermark() {
+            let r = self.topology.punctuate(w);
+            self.poison(r)?;
+            self.changed = true;
+        }
+        Ok(())
+    }
+
+    /// Bounded mode: the input is exhausted; every open window is emitted.
+    pub fn end_of_input(&mut self) -> Result<(), RuntimeError> {
+        self.check()?;
+        self.wm.end_of_input();
+        self.advance(0)
+    }
+
+    /// Whether a checkpoint is due (record count or interval reached).
+    pub fn commit_due(&self, wall_now: i64) -> bool {
+        self.changed
+            && (self.records_since_commit >= self.def.max_records_per_commit
+                || wall_now - self.last_commit_wall >= self.def.commit_interval_ms)
+    }
+
+    /// Steps 1 and 2 of the commit protocol; returns this checkpoint's outbox entries to
+    /// deliver. Nothing is written when nothing changed.
+    pub fn commit(&mut self, wall_now: i64) -> Result<Vec<OutboxBatch>, RuntimeError> {
+        self.check()?;
+        if !self.changed && self.delivered_through <= self.deleted_through {
+            return Ok(Vec::new());
+        }
+        let plan = self.prepare_checkpoint()?;
+        self.write_checkpoint(plan, wall_now)
+    }
+
+    /// Step 1: moves everything since the last checkpoint out of memory into a plan.
+    /// Dropping the plan (and the engine) is a crash before the write.
+    pub fn prepare_checkpoint(&mut self) -> Result<CheckpointPlan, RuntimeError> {
+        self.check()?;
+        let r = self.topology.checkpoint();
+        self.poison(r)?;
+        let stores = self.topology.take_pending_writes();
+        let outputs = self.topology.take_outputs();
+        let dead_letters = std::mem::take(&mut self.dead_letters);
+        let epoch = self.epoch + 1;
+        let batches = plan_outbox(self.opts.task, epoch, outputs, dead_letters);
+        let ledger = self.ledger();
+        let meta = CheckpointMeta {
+            format: CHECKPOINT_FORMAT,
+            fingerprint: self.def.fingerprint.clone(),
+            epoch,
+            partitions: self
+                .partitions
+                .iter()
+                .map(|(t, p)| (t.to_string(), *p))
+                .collect(),
+            offsets: self.offsets.clone(),
+            watermark: self.wm.state(),
+            ledger,
+            counters: self
+                .topology
+                .counters()
+                .into_iter()
+                .map(|(n, c)| (n.to_string(), (c.duplicate, c.late)))
+                .collect(),
+        };
+        let encode = |v: &dyn erased::Encode| v.encode();
+        let mut outbox = Vec::with_capacity(batches.len());
+        for b in &batches {
+            let bytes = encode(b);
+            let bytes = self.poison(bytes)?;
+            outbox.push((outbox_key(b.task, b.epoch, b.table, b.first_seq), bytes));
+        }
+        let meta_bytes = encode(&meta);
+        let meta_bytes = self.poison(meta_bytes)?;
+        let deletes_through = self
+            .delivered_through
+            .filter(|d| Some(*d) > self.deleted_through);
+        Ok(CheckpointPlan {
+            epoch,
+            writes: CheckpointWrites {
+                stores,
+                meta: vec![(CHECKPOINT_KEY.to_vec(), meta_bytes)],
+                outbox,
+                outbox_delete_before: deletes_through.map(|d| epoch_start_key(d + 1)),
+            },
+            batches,
+            deletes_through,
+        })
+    }
+
+    /// Step 2: writes the plan as one atomic, synced batch. Returns the outbox entries to
+    /// deliver. On error the engine refuses further work: restart to recover.
+    pub fn write_checkpoint(
+        &mut self,
+        plan: CheckpointPlan,
+        wall_now: i64,
+    ) -> Result<Vec<OutboxBatch>, RuntimeError> {
+        self.check()?;
+        let r = self.db.commit(plan.writes);
+        self.poison(r)?;
+        self.epoch = plan.epoch;
+        if plan.deletes_through.is_some() {
+            self.deleted_through = plan.deletes_through;
+        }
+        self.records_since_commit = 0;
+        self.last_commit_wall = wall_now;
+        self.changed = false;
+        self.db.set_dedup_floor(self.wm.state().emitted);
+        Ok(plan.batches)
+    }
+
+    /// Step 3 done: every outbox entry up to `epoch` reached its sinks; the next
+    /// checkpoint deletes them.
+    pub fn mark_delivered(&mut self, epoch: u64) {
+        if Some(epoch) > self.delivered_through {
+            self.delivered_through = Some(epoch);
+        }
+    }
+
+    /// Outbox entries found at open: committed, maybe not delivered. Deliver them before
+    /// anything else, then [`mark_delivered`](Self::mark_delivered) the newest epoch.
+    pub fn take_recovered(&mut self) -> Vec<OutboxBatch> {
+        std::mem::take(&mut self.recovered)
+    }
+
+    /// The committed contents of a store (what a restart would see), in key order.
+    pub fn committed_store(
+        &self,
+        name: &str,
+    ) -> Result<Vec<streams_state::KeyValue>, RuntimeError> {
+        let mut store = self.db.store(name)?;
+        let mut out = Vec::new();
+        store.scan(b"", &mut |k, v| {
+            out.push((k.to_vec(), v.to_vec()));
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
+    /// Names of the stores the topology declared.
+    pub fn store_names(&self) -> Vec<String> {
+        self.topology
+            .store_specs()
+            .iter()
+            .map(|s| s.name.clone())
+            .collect()
+    }
+
+    /// Approximate memory held by RocksDB (memtables + block cache), bytes.
+    pub fn state_memory(&self) -> u64 {
+        self.db.memory_usage()
+    }
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        self.topology.close();
+    }
+}
+
+mod erased {
+    //! Encodes checkpoint parts with one bincode configuration.
+    use crate::error::RuntimeError;
+
+    pub trait Encode {
+        fn encode(&self) -> Result<Vec<u8>, RuntimeError>;
+    }
+
+    impl<T: serde::Serialize> Encode for T {
+        fn encode(&self) -> Result<Vec<u8>, RuntimeError> {
+            bincode::serde::encode_to_vec(self, bincode::config::standard())
+                .map_err(|e| RuntimeError::Core(streams_core::CoreError::store("checkpoint", e)))
+        }
+    }
+}

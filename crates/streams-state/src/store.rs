@@ -1,0 +1,114 @@
+//! A state store on a RocksDB column family, with an in-memory write-back buffer that
+//! the checkpoint drains into its batch.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use rocksdb::{Direction, IteratorMode, DB};
+use rustc_hash::FxHashMap;
+use streams_core::store::{KeyValueStore, PendingWrites, ScanFn};
+use streams_core::CoreError;
+
+/// One store (column family) of the state database.
+pub struct RocksStore {
+    db: Arc<DB>,
+    name: String,
+    cf: String,
+    path: PathBuf,
+    pending: FxHashMap<Vec<u8>, Option<Vec<u8>>>,
+}
+
+impl RocksStore {
+    pub(crate) fn new(db: Arc<DB>, name: String, cf: String, path: PathBuf) -> Self {
+        RocksStore {
+            db,
+            name,
+            cf,
+            path,
+            pending: FxHashMap::default(),
+        }
+    }
+
+    fn err(&self, e: impl std::fmt::Display) -> CoreError {
+        CoreError::store(&self.name, format!("{} ({})", e, self.path.display()))
+    }
+}
+
+impl KeyValueStore for RocksStore {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn get(&mut self, key: &[u8]) -> Result<Option<Vec<u8>>, CoreError> {
+        if let Some(v) = self.pending.get(key) {
+            return Ok(v.clone());
+        }
+        let cf = self
+            .db
+            .cf_handle(&self.cf)
+            .ok_or_else(|| self.err("column family missing"))?;
+        match self.db.get_pinned_cf(cf, key) {
+            Ok(v) => Ok(v.map(|v| v.to_vec())),
+            Err(e) => Err(self.err(e)),
+        }
+    }
+
+    fn put(&mut self, key: &[u8], value: &[u8]) {
+        self.pending.insert(key.to_vec(), Some(value.to_vec()));
+    }
+
+    fn delete(&mut self, key: &[u8]) {
+        self.pending.insert(key.to_vec(), None);
+    }
+
+    fn scan(&mut self, prefix: &[u8], f: &mut ScanFn<'_>) -> Result<(), CoreError> {
+        let cf = self
+            .db
+            .cf_handle(&self.cf)
+            .ok_or_else(|| self.err("column family missing"))?;
+        let mut overlay: BTreeMap<&[u8], &Option<Vec<u8>>> = self
+            .pending
+            .iter()
+            .filter(|(k, _)| k.starts_with(prefix))
+            .map(|(k, v)| (k.as_slice(), v))
+            .collect();
+        for item in self
+            .db
+            .iterator_cf(cf, IteratorMode::From(prefix, Direction::Forward))
+        {
+            let (k, v) = item.map_err(|e| self.err(e))?;
+            if !k.starts_with(prefix) {
+                break;
+            }
+            // Pending keys that sort before this one come first.
+            while let Some((pk, pv)) = overlay.first_key_value() {
+                if *pk >= &*k {
+                    break;
+                }
+                if let Some(pv) = pv {
+                    f(pk, pv)?;
+                }
+                overlay.pop_first();
+            }
+            match overlay.remove(&*k) {
+                Some(Some(pv)) => f(&k, pv)?,
+                Some(None) => {}
+                None => f(&k, &v)?,
+            }
+        }
+        for (pk, pv) in overlay {
+            if let Some(pv) = pv {
+                f(pk, pv)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn take_pending(&mut self) -> PendingWrites {
+        let mut writes: PendingWrites = self.pending.drain().collect();
+        // Sorted keys make the batch deterministic and help the memtable.
+        writes.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        writes
+    }
+}

@@ -1,0 +1,310 @@
+//! [`TopologyTestDriver`]: feed records, read outputs and stores, crash and restart.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use streams_core::record::SourceRecord;
+use streams_core::Row;
+use streams_runtime::{
+    load_topology, DeadLetterRecord, Engine, EngineOptions, Ledger, OutboxBatch, RuntimeError,
+    TopologyDef,
+};
+use streams_state::StateConfig;
+use tempfile::TempDir;
+
+use crate::sink::MemorySink;
+
+/// Where in the commit protocol a simulated crash happens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CrashPoint {
+    /// Processors flushed their state into the checkpoint plan; nothing written.
+    BeforeWrite,
+    /// The checkpoint batch is durable; nothing delivered.
+    AfterWrite,
+    /// The checkpoint is durable and the first `n` output records were delivered.
+    MidDelivery(usize),
+    /// Everything delivered; the outbox cleanup is not yet committed.
+    AfterDelivery,
+}
+
+/// Runs a topology file against RocksDB state in a temporary directory.
+pub struct TopologyTestDriver {
+    def: Arc<TopologyDef>,
+    dir: TempDir,
+    engine: Option<Engine>,
+    topic: Arc<str>,
+    partitions: i32,
+    log: Vec<SourceRecord>,
+    next_offset: Vec<i64>,
+    wall: i64,
+    commit_every: Option<usize>,
+    since_commit: usize,
+    sink: MemorySink,
+    tables: Vec<String>,
+    /// Checkpoints written so far (all incarnations).
+    pub commits: u64,
+    /// Restarts so far.
+    pub restarts: u64,
+}
+
+impl TopologyTestDriver {
+    /// A driver for the topology file at `path`, reading `partitions` partitions of its
+    /// first source topic.
+    pub fn new(path: &Path, partitions: i32) -> Result<Self, RuntimeError> {
+        let def = Arc::new(load_topology(path)?);
+        Self::with_def(def, partitions)
+    }
+
+    /// A driver for a loaded topology.
+    pub fn with_def(def: Arc<TopologyDef>, partitions: i32) -> Result<Self, RuntimeError> {
+        let dir = tempfile::tempdir().map_err(|e| {
+            RuntimeError::Topology(vec![format!("cannot create a temporary directory: {e}")])
+        })?;
+        let topic: Arc<str> = Arc::from(def.source_topics[0].as_str());
+        let mut d = TopologyTestDriver {
+            def,
+            dir,
+            engine: None,
+            topic,
+            partitions,
+            log: Vec::new(),
+            next_offset: vec![0; partitions.max(1) as usize],
+            wall: 0,
+            commit_every: None,
+            since_commit: 0,
+            sink: MemorySink::default(),
+            tables: Vec::new(),
+            commits: 0,
+            restarts: 0,
+        };
+        d.open()?;
+        Ok(d)
+    }
+
+    /// Commit automatically after every `n` records (default: only when asked).
+    pub fn commit_every(&mut self, n: usize) -> &mut Self {
+        self.commit_every = Some(n.max(1));
+        self
+    }
+
+    fn options(&self) -> EngineOptions {
+        EngineOptions {
+            state_dir: self.dir.path().join("state"),
+            task: 0,
+            state: StateConfig {
+                block_cache_bytes: 8 << 20,
+                write_buffer_bytes: 4 << 20,
+                total_write_buffer_bytes: 16 << 20,
+            },
+        }
+    }
+
+    fn open(&mut self) -> Result<(), RuntimeError> {
+        let mut engine = Engine::open(self.def.clone(), self.options(), self.wall)?;
+        let parts: Vec<(String, i32)> = (0..self.partitions)
+            .map(|p| (self.topic.to_string(), p))
+            .collect();
+        engine.assign(&parts, self.wall);
+        self.tables = engine.tables().iter().map(|t| t.name.clone()).collect();
+        for t in engine.tables() {
+            self.sink.set_schema(&t.name, t.schema.clone());
+        }
+        // Recovery: deliver what the last checkpoint holds, then let it be cleaned up.
+        let recovered = engine.take_recovered();
+        let newest = recovered.iter().map(|b| b.epoch).max();
+        for b in &recovered {
+            self.sink.deliver(&self.tables, b, None);
+        }
+        if let Some(e) = newest {
+            engine.mark_delivered(e);
+        }
+        self.engine = Some(engine);
+        Ok(())
+    }
+
+    fn engine(&mut self) -> &mut Engine {
+        match self.engine.as_mut() {
+            Some(e) => e,
+            None => panic!("engine is not running"),
+        }
+    }
+
+    /// Appends a record to `partition` of the input log and processes it. Returns its offset.
+    pub fn pipe(
+        &mut self,
+        partition: i32,
+        kafka_ts: i64,
+        value: &[u8],
+    ) -> Result<i64, RuntimeError> {
+        let offset = self.next_offset[partition as usize];
+        self.next_offset[partition as usize] += 1;
+        let rec = SourceRecord {
+            topic: self.topic.clone(),
+            partition,
+            offset,
+            timestamp: kafka_ts,
+            key: None,
+            value: value.to_vec(),
+        };
+        self.log.push(rec.clone());
+        self.feed(&rec)?;
+        Ok(offset)
+    }
+
+    fn feed(&mut self, rec: &SourceRecord) -> Result<(), RuntimeError> {
+        let wall = self.wall;
+        self.engine().process(rec, wall)?;
+        self.since_commit += 1;
+        if let Some(n) = self.commit_every {
+            if self.since_commit >= n {
+                self.commit()?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Moves the simulated wall clock forward (idle partitions, commit intervals).
+    pub fn advance_wall_clock(&mut self, ms: i64) -> Result<(), RuntimeError> {
+        self.wall += ms;
+        let wall = self.wall;
+        self.engine().tick(wall)
+    }
+
+    fn deliver(&mut self, batches: &[OutboxBatch], mut limit: Option<usize>) -> bool {
+        for b in batches {
+            let n = self.sink.deliver(&self.tables, b, limit);
+            if let Some(l) = limit.as_mut() {
+                *l -= n;
+                if *l == 0 {
+                    return false;
+                }
+            }
+        }
+        true
+    }
+
+    /// A full commit: checkpoint, deliver, mark delivered.
+    pub fn commit(&mut self) -> Result<(), RuntimeError> {
+        let wall = self.wall;
+        let batches = self.engine().commit(wall)?;
+        self.commits += 1;
+        self.since_commit = 0;
+        self.deliver(&batches, None);
+        if let Some(e) = batches.iter().map(|b| b.epoch).max() {
+            self.engine().mark_delivered(e);
+        }
+        Ok(())
+    }
+
+    /// Bounded mode: the input is done; emits every open window and commits.
+    pub fn end(&mut self) -> Result<(), RuntimeError> {
+        self.engine().end_of_input()?;
+        self.commit()
+    }
+
+    /// Runs a commit up to `point`, then crashes: the engine is dropped without any
+    /// further step, as a SIGKILL would leave it.
+    pub fn crash_at(&mut self, point: CrashPoint) -> Result<(), RuntimeError> {
+        let plan = self.engine().prepare_checkpoint()?;
+        if point != CrashPoint::BeforeWrite {
+            let wall = self.wall;
+            let batches = self.engine().write_checkpoint(plan, wall)?;
+            self.commits += 1;
+            match point {
+                CrashPoint::MidDelivery(n) => {
+                    self.deliver(&batches, Some(n));
+                }
+                CrashPoint::AfterDelivery => {
+                    self.deliver(&batches, None);
+                    if let Some(e) = batches.iter().map(|b| b.epoch).max() {
+                        self.engine().mark_delivered(e);
+                    }
+                }
+                _ => {}
+            }
+        }
+        self.engine = None;
+        Ok(())
+    }
+
+    /// Drops the engine without committing (a crash between checkpoints).
+    pub fn crash(&mut self) {
+        self.engine = None;
+    }
+
+    /// Reopens the engine from its last checkpoint, re-delivers the recovered outbox and
+    /// re-feeds every logged record after the checkpointed positions, in the original order.
+    pub fn restart(&mut self) -> Result<(), RuntimeError> {
+        self.engine = None;
+        self.restarts += 1;
+        self.open()?;
+        let positions: BTreeMap<i32, i64> = self
+            .engine()
+            .positions()
+            .into_iter()
+            .filter_map(|((_, p), o)| o.map(|o| (p, o)))
+            .collect();
+        self.since_commit = 0;
+        let replay: Vec<SourceRecord> = self
+            .log
+            .iter()
+            .filter(|r| r.offset >= positions.get(&r.partition).copied().unwrap_or(0))
+            .cloned()
+            .collect();
+        for rec in &replay {
+            self.feed(rec)?;
+        }
+        Ok(())
+    }
+
+    /// Rows delivered to `table`, in delivery order.
+    pub fn rows(&self, table: &str) -> Vec<Row> {
+        self.sink.rows(table)
+    }
+
+    /// Rows delivered to `table`, as JSON objects.
+    pub fn json(&self, table: &str) -> Vec<serde_json::Value> {
+        self.sink.json(table)
+    }
+
+    /// Dead letters delivered.
+    pub fn dead_letters(&self) -> Vec<DeadLetterRecord> {
+        self.sink.dead_letters()
+    }
+
+    /// Output table names.
+    pub fn tables(&self) -> &[String] {
+        &self.tables
+    }
+
+    /// The sink (for duplicate statistics).
+    pub fn sink(&self) -> &MemorySink {
+        &self.sink
+    }
+
+    /// The engine's ledger.
+    pub fn ledger(&mut self) -> Ledger {
+        self.engine().ledger()
+    }
+
+    /// The committed contents of a store.
+    pub fn store(&mut self, name: &str) -> Result<Vec<streams_state::KeyValue>, RuntimeError> {
+        self.engine().committed_store(name)
+    }
+
+    /// Store names.
+    pub fn store_names(&mut self) -> Vec<String> {
+        self.engine().store_names()
+    }
+
+    /// The current watermark.
+    pub fn watermark(&mut self) -> i64 {
+        self.engine().watermark()
+    }
+
+    /// Records in the input log.
+    pub fn input_len(&self) -> usize {
+        self.log.len()
+    }
+}

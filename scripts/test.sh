@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Runs every check and test: formatting, clippy (-D warnings) and the whole test suite,
+# all with the release profile so RocksDB's C++ is compiled once for tests, benchmarks
+# and end-to-end runs. The target directory lives outside the clone and is reused.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bash scripts/setup.sh
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/streams-app/target}"
+mkdir -p "$CARGO_TARGET_DIR"
+export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+
+echo "== cargo fmt --check"
+cargo fmt --all -- --check
+echo "== cargo clippy"
+cargo clippy --release --workspace --all-targets --locked -- -D warnings
+echo "== tests"
+if cargo nextest --version >/dev/null 2>&1; then
+  cargo nextest run --release --workspace --locked --no-fail-fast
+  # nextest does not run doctests
+  cargo test --release --workspace --locked --doc
+else
+  cargo test --release --workspace --locked
+fi
