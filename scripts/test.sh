@@ -16,9 +16,9 @@ echo "== cargo clippy"
 cargo clippy --release --workspace --all-targets --locked -- -D warnings
 echo "== tests"
 if cargo nextest --version >/dev/null 2>&1; then
-  cargo nextest run --release --workspace --locked --no-fail-fast
-  # nextest does not run doctests
+  # nextest does not run doctests; they go first so nextest's summary closes the output
   cargo test --release --workspace --locked --doc
+  cargo nextest run --release --workspace --locked --no-fail-fast
 else
   cargo test --release --workspace --locked
 fi

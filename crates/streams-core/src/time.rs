@@ -229,3 +229,51 @@ mod tests {
         assert_eq!(r.advance(50_001), 690);
     }
 }
+
+#[cfg(test)]
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// The tracker against a brute-force recomputation from the full history.
+        #[test]
+        fn tracker_matches_brute_force(
+            events in proptest::collection::vec((0u32..4, -1_000i64..100_000, 0i64..200), 1..200),
+            delay in 0i64..5_000,
+            idle in 1i64..2_000,
+        ) {
+            let mut t = WatermarkTracker::new(delay, idle);
+            for p in 0..4 {
+                t.register(p, 0);
+            }
+            let mut wall = 0i64;
+            let mut history: Vec<(u32, i64, i64)> = Vec::new();
+            let mut emitted = MIN_WATERMARK;
+            for (p, ts, dt) in events {
+                wall += dt;
+                t.observe(p, ts, wall);
+                history.push((p, ts, wall));
+                let got = t.advance(wall);
+                let parts: Vec<(Option<i64>, bool)> = (0..4)
+                    .map(|q| {
+                        let mine: Vec<&(u32, i64, i64)> = history.iter().filter(|h| h.0 == q).collect();
+                        let max = mine.iter().map(|h| h.1).max();
+                        let last_active = mine.iter().map(|h| h.2).max().unwrap_or(0);
+                        (max, wall - last_active >= idle)
+                    })
+                    .collect();
+                let active: Vec<Option<i64>> = parts.iter().filter(|p| !p.1).map(|p| p.0).collect();
+                let base = if active.is_empty() {
+                    parts.iter().filter_map(|p| p.0).max()
+                } else if active.iter().any(|m| m.is_none()) {
+                    None
+                } else {
+                    active.iter().flatten().min().copied()
+                };
+                emitted = emitted.max(base.map_or(MIN_WATERMARK, |b| b - delay));
+                prop_assert_eq!(got, emitted);
+            }
+        }
+    }
+}

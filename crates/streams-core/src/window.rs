@@ -299,3 +299,62 @@ mod tests {
         assert!(joined.is_empty());
     }
 }
+
+#[cfg(test)]
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn spec() -> impl Strategy<Value = WindowSpec> {
+        prop_oneof![
+            (1i64..500).prop_map(|size| WindowSpec::Tumbling { size }),
+            (1i64..500, 1i64..500)
+                .prop_filter("advance <= size", |(s, a)| a <= s)
+                .prop_map(|(size, advance)| WindowSpec::Hopping { size, advance }),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn assignment_matches_brute_force(spec in spec(), t in -5_000i64..5_000, w in -6_000i64..6_000) {
+            let (size, advance) = match spec {
+                WindowSpec::Tumbling { size } => (size, size),
+                WindowSpec::Hopping { size, advance } => (size, advance),
+                WindowSpec::Session { .. } => unreachable!(),
+            };
+            // every multiple of `advance` in a generous range, filtered by the definition
+            let brute: Vec<i64> = ((t - size) / advance - 2..=t / advance + 2)
+                .map(|k| k * advance)
+                .filter(|s| *s <= t && t < s + size)
+                .collect();
+            let got: Vec<i64> = spec.assign(t).map(|w| w.start).collect();
+            prop_assert_eq!(&got, &brute);
+            prop_assert!(spec.assign(t).all(|w| w.end == w.start + size));
+            prop_assert_eq!(spec.is_late(t, w), brute.iter().all(|s| s + size <= w));
+        }
+
+        #[test]
+        fn session_merge_matches_brute_force(times in proptest::collection::vec(0i64..1_000, 1..40), gap in 1i64..100) {
+            // Build sessions incrementally with merge_session; compare with a sort-and-sweep.
+            let mut sessions: Vec<SessionSpan> = Vec::new();
+            for &t in &times {
+                let (merged, joined) = merge_session(&sessions, t, gap);
+                for &j in joined.iter().rev() {
+                    sessions.remove(j);
+                }
+                sessions.push(merged);
+                sessions.sort();
+            }
+            let mut sorted = times.clone();
+            sorted.sort();
+            let mut sweep: Vec<SessionSpan> = Vec::new();
+            for t in sorted {
+                match sweep.last_mut() {
+                    Some(s) if t < s.last + gap => s.last = s.last.max(t),
+                    _ => sweep.push(SessionSpan { start: t, last: t }),
+                }
+            }
+            prop_assert_eq!(sessions, sweep);
+        }
+    }
+}

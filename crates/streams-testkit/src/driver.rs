@@ -199,8 +199,13 @@ impl TopologyTestDriver {
 
     /// Bounded mode: the input is done; emits every open window and commits.
     pub fn end(&mut self) -> Result<(), RuntimeError> {
-        self.engine().end_of_input()?;
+        self.end_input()?;
         self.commit()
+    }
+
+    /// Bounded mode without the commit: every open window is emitted into the outbox.
+    pub fn end_input(&mut self) -> Result<(), RuntimeError> {
+        self.engine().end_of_input()
     }
 
     /// Runs a commit up to `point`, then crashes: the engine is dropped without any
@@ -256,6 +261,14 @@ impl TopologyTestDriver {
             self.feed(rec)?;
         }
         Ok(())
+    }
+
+    /// Reopens the engine from its last checkpoint and delivers the recovered outbox, but
+    /// feeds nothing: the engine shows exactly what the checkpoint holds.
+    pub fn restart_without_replay(&mut self) -> Result<(), RuntimeError> {
+        self.engine = None;
+        self.restarts += 1;
+        self.open()
     }
 
     /// Rows delivered to `table`, in delivery order.

@@ -575,3 +575,91 @@ pub fn run_uninterrupted(
     d.end().unwrap();
     d
 }
+
+/// Random messy input: out-of-order event times (up to 40 s behind), duplicates, bad
+/// records, sessions, purchases with exactly representable amounts.
+pub fn random_inputs(seed: u64, n: usize, partitions: i32) -> Vec<Input> {
+    random_inputs_with(seed, n, partitions, 40_000)
+}
+
+/// [`random_inputs`] with a chosen maximum disorder of event times.
+pub fn random_inputs_with(seed: u64, n: usize, partitions: i32, disorder_ms: i64) -> Vec<Input> {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand::rngs::SmallRng::seed_from_u64(seed);
+    let base = parse_time("2026-03-01T00:00:00Z");
+    let countries = ["US", "de", " GB ", "", "FR"];
+    let types = ["page_view", "page_view", "click", "add_to_cart", "purchase"];
+    let pages = ["/", "/a", "/b", "/checkout"];
+    let mut out: Vec<Input> = Vec::with_capacity(n);
+    let mut sent: Vec<(i32, Vec<u8>, i64)> = Vec::new();
+    for i in 0..n {
+        if !sent.is_empty() && rng.random_bool(0.05) {
+            let (p, bytes, ts) = sent[rng.random_range(0..sent.len())].clone();
+            out.push(Input {
+                partition: p,
+                kafka_ts: ts + 1,
+                bytes,
+            });
+            continue;
+        }
+        let nominal = base + i as i64 * 700;
+        let ts = nominal - rng.random_range(0..=disorder_ms);
+        let user = rng.random_range(0..40i64);
+        let partition = (user % partitions as i64) as i32;
+        let bytes = if rng.random_bool(0.03) {
+            match rng.random_range(0..3) {
+                0 => b"{oops".to_vec(),
+                1 => format!(r#"{{"event_id":"x{i}","user_id":"u"}}"#).into_bytes(),
+                _ => format!(r#"{{"event_id":"x{i}","amount":-3}}"#).into_bytes(),
+            }
+        } else {
+            let t = types[rng.random_range(0..types.len())];
+            let amount = if t == "purchase" {
+                json!(rng.random_range(1..400) as f64 * 0.25)
+            } else {
+                Value::Null
+            };
+            serde_json::to_vec(&json!({
+                "event_id": format!("r{i}"),
+                "user_id": user,
+                "product_id": rng.random_range(0..6),
+                "event_type": t,
+                "page": pages[rng.random_range(0..pages.len())],
+                "device": if rng.random_bool(0.5) { "Mobile" } else { "desktop " },
+                "country": countries[rng.random_range(0..countries.len())],
+                "amount": amount,
+                "event_time": ts,
+            }))
+            .unwrap()
+        };
+        sent.push((partition, bytes.clone(), nominal));
+        out.push(Input {
+            partition,
+            kafka_ts: nominal,
+            bytes,
+        });
+    }
+    out
+}
+
+/// Compares two runs: events_clean in order, window tables as sets, ledgers, dead letters.
+pub fn assert_same(got: &Expected, want: &Expected, context: &str) {
+    assert_eq!(got.ledger, want.ledger, "ledger ({context})");
+    assert_eq!(
+        got.dead_letters, want.dead_letters,
+        "dead letters ({context})"
+    );
+    assert_eq!(
+        got.tables.keys().collect::<Vec<_>>(),
+        want.tables.keys().collect::<Vec<_>>(),
+        "tables ({context})"
+    );
+    for (table, rows) in &got.tables {
+        let w = &want.tables[table];
+        if table == "events_clean" {
+            assert_eq!(rows, w, "{table} ({context})");
+        } else {
+            assert_eq!(sorted(rows), sorted(w), "{table} ({context})");
+        }
+    }
+}
