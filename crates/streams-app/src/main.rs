@@ -5,6 +5,11 @@ mod synth;
 
 use clap::{Parser, Subcommand};
 
+// The engine allocates many small, short-lived objects (events, rows, store keys);
+// mimalloc handles that pattern far better than the system allocator.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// A Kafka Streams-style stateful stream processor for click and transaction events.
 #[derive(Debug, Parser)]
 #[command(name = "streams-app", version, about, long_about = None)]

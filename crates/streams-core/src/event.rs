@@ -47,6 +47,11 @@ pub struct Event {
     pub offset: i64,
 }
 
+/// Events travel between processors behind an `Arc`: fan-out to several children
+/// shares one copy, and a processor that changes an event it alone holds
+/// (`Arc::make_mut`) does not copy it.
+pub type EventRef = std::sync::Arc<Event>;
+
 /// A field of [`Event`] that topology files name in `group_by`, aggregate inputs and filters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Field {

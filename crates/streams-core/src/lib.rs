@@ -26,7 +26,7 @@ pub mod value;
 pub mod window;
 
 pub use error::CoreError;
-pub use event::{Event, Field};
+pub use event::{Event, EventRef, Field};
 pub use processor::{Context, Processor};
 pub use record::SourceRecord;
 pub use value::{Column, ColumnType, KeyPart, Row, Schema, Value};

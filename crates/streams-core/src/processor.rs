@@ -3,20 +3,20 @@
 //! synchronous and write their output into buffers handed in through [`Context`].
 
 use crate::error::CoreError;
-use crate::event::Event;
+use crate::event::EventRef;
 use crate::store::{KeyValueStore, StoreSpec};
 use crate::value::{Row, Schema};
 
 /// A step of a topology.
 ///
 /// ```
-/// use streams_core::{Context, CoreError, Event, Processor};
+/// use streams_core::{Context, CoreError, EventRef, Processor};
 ///
 /// /// Forwards purchases only.
 /// struct Purchases;
 ///
 /// impl Processor for Purchases {
-///     fn process(&mut self, event: Event, ctx: &mut Context<'_>) -> Result<(), CoreError> {
+///     fn process(&mut self, event: EventRef, ctx: &mut Context<'_>) -> Result<(), CoreError> {
 ///         if event.event_type == "purchase" {
 ///             ctx.forward(event);
 ///         }
@@ -43,7 +43,7 @@ pub trait Processor: Send {
         Ok(())
     }
     /// Handles one event.
-    fn process(&mut self, event: Event, ctx: &mut Context<'_>) -> Result<(), CoreError>;
+    fn process(&mut self, event: EventRef, ctx: &mut Context<'_>) -> Result<(), CoreError>;
     /// The watermark advanced to `watermark`: emit what it closes.
     fn punctuate(&mut self, _watermark: i64, _ctx: &mut Context<'_>) -> Result<(), CoreError> {
         Ok(())
@@ -70,7 +70,7 @@ pub struct NodeCounters {
 pub struct Context<'a> {
     pub(crate) node: &'a str,
     pub(crate) stores: &'a mut [Box<dyn KeyValueStore>],
-    pub(crate) forwarded: &'a mut Vec<(usize, Event)>,
+    pub(crate) forwarded: &'a mut Vec<(usize, EventRef)>,
     pub(crate) emitted: &'a mut Vec<Row>,
     pub(crate) counters: &'a mut NodeCounters,
     pub(crate) duplicate_flag: &'a mut bool,
@@ -82,7 +82,7 @@ impl<'a> Context<'a> {
     pub fn new(
         node: &'a str,
         stores: &'a mut [Box<dyn KeyValueStore>],
-        forwarded: &'a mut Vec<(usize, Event)>,
+        forwarded: &'a mut Vec<(usize, EventRef)>,
         emitted: &'a mut Vec<Row>,
         counters: &'a mut NodeCounters,
         duplicate_flag: &'a mut bool,
@@ -105,12 +105,12 @@ impl<'a> Context<'a> {
     }
 
     /// Sends an event to every child on the default port.
-    pub fn forward(&mut self, event: Event) {
+    pub fn forward(&mut self, event: EventRef) {
         self.forwarded.push((0, event));
     }
 
     /// Sends an event to the children attached to port `port` (branches).
-    pub fn forward_to(&mut self, port: usize, event: Event) {
+    pub fn forward_to(&mut self, port: usize, event: EventRef) {
         self.forwarded.push((port, event));
     }
 

@@ -7,7 +7,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use crate::error::CoreError;
-use crate::event::Event;
+use crate::event::{Event, EventRef};
 use crate::processor::{Context, NodeCounters, Processor};
 use crate::processors::stateless::{Branch, Filter, FlatMap, Map};
 use crate::store::{KeyValueStore, PendingWrites, StoreSpec};
@@ -281,6 +281,7 @@ impl TopologyBuilder {
             tables,
             outputs,
             scratch: Vec::new(),
+            stack: Vec::new(),
             watermark: crate::time::MIN_WATERMARK,
         })
     }
@@ -340,7 +341,8 @@ pub struct Topology {
     stores: Vec<StoreSpec>,
     tables: Vec<TableInfo>,
     outputs: Vec<Vec<Row>>,
-    scratch: Vec<(usize, Event)>,
+    scratch: Vec<(usize, EventRef)>,
+    stack: Vec<(usize, EventRef)>,
     watermark: i64,
 }
 
@@ -446,17 +448,17 @@ impl Topology {
 
     /// Runs one decoded event through the graph.
     pub fn process(&mut self, event: Event) -> Result<RecordOutcome, CoreError> {
-        let mut stack = Vec::with_capacity(8);
+        let mut stack = std::mem::take(&mut self.stack);
         push_children(
             std::slice::from_ref(&self.source_children),
             0,
-            event,
+            EventRef::new(event),
             &mut stack,
         );
         self.run_stack(stack)
     }
 
-    fn run_stack(&mut self, mut stack: Vec<(usize, Event)>) -> Result<RecordOutcome, CoreError> {
+    fn run_stack(&mut self, mut stack: Vec<(usize, EventRef)>) -> Result<RecordOutcome, CoreError> {
         let mut outcome = RecordOutcome::default();
         let mut forwarded = std::mem::take(&mut self.scratch);
         while let Some((i, event)) = stack.pop() {
@@ -489,6 +491,7 @@ impl Topology {
             }
         }
         self.scratch = forwarded;
+        self.stack = stack;
         Ok(outcome)
     }
 
@@ -536,7 +539,12 @@ impl Topology {
     }
 }
 
-fn push_children(children: &[Vec<usize>], port: usize, e: Event, stack: &mut Vec<(usize, Event)>) {
+fn push_children(
+    children: &[Vec<usize>],
+    port: usize,
+    e: EventRef,
+    stack: &mut Vec<(usize, EventRef)>,
+) {
     let Some((first, rest)) = children.get(port).and_then(|t| t.split_first()) else {
         return;
     };

@@ -358,8 +358,10 @@ impl Engine {
     /// Dropping the plan (and the engine) is a crash before the write.
     pub fn prepare_checkpoint(&mut self) -> Result<CheckpointPlan, RuntimeError> {
         self.check()?;
+        let started = std::time::Instant::now();
         let r = self.topology.checkpoint();
         self.poison(r)?;
+        let flushed = started.elapsed();
         let stores = self.topology.take_pending_writes();
         let outputs = self.topology.take_outputs();
         let dead_letters = std::mem::take(&mut self.dead_letters);
@@ -397,6 +399,14 @@ impl Engine {
         let deletes_through = self
             .delivered_through
             .filter(|d| Some(*d) > self.deleted_through);
+        tracing::debug!(
+            epoch,
+            flush_ms = flushed.as_millis() as u64,
+            prepare_ms = started.elapsed().as_millis() as u64,
+            store_writes = stores.iter().map(|(_, w)| w.len()).sum::<usize>(),
+            outbox_entries = outbox.len(),
+            "checkpoint prepared"
+        );
         Ok(CheckpointPlan {
             epoch,
             writes: CheckpointWrites {
@@ -418,8 +428,14 @@ impl Engine {
         wall_now: i64,
     ) -> Result<Vec<OutboxBatch>, RuntimeError> {
         self.check()?;
+        let started = std::time::Instant::now();
         let r = self.db.commit(plan.writes);
         self.poison(r)?;
+        tracing::debug!(
+            epoch = plan.epoch,
+            write_ms = started.elapsed().as_millis() as u64,
+            "checkpoint written"
+        );
         self.epoch = plan.epoch;
         if plan.deletes_through.is_some() {
             self.deleted_through = plan.deletes_through;

@@ -214,7 +214,21 @@ impl StateDb {
 
     /// Writes one checkpoint atomically and durably (synced WAL).
     pub fn commit(&self, writes: CheckpointWrites) -> Result<(), StateError> {
-        let mut batch = WriteBatch::default();
+        // Sized up front: growing a batch of tens of MiB by doubling copies it many times.
+        let bytes: usize = writes
+            .stores
+            .iter()
+            .flat_map(|(_, w)| w.iter())
+            .map(|(k, v)| k.len() + v.as_ref().map_or(0, Vec::len) + 16)
+            .chain(
+                writes
+                    .meta
+                    .iter()
+                    .chain(&writes.outbox)
+                    .map(|(k, v)| k.len() + v.len() + 16),
+            )
+            .sum();
+        let mut batch = WriteBatch::with_capacity_bytes(bytes + 1024);
         for (store, pending) in &writes.stores {
             let cf = self.cf(&store_cf(store))?;
             for (k, v) in pending {

@@ -106,8 +106,9 @@ impl KeyValueStore for RocksStore {
     }
 
     fn take_pending(&mut self) -> PendingWrites {
+        // Sorted, because RocksDB's memtable inserts a sorted batch far faster (its skip
+        // list reuses the previous insert's search path).
         let mut writes: PendingWrites = self.pending.drain().collect();
-        // Sorted keys make the batch deterministic and help the memtable.
         writes.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         writes
     }

@@ -4,7 +4,7 @@
 //! compaction has not removed yet still behaves as expired.
 
 use crate::error::CoreError;
-use crate::event::{Event, Field};
+use crate::event::{EventRef, Field};
 use crate::processor::{Context, Processor};
 use crate::store::{dedup_expiry, dedup_value, StoreKind, StoreSpec};
 
@@ -47,7 +47,7 @@ impl Processor for Dedup {
         vec![StoreSpec::new(self.store.clone(), StoreKind::Dedup)]
     }
 
-    fn process(&mut self, event: Event, ctx: &mut Context<'_>) -> Result<(), CoreError> {
+    fn process(&mut self, event: EventRef, ctx: &mut Context<'_>) -> Result<(), CoreError> {
         let w = ctx.watermark();
         let key = match self.key {
             Field::EventId => event.event_id.as_bytes().to_vec(),

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use compact_str::CompactString;
 
 use crate::error::CoreError;
-use crate::event::Event;
+use crate::event::{Event, EventRef};
 use crate::processor::{Context, Processor};
 
 /// A row of the users dimension.
@@ -88,8 +88,8 @@ impl Enrich {
 }
 
 impl Processor for Enrich {
-    fn process(&mut self, mut event: Event, ctx: &mut Context<'_>) -> Result<(), CoreError> {
-        self.dims.enrich(&mut event);
+    fn process(&mut self, mut event: EventRef, ctx: &mut Context<'_>) -> Result<(), CoreError> {
+        self.dims.enrich(EventRef::make_mut(&mut event));
         ctx.forward(event);
         Ok(())
     }

@@ -2,7 +2,7 @@
 //! fields and its `event_date`.
 
 use crate::error::CoreError;
-use crate::event::{Event, Field};
+use crate::event::{EventRef, Field};
 use crate::processor::{Context, Processor};
 use crate::value::{date_of, Column, ColumnType, Schema, Value};
 
@@ -49,7 +49,7 @@ impl Processor for EventsSink {
         Some(Schema { columns })
     }
 
-    fn process(&mut self, event: Event, ctx: &mut Context<'_>) -> Result<(), CoreError> {
+    fn process(&mut self, event: EventRef, ctx: &mut Context<'_>) -> Result<(), CoreError> {
         let mut row = Vec::with_capacity(self.fields.len() + 1);
         row.extend(self.fields.iter().map(|f| event.get(*f)));
         row.push(Value::Date(date_of(event.event_ts)));

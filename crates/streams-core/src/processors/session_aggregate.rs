@@ -3,13 +3,14 @@
 //! event's time, and it is emitted once the watermark reaches `session_end + gap`.
 //! An event whose own span is already closed (`t + gap ≤ W`) is late.
 
-use std::collections::BTreeSet;
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
 
-use rustc_hash::{FxHashMap, FxHashSet};
+use rustc_hash::FxHashMap;
 
 use crate::aggregate::{Acc, AggSpec};
 use crate::error::CoreError;
-use crate::event::{Event, Field};
+use crate::event::{EventRef, Field};
 use crate::processor::{Context, Processor};
 use crate::processors::window_aggregate::{
     agg_columns, decode, encode, from_ordered_i64, group_columns, group_key, ordered_i64,
@@ -25,15 +26,29 @@ struct Session {
     persisted: bool,
 }
 
+/// The sessions of one group key. Keys are interned to small ids so that the closing
+/// index compares integers and the hot path allocates nothing.
+struct KeySessions {
+    key: GroupKey,
+    sessions: Vec<Session>,
+    dirty: bool,
+}
+
 /// Aggregates events per session and group key.
 pub struct SessionAggregate {
     store: String,
     gap: i64,
     group_by: Vec<Field>,
     aggs: Vec<AggSpec>,
-    sessions: FxHashMap<GroupKey, Vec<Session>>,
-    closing: BTreeSet<(i64, GroupKey, i64)>,
-    dirty: FxHashSet<GroupKey>,
+    ids: FxHashMap<GroupKey, u32>,
+    slots: Vec<Option<KeySessions>>,
+    free: Vec<u32>,
+    /// (close_at, key id, session start) of every open session, as a min-heap with lazy
+    /// deletion: when a session grows or merges, its old entry stays and is skipped when
+    /// popped (the session no longer has that start and close time).
+    closing: BinaryHeap<Reverse<(i64, u32, i64)>>,
+    open: usize,
+    dirty: Vec<u32>,
     deletes: Vec<Vec<u8>>,
 }
 
@@ -50,20 +65,62 @@ impl SessionAggregate {
             gap: gap_ms,
             group_by,
             aggs,
-            sessions: FxHashMap::default(),
-            closing: BTreeSet::new(),
-            dirty: FxHashSet::default(),
+            ids: FxHashMap::default(),
+            slots: Vec::new(),
+            free: Vec::new(),
+            closing: BinaryHeap::new(),
+            open: 0,
+            dirty: Vec::new(),
             deletes: Vec::new(),
         }
     }
 
-    fn store_key(&self, key: &GroupKey, start: i64) -> Result<Vec<u8>, CoreError> {
-        session_store_key(&self.store, key, start)
-    }
-
     /// Number of open sessions held in memory.
     pub fn open_sessions(&self) -> usize {
-        self.sessions.values().map(|v| v.len()).sum()
+        self.open
+    }
+
+    fn intern(&mut self, key: GroupKey) -> u32 {
+        if let Some(id) = self.ids.get(&key) {
+            return *id;
+        }
+        let slot = KeySessions {
+            key: key.clone(),
+            sessions: Vec::new(),
+            dirty: false,
+        };
+        let id = match self.free.pop() {
+            Some(id) => {
+                self.slots[id as usize] = Some(slot);
+                id
+            }
+            None => {
+                self.slots.push(Some(slot));
+                (self.slots.len() - 1) as u32
+            }
+        };
+        self.ids.insert(key, id);
+        id
+    }
+
+    fn release_if_empty(&mut self, id: u32) {
+        let empty =
+            matches!(&self.slots[id as usize], Some(ks) if ks.sessions.is_empty() && !ks.dirty);
+        if empty {
+            if let Some(ks) = self.slots[id as usize].take() {
+                self.ids.remove(&ks.key);
+                self.free.push(id);
+            }
+        }
+    }
+
+    fn mark_dirty(&mut self, id: u32) {
+        if let Some(ks) = self.slots[id as usize].as_mut() {
+            if !ks.dirty {
+                ks.dirty = true;
+                self.dirty.push(id);
+            }
+        }
     }
 }
 
@@ -102,12 +159,14 @@ impl Processor for SessionAggregate {
     }
 
     fn init(&mut self, ctx: &mut Context<'_>) -> Result<(), CoreError> {
-        self.sessions.clear();
+        self.ids.clear();
+        self.slots.clear();
+        self.free.clear();
         self.closing.clear();
+        self.open = 0;
+        self.dirty.clear();
         let store_name = self.store.clone();
-        let gap = self.gap;
-        let sessions = &mut self.sessions;
-        let closing = &mut self.closing;
+        let mut loaded: Vec<(GroupKey, Session)> = Vec::new();
         ctx.store(&self.store)?.scan(b"", &mut |k, v| {
             let corrupt = || CoreError::corrupt(&store_name, "session key malformed");
             let len = k
@@ -119,93 +178,151 @@ impl Processor for SessionAggregate {
             let start =
                 from_ordered_i64(k.get(4 + len..).ok_or_else(corrupt)?).ok_or_else(corrupt)?;
             let (last, accs): (i64, Vec<Acc>) = decode(&store_name, v)?;
-            let span = SessionSpan { start, last };
-            closing.insert((span.close_at(gap), key.clone(), start));
-            let list = sessions.entry(key).or_default();
-            list.push(Session {
-                span,
-                accs,
-                persisted: true,
-            });
-            list.sort_by_key(|s| s.span.start);
+            loaded.push((
+                key,
+                Session {
+                    span: SessionSpan { start, last },
+                    accs,
+                    persisted: true,
+                },
+            ));
             Ok(())
-        })
+        })?;
+        for (key, session) in loaded {
+            let id = self.intern(key);
+            self.closing.push(Reverse((
+                session.span.close_at(self.gap),
+                id,
+                session.span.start,
+            )));
+            self.open += 1;
+            if let Some(ks) = self.slots[id as usize].as_mut() {
+                let pos = ks
+                    .sessions
+                    .partition_point(|s| s.span.start < session.span.start);
+                ks.sessions.insert(pos, session);
+            }
+        }
+        Ok(())
     }
 
-    fn process(&mut self, event: Event, ctx: &mut Context<'_>) -> Result<(), CoreError> {
+    fn process(&mut self, event: EventRef, ctx: &mut Context<'_>) -> Result<(), CoreError> {
         let w = ctx.watermark();
         let t = event.event_ts;
-        if t.saturating_add(self.gap) <= w {
+        let gap = self.gap;
+        if t.saturating_add(gap) <= w {
             ctx.mark_late();
             return Ok(());
         }
-        let key = group_key(&event, &self.group_by);
-        let list = match self.sessions.get_mut(&key) {
-            Some(l) => l,
-            None => self.sessions.entry(key.clone()).or_default(),
+        let id = self.intern(group_key(&event, &self.group_by));
+        let Some(ks) = self.slots[id as usize].as_mut() else {
+            debug_assert!(false, "interned key without a slot");
+            return Ok(());
         };
-        let spans: Vec<SessionSpan> = list.iter().map(|s| s.span).collect();
-        let (merged, joined) = merge_session(&spans, t, self.gap);
-        let mut accs: Vec<Acc> = self.aggs.iter().map(|a| a.new_acc()).collect();
-        let mut persisted_same_start = false;
-        // Merge the joined sessions in start order, then add the event.
-        for &j in &joined {
-            let s = &list[j];
-            for (acc, other) in accs.iter_mut().zip(&s.accs) {
-                acc.merge(other);
-            }
-            self.closing
-                .remove(&(s.span.close_at(self.gap), key.clone(), s.span.start));
-            if s.persisted {
-                if s.span.start == merged.start {
-                    persisted_same_start = true;
-                } else {
-                    let k = session_store_key(&self.store, &key, s.span.start)?;
-                    self.deletes.push(k);
+        let mut joined = ks
+            .sessions
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.span.overlaps(t, gap))
+            .map(|(i, _)| i);
+        let first = joined.next();
+        let second = joined.next();
+        drop(joined);
+        match (first, second) {
+            // The common case: the event extends one session; update it in place.
+            (Some(j), None) => {
+                let s = &mut ks.sessions[j];
+                let old = s.span;
+                s.span.start = old.start.min(t);
+                s.span.last = old.last.max(t);
+                for (spec, acc) in self.aggs.iter().zip(s.accs.iter_mut()) {
+                    spec.update(acc, &event);
+                }
+                if s.span.start != old.start && s.persisted {
+                    self.deletes
+                        .push(session_store_key(&self.store, &ks.key, old.start)?);
+                    s.persisted = false;
+                }
+                if s.span != old {
+                    self.closing
+                        .push(Reverse((s.span.close_at(gap), id, s.span.start)));
                 }
             }
+            // A new session, or one that bridges several: merge them in start order.
+            _ => {
+                let spans: Vec<SessionSpan> = ks.sessions.iter().map(|s| s.span).collect();
+                let (merged, joined) = merge_session(&spans, t, gap);
+                let mut accs: Vec<Acc> = self.aggs.iter().map(|a| a.new_acc()).collect();
+                let mut persisted_same_start = false;
+                for &j in &joined {
+                    let s = &ks.sessions[j];
+                    for (acc, other) in accs.iter_mut().zip(&s.accs) {
+                        acc.merge(other);
+                    }
+                    if s.persisted {
+                        if s.span.start == merged.start {
+                            persisted_same_start = true;
+                        } else {
+                            self.deletes.push(session_store_key(
+                                &self.store,
+                                &ks.key,
+                                s.span.start,
+                            )?);
+                        }
+                    }
+                }
+                for &j in joined.iter().rev() {
+                    ks.sessions.remove(j);
+                }
+                for (spec, acc) in self.aggs.iter().zip(accs.iter_mut()) {
+                    spec.update(acc, &event);
+                }
+                let pos = ks.sessions.partition_point(|s| s.span.start < merged.start);
+                ks.sessions.insert(
+                    pos,
+                    Session {
+                        span: merged,
+                        accs,
+                        persisted: persisted_same_start,
+                    },
+                );
+                self.closing
+                    .push(Reverse((merged.close_at(gap), id, merged.start)));
+                self.open = self.open + 1 - joined.len();
+            }
         }
-        for &j in joined.iter().rev() {
-            list.remove(j);
-        }
-        for (spec, acc) in self.aggs.iter().zip(accs.iter_mut()) {
-            spec.update(acc, &event);
-        }
-        let pos = list.partition_point(|s| s.span.start < merged.start);
-        list.insert(
-            pos,
-            Session {
-                span: merged,
-                accs,
-                persisted: persisted_same_start,
-            },
-        );
-        self.closing
-            .insert((merged.close_at(self.gap), key.clone(), merged.start));
-        self.dirty.insert(key);
+        self.mark_dirty(id);
         Ok(())
     }
 
     fn punctuate(&mut self, watermark: i64, ctx: &mut Context<'_>) -> Result<(), CoreError> {
-        while let Some((close_at, _, _)) = self.closing.first() {
-            if *close_at > watermark {
+        let mut closed: Vec<(i64, GroupKey, Session)> = Vec::new();
+        let mut touched = Vec::new();
+        while let Some(&Reverse((close_at, id, start))) = self.closing.peek() {
+            if close_at > watermark {
                 break;
             }
-            let Some((_, key, start)) = self.closing.pop_first() else {
-                break;
-            };
-            let Some(list) = self.sessions.get_mut(&key) else {
-                debug_assert!(false, "closing index out of sync");
+            self.closing.pop();
+            let gap = self.gap;
+            // Stale entries (the session grew, merged or was emitted) are skipped.
+            let Some(ks) = self.slots.get_mut(id as usize).and_then(|s| s.as_mut()) else {
                 continue;
             };
-            let Some(pos) = list.iter().position(|s| s.span.start == start) else {
-                debug_assert!(false, "closing index out of sync");
+            let Some(pos) = ks
+                .sessions
+                .iter()
+                .position(|s| s.span.start == start && s.span.close_at(gap) == close_at)
+            else {
                 continue;
             };
-            let s = list.remove(pos);
-            if list.is_empty() {
-                self.sessions.remove(&key);
-            }
+            self.open -= 1;
+            let s = ks.sessions.remove(pos);
+            closed.push((close_at, ks.key.clone(), s));
+            touched.push(id);
+        }
+        // Emission order does not depend on key ids (which differ after a restart).
+        closed.sort_by(|a, b| (a.0, &a.1, a.2.span.start).cmp(&(b.0, &b.1, b.2.span.start)));
+        for (_, key, s) in closed {
             let mut row: Row = Vec::with_capacity(3 + key.len() + self.aggs.len());
             row.push(Value::Timestamp(s.span.start));
             row.push(Value::Timestamp(s.span.last));
@@ -218,34 +335,37 @@ impl Processor for SessionAggregate {
             row.push(Value::Date(date_of(s.span.start)));
             ctx.emit(row);
             if s.persisted {
-                let k = self.store_key(&key, start)?;
-                self.deletes.push(k);
+                self.deletes
+                    .push(session_store_key(&self.store, &key, s.span.start)?);
             }
+        }
+        for id in touched {
+            self.release_if_empty(id);
         }
         Ok(())
     }
 
     fn checkpoint(&mut self, ctx: &mut Context<'_>) -> Result<(), CoreError> {
         let deletes = std::mem::take(&mut self.deletes);
-        let mut dirty: Vec<GroupKey> = self.dirty.drain().collect();
-        dirty.sort();
+        let dirty = std::mem::take(&mut self.dirty);
         let mut puts = Vec::new();
-        for key in dirty {
-            let Some(list) = self.sessions.get(&key) else {
+        for &id in &dirty {
+            let Some(ks) = self.slots[id as usize].as_mut() else {
                 continue;
             };
-            for s in list {
+            ks.dirty = false;
+            for s in ks.sessions.iter_mut() {
                 puts.push((
-                    self.store_key(&key, s.span.start)?,
+                    session_store_key(&self.store, &ks.key, s.span.start)?,
                     encode(&self.store, &(s.span.last, &s.accs))?,
                 ));
-            }
-        }
-        for list in self.sessions.values_mut() {
-            for s in list {
                 s.persisted = true;
             }
         }
+        for id in dirty {
+            self.release_if_empty(id);
+        }
+        puts.sort_by(|a, b| a.0.cmp(&b.0));
         let store = ctx.store(&self.store)?;
         for k in deletes {
             store.delete(&k);
@@ -262,6 +382,7 @@ mod tests {
     use super::*;
     use crate::aggregate::AggKind;
     use crate::event::test_support::event;
+    use crate::event::Event;
     use crate::processors::test_harness::Harness;
 
     fn agg() -> SessionAggregate {

@@ -1,7 +1,7 @@
 //! Stateless processors: map, filter, flat_map and branch.
 
 use crate::error::CoreError;
-use crate::event::Event;
+use crate::event::{Event, EventRef};
 use crate::processor::{Context, Processor};
 
 /// A branch predicate.
@@ -18,8 +18,8 @@ impl<F: FnMut(Event) -> Event + Send> Map<F> {
 }
 
 impl<F: FnMut(Event) -> Event + Send> Processor for Map<F> {
-    fn process(&mut self, event: Event, ctx: &mut Context<'_>) -> Result<(), CoreError> {
-        ctx.forward((self.0)(event));
+    fn process(&mut self, event: EventRef, ctx: &mut Context<'_>) -> Result<(), CoreError> {
+        ctx.forward(EventRef::new((self.0)(EventRef::unwrap_or_clone(event))));
         Ok(())
     }
 }
@@ -35,7 +35,7 @@ impl<F: FnMut(&Event) -> bool + Send> Filter<F> {
 }
 
 impl<F: FnMut(&Event) -> bool + Send> Processor for Filter<F> {
-    fn process(&mut self, event: Event, ctx: &mut Context<'_>) -> Result<(), CoreError> {
+    fn process(&mut self, event: EventRef, ctx: &mut Context<'_>) -> Result<(), CoreError> {
         if (self.0)(&event) {
             ctx.forward(event);
         }
@@ -54,9 +54,9 @@ impl<F: FnMut(Event) -> Vec<Event> + Send> FlatMap<F> {
 }
 
 impl<F: FnMut(Event) -> Vec<Event> + Send> Processor for FlatMap<F> {
-    fn process(&mut self, event: Event, ctx: &mut Context<'_>) -> Result<(), CoreError> {
-        for e in (self.0)(event) {
-            ctx.forward(e);
+    fn process(&mut self, event: EventRef, ctx: &mut Context<'_>) -> Result<(), CoreError> {
+        for e in (self.0)(EventRef::unwrap_or_clone(event)) {
+            ctx.forward(EventRef::new(e));
         }
         Ok(())
     }
@@ -83,7 +83,7 @@ impl Processor for Branch {
         }
     }
 
-    fn process(&mut self, event: Event, ctx: &mut Context<'_>) -> Result<(), CoreError> {
+    fn process(&mut self, event: EventRef, ctx: &mut Context<'_>) -> Result<(), CoreError> {
         if let Some(port) = self.preds.iter_mut().position(|p| p(&event)) {
             ctx.forward_to(port, event);
         }

@@ -1,6 +1,6 @@
 //! Runs one processor against in-memory stores, for unit tests.
 
-use crate::event::Event;
+use crate::event::{Event, EventRef};
 use crate::processor::{Context, NodeCounters, Processor};
 use crate::store::{KeyValueStore, MemoryStore};
 use crate::value::Row;
@@ -63,12 +63,15 @@ impl<P: Processor> Harness<P> {
             self.watermark,
         );
         f(&mut self.processor, &mut ctx).expect("processor failed");
-        out.forwarded = fwd.into_iter().map(|(_, e)| e).collect();
+        out.forwarded = fwd
+            .into_iter()
+            .map(|(_, e)| EventRef::unwrap_or_clone(e))
+            .collect();
         out
     }
 
     pub fn process(&mut self, e: Event) -> Output {
-        self.with_ctx(|p, ctx| p.process(e, ctx))
+        self.with_ctx(|p, ctx| p.process(EventRef::new(e), ctx))
     }
 
     pub fn punctuate(&mut self, w: i64) -> Output {

@@ -11,7 +11,7 @@ use rustc_hash::FxHashMap;
 
 use crate::aggregate::{validate_agg, Acc, AggSpec};
 use crate::error::CoreError;
-use crate::event::{Event, Field};
+use crate::event::{Event, EventRef, Field};
 use crate::processor::{Context, Processor};
 use crate::store::{StoreKind, StoreSpec};
 use crate::value::{date_of, Column, ColumnType, KeyPart, Row, Schema, Value};
@@ -200,7 +200,7 @@ impl Processor for WindowAggregate {
         })
     }
 
-    fn process(&mut self, event: Event, ctx: &mut Context<'_>) -> Result<(), CoreError> {
+    fn process(&mut self, event: EventRef, ctx: &mut Context<'_>) -> Result<(), CoreError> {
         let w = ctx.watermark();
         let t = event.event_ts;
         if self.window.is_late(t, w) {
