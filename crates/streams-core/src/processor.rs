@@ -38,6 +38,11 @@ pub trait Processor: Send {
     fn output_schema(&self) -> Option<Schema> {
         None
     }
+    /// Columns of the output rows that form the record key (Kafka key: their values
+    /// joined by `|`). Empty: no key.
+    fn output_key_columns(&self) -> Vec<usize> {
+        Vec::new()
+    }
     /// Called once after the stores are open (and hold the last checkpoint).
     fn init(&mut self, _ctx: &mut Context<'_>) -> Result<(), CoreError> {
         Ok(())

@@ -257,6 +257,7 @@ impl TopologyBuilder {
                 tables.push(TableInfo {
                     name: def.name.clone(),
                     schema,
+                    key_columns: def.processor.output_key_columns(),
                 });
                 tables.len() - 1
             });
@@ -322,6 +323,8 @@ pub struct TableInfo {
     pub name: String,
     /// Row schema.
     pub schema: Schema,
+    /// Columns whose values, joined by `|`, form the record key.
+    pub key_columns: Vec<usize>,
 }
 
 struct Node {

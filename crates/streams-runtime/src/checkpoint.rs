@@ -32,6 +32,9 @@ pub struct CheckpointMeta {
     pub ledger: Ledger,
     /// Duplicate and late counts per processor.
     pub counters: BTreeMap<String, (u64, u64)>,
+    /// Sink positions: per output topic-partition, the offset up to which this app is
+    /// known to have written (where a recovery scan starts).
+    pub sink_positions: Vec<(String, i32, i64)>,
 }
 
 /// Where a partition starts when there is no usable checkpoint position.

@@ -81,6 +81,7 @@ pub struct Engine {
     last_commit_wall: i64,
     poisoned: bool,
     aggregates: Vec<String>,
+    sink_positions: Vec<(String, i32, i64)>,
 }
 
 fn config() -> bincode::config::Configuration {
@@ -115,7 +116,9 @@ impl Engine {
         let mut offsets = Vec::new();
         let mut ledger = Ledger::default();
         let mut epoch = 0;
+        let mut sink_positions = Vec::new();
         if let Some(m) = &meta {
+            sink_positions = m.sink_positions.clone();
             if m.fingerprint != def.fingerprint || m.format != CHECKPOINT_FORMAT {
                 return Err(RuntimeError::IncompatibleState {
                     path: opts.state_dir.clone(),
@@ -182,6 +185,7 @@ impl Engine {
             last_commit_wall: wall_now,
             poisoned: false,
             aggregates,
+            sink_positions,
         })
     }
 
@@ -386,6 +390,7 @@ impl Engine {
                 .into_iter()
                 .map(|(n, c)| (n.to_string(), (c.duplicate, c.late)))
                 .collect(),
+            sink_positions: self.sink_positions.clone(),
         };
         let encode = |v: &dyn erased::Encode| v.encode();
         let mut outbox = Vec::with_capacity(batches.len());
@@ -453,6 +458,19 @@ impl Engine {
         if Some(epoch) > self.delivered_through {
             self.delivered_through = Some(epoch);
         }
+    }
+
+    /// Positions the sinks reported (persisted with the next checkpoint).
+    pub fn set_sink_positions(&mut self, positions: Vec<(String, i32, i64)>) {
+        if positions != self.sink_positions {
+            self.sink_positions = positions;
+            self.changed = true;
+        }
+    }
+
+    /// Sink positions from the last checkpoint (or as last set).
+    pub fn sink_positions(&self) -> &[(String, i32, i64)] {
+        &self.sink_positions
     }
 
     /// Outbox entries found at open: committed, maybe not delivered. Deliver them before

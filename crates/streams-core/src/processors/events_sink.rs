@@ -49,6 +49,15 @@ impl Processor for EventsSink {
         Some(Schema { columns })
     }
 
+    fn output_key_columns(&self) -> Vec<usize> {
+        // Events are keyed by their id: copies of one event land in one partition.
+        self.fields
+            .iter()
+            .position(|f| *f == Field::EventId)
+            .into_iter()
+            .collect()
+    }
+
     fn process(&mut self, event: EventRef, ctx: &mut Context<'_>) -> Result<(), CoreError> {
         let mut row = Vec::with_capacity(self.fields.len() + 1);
         row.extend(self.fields.iter().map(|f| event.get(*f)));

@@ -158,6 +158,10 @@ impl Processor for SessionAggregate {
         Some(Schema { columns })
     }
 
+    fn output_key_columns(&self) -> Vec<usize> {
+        (2..2 + self.group_by.len()).collect()
+    }
+
     fn init(&mut self, ctx: &mut Context<'_>) -> Result<(), CoreError> {
         self.ids.clear();
         self.slots.clear();

@@ -179,6 +179,10 @@ impl Processor for WindowAggregate {
         Some(Schema { columns })
     }
 
+    fn output_key_columns(&self) -> Vec<usize> {
+        (2..2 + self.group_by.len()).collect()
+    }
+
     fn init(&mut self, ctx: &mut Context<'_>) -> Result<(), CoreError> {
         self.open.clear();
         let store_name = self.store.clone();

@@ -1,0 +1,136 @@
+//! Topic administration: partitions of a topic, creating topics idempotently.
+
+use std::time::Duration;
+
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::types::RDKafkaErrorCode;
+
+use crate::error::KafkaError;
+use crate::ClientConfig;
+
+/// What [`create_topics`] did for one topic.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Created {
+    /// The topic was created.
+    Created,
+    /// It existed already (left as it is).
+    Existed,
+}
+
+/// A topic to create.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopicSpec {
+    /// Name.
+    pub name: String,
+    /// Partition count.
+    pub partitions: i32,
+    /// Replication factor.
+    pub replication: i32,
+}
+
+fn metadata_client(cfg: &ClientConfig) -> Result<BaseConsumer, KafkaError> {
+    cfg.rd()
+        .create()
+        .map_err(KafkaError::client("create metadata client"))
+}
+
+/// Partition ids of `topic`, or [`KafkaError::MissingTopic`].
+pub fn partitions(
+    cfg: &ClientConfig,
+    topic: &str,
+    timeout: Duration,
+) -> Result<Vec<i32>, KafkaError> {
+    let client = metadata_client(cfg)?;
+    let md = client
+        .fetch_metadata(Some(topic), timeout)
+        .map_err(|source| KafkaError::Unreachable {
+            bootstrap: cfg.bootstrap_servers.clone(),
+            source,
+        })?;
+    let missing = || KafkaError::MissingTopic {
+        topic: topic.to_string(),
+        bootstrap: cfg.bootstrap_servers.clone(),
+    };
+    let t = md
+        .topics()
+        .iter()
+        .find(|t| t.name() == topic)
+        .ok_or_else(missing)?;
+    if t.error().is_some() || t.partitions().is_empty() {
+        return Err(missing());
+    }
+    let mut ids: Vec<i32> = t.partitions().iter().map(|p| p.id()).collect();
+    ids.sort_unstable();
+    Ok(ids)
+}
+
+/// Every topic name on the cluster, sorted.
+pub fn list_topics(
+    cfg: &ClientConfig,
+    timeout: Duration,
+) -> Result<Vec<(String, usize)>, KafkaError> {
+    let client = metadata_client(cfg)?;
+    let md = client
+        .fetch_metadata(None, timeout)
+        .map_err(|source| KafkaError::Unreachable {
+            bootstrap: cfg.bootstrap_servers.clone(),
+            source,
+        })?;
+    let mut topics: Vec<(String, usize)> = md
+        .topics()
+        .iter()
+        .filter(|t| !t.name().starts_with("__"))
+        .map(|t| (t.name().to_string(), t.partitions().len()))
+        .collect();
+    topics.sort();
+    Ok(topics)
+}
+
+/// Creates the topics that do not exist yet; existing ones are left alone.
+pub fn create_topics(
+    cfg: &ClientConfig,
+    topics: &[TopicSpec],
+    timeout: Duration,
+) -> Result<Vec<(String, Created)>, KafkaError> {
+    let admin: AdminClient<DefaultClientContext> = cfg
+        .rd()
+        .create()
+        .map_err(KafkaError::client("create admin client"))?;
+    let new: Vec<NewTopic<'_>> = topics
+        .iter()
+        .map(|t| {
+            NewTopic::new(
+                &t.name,
+                t.partitions,
+                TopicReplication::Fixed(t.replication),
+            )
+        })
+        .collect();
+    let opts = AdminOptions::new()
+        .operation_timeout(Some(timeout))
+        .request_timeout(Some(timeout));
+    let results =
+        futures_executor::block_on(admin.create_topics(&new, &opts)).map_err(|source| {
+            KafkaError::Unreachable {
+                bootstrap: cfg.bootstrap_servers.clone(),
+                source,
+            }
+        })?;
+    let mut out = Vec::new();
+    for r in results {
+        match r {
+            Ok(name) => out.push((name, Created::Created)),
+            Err((name, RDKafkaErrorCode::TopicAlreadyExists)) => out.push((name, Created::Existed)),
+            Err((name, code)) => {
+                tracing::warn!(topic = %name, error = %code, "topic creation failed");
+                return Err(KafkaError::Client {
+                    op: "create topic",
+                    source: rdkafka::error::KafkaError::AdminOp(code),
+                });
+            }
+        }
+    }
+    Ok(out)
+}

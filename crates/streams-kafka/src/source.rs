@@ -1,0 +1,182 @@
+//! The Kafka source: manual assignment at positions from the engine's checkpoint,
+//! bounded mode, and group offset commits for lag monitoring only.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::error::KafkaError as RdError;
+use rdkafka::message::Message;
+use rdkafka::{Offset, TopicPartitionList};
+use streams_core::record::SourceRecord;
+
+use crate::error::KafkaError;
+use crate::ClientConfig;
+
+/// Settings of the source.
+#[derive(Debug, Clone)]
+pub struct SourceConfig {
+    /// Client settings.
+    pub client: ClientConfig,
+    /// Consumer group (the app id): used only to publish offsets for lag monitoring.
+    pub group_id: String,
+    /// Input topics.
+    pub topics: Vec<String>,
+    /// How long the broker may hold a fetch waiting for data (`fetch.wait.max.ms`).
+    pub fetch_wait_max_ms: u32,
+}
+
+/// A topic-partition.
+pub type Tp = (String, i32);
+
+/// Reads the input topics.
+pub struct KafkaSource {
+    consumer: BaseConsumer,
+    cfg: SourceConfig,
+    names: HashMap<String, Arc<str>>,
+    /// Next offset to read per assigned partition.
+    position: BTreeMap<Tp, i64>,
+    /// Bounded mode: end offsets captured at start, and whether the fetch high watermark
+    /// confirmed the end (PartitionEOF at or past it).
+    end: Option<BTreeMap<Tp, (i64, bool)>>,
+}
+
+impl KafkaSource {
+    /// Creates the consumer. Nothing is assigned yet.
+    pub fn connect(cfg: SourceConfig) -> Result<Self, KafkaError> {
+        let mut rd = cfg.client.rd();
+        rd.set("group.id", &cfg.group_id)
+            .set("enable.auto.commit", "false")
+            .set("enable.auto.offset.store", "false")
+            .set("enable.partition.eof", "true")
+            .set("auto.offset.reset", "earliest")
+            .set("fetch.wait.max.ms", cfg.fetch_wait_max_ms.to_string())
+            .set("fetch.message.max.bytes", "4194304");
+        let consumer: BaseConsumer = rd.create().map_err(KafkaError::client("create consumer"))?;
+        Ok(KafkaSource {
+            consumer,
+            cfg,
+            names: HashMap::new(),
+            position: BTreeMap::new(),
+            end: None,
+        })
+    }
+
+    /// Every partition of the input topics; a missing topic is an error.
+    pub fn discover(&self, timeout: Duration) -> Result<Vec<Tp>, KafkaError> {
+        let mut all = Vec::new();
+        for t in &self.cfg.topics {
+            for p in crate::admin::partitions(&self.cfg.client, t, timeout)? {
+                all.push((t.clone(), p));
+            }
+        }
+        Ok(all)
+    }
+
+    /// `(low, high)` offsets of a partition as the broker reports them.
+    pub fn watermarks(&self, tp: &Tp, timeout: Duration) -> Result<(i64, i64), KafkaError> {
+        self.consumer
+            .fetch_watermarks(&tp.0, tp.1, timeout)
+            .map_err(|source| KafkaError::Unreachable {
+                bootstrap: self.cfg.client.bootstrap_servers.clone(),
+                source,
+            })
+    }
+
+    /// Assigns the partitions, each starting at the given offset.
+    pub fn assign(&mut self, starts: &[(Tp, i64)]) -> Result<(), KafkaError> {
+        let mut tpl = TopicPartitionList::new();
+        for ((t, p), o) in starts {
+            tpl.add_partition_offset(t, *p, Offset::Offset(*o))
+                .map_err(KafkaError::client("assign"))?;
+            self.position.insert((t.clone(), *p), *o);
+            self.names
+                .entry(t.clone())
+                .or_insert_with(|| Arc::from(t.as_str()));
+        }
+        self.consumer
+            .assign(&tpl)
+            .map_err(KafkaError::client("assign"))
+    }
+
+    /// Bounded mode: records up to these end offsets (exclusive) are read, then
+    /// [`reached_end`](Self::reached_end) turns true. An end is confirmed by the fetch
+    /// high watermark (PartitionEOF), because some brokers under-report `ListOffsets`.
+    pub fn set_end(&mut self, ends: BTreeMap<Tp, i64>) {
+        self.end = Some(ends.into_iter().map(|(tp, e)| (tp, (e, false))).collect());
+    }
+
+    /// Whether every assigned partition reached its end (bounded mode only).
+    pub fn reached_end(&self) -> bool {
+        let Some(end) = &self.end else {
+            return false;
+        };
+        end.iter().all(|(tp, (e, confirmed))| {
+            let pos = self.position.get(tp).copied().unwrap_or(0);
+            pos >= *e && *confirmed
+        })
+    }
+
+    /// Next offset per assigned partition.
+    pub fn positions(&self) -> &BTreeMap<Tp, i64> {
+        &self.position
+    }
+
+    /// Waits up to `timeout` for the next record. `Ok(None)`: nothing arrived (or a
+    /// partition reached its end). Transient broker errors are logged and retried by
+    /// librdkafka; they come back as `Ok(None)`.
+    pub fn poll(&mut self, timeout: Duration) -> Result<Option<SourceRecord>, KafkaError> {
+        match self.consumer.poll(timeout) {
+            None => Ok(None),
+            Some(Ok(m)) => {
+                let topic = match self.names.get(m.topic()) {
+                    Some(t) => t.clone(),
+                    None => Arc::from(m.topic()),
+                };
+                let tp = (m.topic().to_string(), m.partition());
+                self.position.insert(tp, m.offset() + 1);
+                Ok(Some(SourceRecord {
+                    topic,
+                    partition: m.partition(),
+                    offset: m.offset(),
+                    timestamp: m.timestamp().to_millis().unwrap_or(0),
+                    key: m.key().map(<[u8]>::to_vec),
+                    value: m.payload().map(<[u8]>::to_vec).unwrap_or_default(),
+                }))
+            }
+            Some(Err(RdError::PartitionEOF(p))) => {
+                if let Some(end) = self.end.as_mut() {
+                    for ((t, q), (e, confirmed)) in end.iter_mut() {
+                        if *q == p {
+                            let pos = self.position.get(&(t.clone(), *q)).copied().unwrap_or(0);
+                            if pos >= *e {
+                                *confirmed = true;
+                            }
+                        }
+                    }
+                }
+                Ok(None)
+            }
+            Some(Err(e)) => {
+                tracing::warn!(error = %e, "kafka consumer error; librdkafka retries");
+                Ok(None)
+            }
+        }
+    }
+
+    /// Publishes positions as the group's offsets (lag monitoring only; never read back).
+    pub fn commit_group_offsets(&self) -> Result<(), KafkaError> {
+        let mut tpl = TopicPartitionList::new();
+        for ((t, p), o) in &self.position {
+            tpl.add_partition_offset(t, *p, Offset::Offset(*o))
+                .map_err(KafkaError::client("commit offsets"))?;
+        }
+        if tpl.count() == 0 {
+            return Ok(());
+        }
+        self.consumer
+            .commit(&tpl, CommitMode::Async)
+            .map_err(KafkaError::client("commit offsets"))
+    }
+}
