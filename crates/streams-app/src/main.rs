@@ -1,6 +1,7 @@
 //! The `streams-app` binary: command line, configuration, tracing and wiring.
 
 mod cmd;
+mod runner;
 mod synth;
 
 use clap::{Parser, Subcommand};
@@ -20,6 +21,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Process the input topics: exactly-once results to Kafka topics (and Parquet).
+    Run(cmd::run::Args),
     /// Run a benchmark and print its numbers.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -35,12 +38,23 @@ fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     cmd::init_tracing();
     let result = match cli.command {
+        Command::Run(args) => cmd::run::run(args),
         Command::Bench(BenchCommand::Engine(args)) => cmd::bench_engine::run(args),
     };
     match result {
         Ok(code) => code,
         Err(err) => {
-            eprintln!("error: {err:#}");
+            // One line: the top-level message already says what to do next; causes that
+            // repeat it are left out.
+            let mut line = err.to_string();
+            for cause in err.chain().skip(1) {
+                let c = cause.to_string();
+                if !line.contains(&c) {
+                    line.push_str(": ");
+                    line.push_str(&c);
+                }
+            }
+            eprintln!("error: {}", line.replace('\n', " "));
             std::process::ExitCode::from(1)
         }
     }

@@ -6,7 +6,7 @@ use rdkafka::error::KafkaError as RdError;
 #[derive(Debug, thiserror::Error)]
 pub enum KafkaError {
     /// The broker could not be reached in time.
-    #[error("cannot reach Kafka at {bootstrap}: {source}; check --bootstrap-servers and that the broker is up")]
+    #[error("cannot reach Kafka at {bootstrap} ({source}); check --bootstrap-servers and that the broker is up")]
     Unreachable {
         /// Bootstrap servers.
         bootstrap: String,

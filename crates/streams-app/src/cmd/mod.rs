@@ -1,11 +1,20 @@
 //! One module per subcommand.
 
 pub mod bench_engine;
+pub mod run;
 
-/// Logs go to stderr; `RUST_LOG` overrides the default `info` level.
+/// Logs go to stderr; `RUST_LOG` overrides the default `info` level. librdkafka's own
+/// log (connection retries and the like, which the app handles and reports itself) is
+/// off unless `RUST_LOG` names it, e.g. `RUST_LOG=info,librdkafka=debug`.
 pub fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let env = std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into());
+    let directives = if env.contains("rdkafka") {
+        env
+    } else {
+        format!("{env},librdkafka=off,rdkafka=off")
+    };
+    let filter = tracing_subscriber::EnvFilter::try_new(&directives)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,librdkafka=off,rdkafka=off"));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

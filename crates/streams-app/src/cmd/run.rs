@@ -1,0 +1,91 @@
+//! `streams-app run`: process the input topics with exactly-once outputs.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use crate::runner::{self, From, RunOptions};
+
+/// Arguments of `run` (shared with `replay`).
+#[derive(Debug, Clone, clap::Args)]
+pub struct Args {
+    /// Application id: names the state directory, the consumer group, the DLQ topic and
+    /// the Parquet dataset.
+    #[arg(long, env = "STREAMS_APP_ID")]
+    pub app_id: String,
+    /// Topology file.
+    #[arg(
+        long,
+        default_value = "topology/clickstream.toml",
+        env = "STREAMS_TOPOLOGY"
+    )]
+    pub topology: PathBuf,
+    /// Kafka bootstrap servers.
+    #[arg(
+        long,
+        default_value = "127.0.0.1:9092",
+        env = "STREAMS_BOOTSTRAP_SERVERS"
+    )]
+    pub bootstrap_servers: String,
+    /// Where to start: `checkpoint` continues from the app's state (a new app starts at
+    /// the earliest offsets); `earliest` and `latest` are for apps without state.
+    #[arg(long, value_enum, default_value_t = From::Checkpoint, env = "STREAMS_FROM")]
+    pub from: From,
+    /// `end`: stop once the end offsets captured at start are reached, emit every open
+    /// window, checkpoint and exit 0 (bounded mode).
+    #[arg(long, value_parser = ["end"], env = "STREAMS_UNTIL")]
+    pub until: Option<String>,
+    /// State directory; the app's state lives in `<state-dir>/<app-id>/`.
+    #[arg(long, default_value = "checkpoints", env = "STREAMS_STATE_DIR")]
+    pub state_dir: PathBuf,
+    /// Output directory for Parquet tables (`<output-dir>/<app-id>/<table>/`).
+    #[arg(long, default_value = "data", env = "STREAMS_OUTPUT_DIR")]
+    pub output_dir: PathBuf,
+    /// Replication factor of output topics the app creates.
+    #[arg(long, default_value_t = 1, env = "STREAMS_REPLICATION_FACTOR")]
+    pub replication_factor: i32,
+    /// Longest time (ms) the broker may hold a fetch open waiting for data.
+    #[arg(long, default_value_t = 100, env = "STREAMS_FETCH_WAIT_MAX_MS")]
+    pub fetch_wait_max_ms: u32,
+    /// RocksDB block cache, MiB.
+    #[arg(long, default_value_t = 64, env = "STREAMS_BLOCK_CACHE_MB")]
+    pub block_cache_mb: usize,
+    /// RocksDB write buffers in total, MiB.
+    #[arg(long, default_value_t = 128, env = "STREAMS_WRITE_BUFFER_MB")]
+    pub write_buffer_mb: usize,
+    /// Give up on a broker that cannot be reached for this long at start-up.
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration, env = "STREAMS_CONNECT_TIMEOUT")]
+    pub connect_timeout: std::time::Duration,
+    /// Publish a Parquet file once it holds about this many MiB.
+    #[arg(long, default_value_t = 128, env = "STREAMS_PARQUET_MAX_FILE_MB")]
+    pub parquet_max_file_mb: u64,
+    /// Publish a Parquet file once it is this old (undelivered rows stay in the outbox
+    /// until then).
+    #[arg(long, default_value = "5m", value_parser = humantime::parse_duration, env = "STREAMS_PARQUET_ROLL_INTERVAL")]
+    pub parquet_roll_interval: std::time::Duration,
+}
+
+impl Args {
+    pub(crate) fn options(&self) -> RunOptions {
+        RunOptions {
+            app_id: self.app_id.clone(),
+            topology: self.topology.clone(),
+            bootstrap_servers: self.bootstrap_servers.clone(),
+            from: self.from,
+            bounded: self.until.is_some(),
+            state_dir: self.state_dir.clone(),
+            output_dir: self.output_dir.clone(),
+            replication_factor: self.replication_factor,
+            fetch_wait_max_ms: self.fetch_wait_max_ms,
+            block_cache_mb: self.block_cache_mb,
+            write_buffer_mb: self.write_buffer_mb,
+            connect_timeout: self.connect_timeout,
+            parquet_max_file_bytes: self.parquet_max_file_mb << 20,
+            parquet_roll_interval: self.parquet_roll_interval,
+        }
+    }
+}
+
+/// Runs the app until SIGTERM/Ctrl-C (or the end, in bounded mode).
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    runner::run(args.options())
+}

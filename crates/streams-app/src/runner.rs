@@ -1,0 +1,370 @@
+//! The processing loop: Kafka source → engine → checkpoint → outbox delivery (Kafka
+//! topics, dead letters) → group offsets for lag monitoring.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context as _};
+use streams_kafka::admin::{self, TopicSpec};
+use streams_kafka::{ClientConfig, KafkaSink, KafkaSource, SinkConfig, SourceConfig};
+use streams_parquet::{ParquetSink, ParquetSinkConfig};
+use streams_runtime::checkpoint::{start_offset, StartFrom};
+use streams_runtime::{load_topology, Engine, EngineOptions, OutboxBatch};
+use streams_state::StateConfig;
+use tracing::{info, warn};
+
+/// Where a run starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum From {
+    /// Continue from the app's checkpoint (a new app starts at the earliest offsets).
+    Checkpoint,
+    /// The earliest retained offsets (apps without state only).
+    Earliest,
+    /// Only records produced from now on (apps without state only).
+    Latest,
+}
+
+/// Everything a run needs.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    pub app_id: String,
+    pub topology: PathBuf,
+    pub bootstrap_servers: String,
+    pub from: From,
+    pub bounded: bool,
+    pub state_dir: PathBuf,
+    pub output_dir: PathBuf,
+    pub replication_factor: i32,
+    pub fetch_wait_max_ms: u32,
+    pub block_cache_mb: usize,
+    pub write_buffer_mb: usize,
+    pub connect_timeout: Duration,
+    pub parquet_max_file_bytes: u64,
+    pub parquet_roll_interval: Duration,
+}
+
+/// The outputs: Kafka topics (with the DLQ) and Parquet tables.
+struct Sinks {
+    kafka: KafkaSink,
+    parquet: ParquetSink,
+}
+
+/// The app's state directory.
+pub fn app_state_dir(state_dir: &Path, app_id: &str) -> PathBuf {
+    state_dir.join(app_id)
+}
+
+/// The dead-letter topic of an app.
+pub fn dlq_topic(app_id: &str) -> String {
+    format!("{app_id}-dlq")
+}
+
+/// An exclusive lock on the app's state: two processes never share one state directory.
+pub struct StateLock {
+    _file: File,
+}
+
+/// Takes the lock next to the app's state directory, or says who holds it.
+pub fn lock_state(state_dir: &Path, app_id: &str) -> anyhow::Result<StateLock> {
+    std::fs::create_dir_all(state_dir)
+        .with_context(|| format!("state directory {} is not writable", state_dir.display()))?;
+    let path = state_dir.join(format!("{app_id}.lock"));
+    let file = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("state directory {} is not writable", state_dir.display()))?;
+    match file.try_lock() {
+        Ok(()) => Ok(StateLock { _file: file }),
+        Err(std::fs::TryLockError::WouldBlock) => bail!(
+            "app `{app_id}` is already running on state directory {} (lock {} is held); stop it first",
+            state_dir.display(),
+            path.display()
+        ),
+        Err(std::fs::TryLockError::Error(e)) => {
+            Err(e).with_context(|| format!("cannot lock {}", path.display()))
+        }
+    }
+}
+
+fn wall_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+/// Delivers outbox entries to Kafka (retrying with recovery until acknowledged, or until
+/// the app is asked to stop: then the checkpoint keeps them for the next start) and to
+/// Parquet; marks delivered what both hold durably.
+fn deliver(
+    sinks: &mut Sinks,
+    engine: &mut Engine,
+    batches: &[OutboxBatch],
+    mut recover: bool,
+    stop: &AtomicBool,
+) -> anyhow::Result<bool> {
+    let tables = engine.tables().to_vec();
+    let mut backoff = Duration::from_millis(200);
+    if !batches.is_empty() {
+        loop {
+            match sinks.kafka.deliver(&tables, batches, recover) {
+                Ok(_) => break,
+                Err(e) if e.is_retriable() => {
+                    warn!(error = %e, "delivery failed; retrying with recovery");
+                    if stop.load(Ordering::Relaxed) {
+                        return Ok(false);
+                    }
+                    std::thread::sleep(backoff);
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                    recover = true;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        sinks.parquet.deliver(batches)?;
+        engine.set_sink_positions(sinks.kafka.positions());
+    }
+    sinks.parquet.roll()?;
+    mark_durable(sinks, engine, batches.iter().map(|b| b.epoch).max());
+    Ok(true)
+}
+
+/// The outbox may forget an epoch once Kafka acknowledged it and Parquet published it.
+fn mark_durable(sinks: &Sinks, engine: &mut Engine, kafka_through: Option<u64>) {
+    let kafka_through = kafka_through.unwrap_or(engine.epoch());
+    if let Some(e) = sinks
+        .parquet
+        .durable_through()
+        .map(|p| p.min(kafka_through))
+    {
+        engine.mark_delivered(e);
+    }
+}
+
+/// Runs the app. Returns when stopped by a signal or, in bounded mode, at the end.
+pub fn run(opts: RunOptions) -> anyhow::Result<ExitCode> {
+    let def = Arc::new(load_topology(&opts.topology)?);
+    let _lock = lock_state(&opts.state_dir, &opts.app_id)?;
+    let dir = app_state_dir(&opts.state_dir, &opts.app_id);
+    let has_state = dir.join("CURRENT").exists();
+    if has_state && opts.from != From::Checkpoint {
+        bail!(
+            "app `{}` already has state in {}; `--from {}` would process its input twice. Use `streams-app replay --app-id {}` to reprocess from the start",
+            opts.app_id,
+            dir.display(),
+            match opts.from {
+                From::Earliest => "earliest",
+                From::Latest => "latest",
+                From::Checkpoint => "checkpoint",
+            },
+            opts.app_id
+        );
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+        signal_hook::flag::register(sig, stop.clone()).context("cannot install signal handlers")?;
+    }
+
+    let client = ClientConfig::new(&opts.bootstrap_servers);
+    let timeout = opts.connect_timeout;
+    let mut source = KafkaSource::connect(SourceConfig {
+        client: client.clone(),
+        group_id: opts.app_id.clone(),
+        topics: def.source_topics.clone(),
+        fetch_wait_max_ms: opts.fetch_wait_max_ms,
+    })?;
+    let partitions = source.discover(timeout)?;
+
+    // Output topics and the DLQ are created if missing, with the input's partition count.
+    let out_partitions = partitions
+        .iter()
+        .filter(|(t, _)| *t == def.source_topics[0])
+        .count() as i32;
+    let mut wanted: Vec<TopicSpec> = def
+        .topics
+        .values()
+        .map(|t| TopicSpec {
+            name: t.clone(),
+            partitions: out_partitions,
+            replication: opts.replication_factor,
+        })
+        .collect();
+    wanted.push(TopicSpec {
+        name: dlq_topic(&opts.app_id),
+        partitions: out_partitions,
+        replication: opts.replication_factor,
+    });
+    let existing: std::collections::BTreeSet<String> = admin::list_topics(&client, timeout)?
+        .into_iter()
+        .map(|(t, _)| t)
+        .collect();
+    wanted.retain(|t| !existing.contains(&t.name));
+    if !wanted.is_empty() {
+        for (t, _) in admin::create_topics(&client, &wanted, timeout)? {
+            info!(topic = %t, "created output topic");
+        }
+    }
+
+    let opts_engine = EngineOptions {
+        state_dir: dir.clone(),
+        task: 0,
+        state: StateConfig {
+            block_cache_bytes: opts.block_cache_mb << 20,
+            write_buffer_bytes: (opts.write_buffer_mb << 20) / 4,
+            total_write_buffer_bytes: opts.write_buffer_mb << 20,
+        },
+    };
+    let mut engine = Engine::open(def.clone(), opts_engine, wall_ms())?;
+    engine.assign(&partitions, wall_ms());
+
+    // Start positions: the checkpoint's, else --from.
+    let checkpointed: BTreeMap<(String, i32), i64> = engine
+        .positions()
+        .into_iter()
+        .filter_map(|(tp, o)| o.map(|o| (tp, o)))
+        .collect();
+    let from = match opts.from {
+        From::Latest => StartFrom::Latest,
+        From::Earliest => StartFrom::Earliest,
+        From::Checkpoint => StartFrom::Checkpoint,
+    };
+    let mut starts = Vec::new();
+    let mut ends = BTreeMap::new();
+    for tp in &partitions {
+        let (low, high) = source.watermarks(tp, timeout)?;
+        let (start, skipped) = start_offset(checkpointed.get(tp).copied(), from, low, high)
+            .map_err(|e| anyhow::anyhow!("partition {}-{}: {e:?}; the topic was recreated or truncated: run `streams-app replay`", tp.0, tp.1))?;
+        if skipped > 0 {
+            warn!(topic = %tp.0, partition = tp.1, skipped, "records past the checkpoint were deleted by retention");
+        }
+        starts.push((tp.clone(), start));
+        ends.insert(tp.clone(), high);
+    }
+    source.assign(&starts)?;
+    if opts.bounded {
+        source.set_end(ends);
+    }
+
+    let kafka = KafkaSink::connect(SinkConfig {
+        client: client.clone(),
+        app_id: opts.app_id.clone(),
+        topics: def.topics.clone(),
+        dlq_topic: dlq_topic(&opts.app_id),
+        delivery_timeout: Duration::from_secs(30),
+    })?;
+    let parquet = ParquetSink::open(
+        ParquetSinkConfig {
+            output_dir: opts.output_dir.clone(),
+            app_id: opts.app_id.clone(),
+            task: 0,
+            max_file_bytes: opts.parquet_max_file_bytes,
+            max_file_age: opts.parquet_roll_interval,
+        },
+        engine.tables(),
+    )?;
+    let mut sinks = Sinks { kafka, parquet };
+    sinks.kafka.restore_positions(engine.sink_positions());
+    let recovered = engine.take_recovered();
+    if !recovered.is_empty() {
+        info!(
+            entries = recovered.len(),
+            "re-delivering the outbox of the last checkpoint"
+        );
+        if !deliver(&mut sinks, &mut engine, &recovered, true, &stop)? {
+            return Ok(ExitCode::SUCCESS);
+        }
+    }
+    info!(
+        app_id = %opts.app_id,
+        partitions = partitions.len(),
+        epoch = engine.epoch(),
+        bounded = opts.bounded,
+        "running"
+    );
+
+    let started = Instant::now();
+    let mut last_log = Instant::now();
+    let mut last_roll = Instant::now();
+    let mut consumed_at_log = engine.ledger().consumed;
+    loop {
+        if stop.load(Ordering::Relaxed) {
+            info!("stopping: final checkpoint");
+            let batches = engine.commit(wall_ms())?;
+            if deliver(&mut sinks, &mut engine, &batches, false, &stop)? {
+                sinks.parquet.publish_all()?;
+                mark_durable(&sinks, &mut engine, None);
+            }
+            engine.commit(wall_ms())?;
+            source.commit_group_offsets()?;
+            info!(ledger = %engine.ledger(), "stopped");
+            return Ok(ExitCode::SUCCESS);
+        }
+        let now = wall_ms();
+        match source.poll(Duration::from_millis(50))? {
+            Some(rec) => engine.process(&rec, now)?,
+            None => engine.tick(now)?,
+        }
+        if opts.bounded && source.reached_end() {
+            engine.end_of_input()?;
+            let batches = engine.commit(wall_ms())?;
+            deliver(&mut sinks, &mut engine, &batches, false, &stop)?;
+            sinks.parquet.publish_all()?;
+            mark_durable(&sinks, &mut engine, None);
+            engine.commit(wall_ms())?;
+            source.commit_group_offsets()?;
+            let ledger = engine.ledger();
+            info!(
+                ledger = %ledger,
+                seconds = started.elapsed().as_secs_f64(),
+                "end of input reached"
+            );
+            anyhow::ensure!(ledger.is_balanced(), "ledger does not balance: {ledger}");
+            return Ok(ExitCode::SUCCESS);
+        }
+        if last_roll.elapsed() >= Duration::from_secs(1) {
+            // Age-based publishing also happens while no records arrive.
+            sinks.parquet.roll()?;
+            mark_durable(&sinks, &mut engine, None);
+            last_roll = Instant::now();
+        }
+        if engine.commit_due(now) {
+            let batches = engine.commit(now)?;
+            if !deliver(&mut sinks, &mut engine, &batches, false, &stop)? {
+                continue;
+            }
+            source.commit_group_offsets()?;
+            if last_log.elapsed() >= Duration::from_secs(1) {
+                let ledger = engine.ledger();
+                let rate =
+                    (ledger.consumed - consumed_at_log) as f64 / last_log.elapsed().as_secs_f64();
+                let lag: i64 = source
+                    .positions()
+                    .iter()
+                    .map(|(tp, pos)| {
+                        source
+                            .watermarks(tp, Duration::from_millis(500))
+                            .map(|(_, high)| (high - pos).max(0))
+                            .unwrap_or(0)
+                    })
+                    .sum();
+                info!(
+                    records_per_sec = rate as u64,
+                    lag,
+                    watermark = %streams_core::value::format_timestamp(engine.watermark()),
+                    epoch = engine.epoch(),
+                    consumed = ledger.consumed,
+                    accepted = ledger.accepted,
+                    duplicate = ledger.duplicate,
+                    dead_lettered = ledger.dead_lettered,
+                    "progress"
+                );
+                consumed_at_log = ledger.consumed;
+                last_log = Instant::now();
+            }
+        }
+    }
+}

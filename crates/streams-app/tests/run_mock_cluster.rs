@@ -1,0 +1,232 @@
+//! `streams-app run` end to end against librdkafka's mock cluster (started in this test
+//! process, reached by the binary over TCP on 127.0.0.1): bounded runs, SIGKILL at
+//! random instants with restarts, the refusal of `--from earliest` on existing state,
+//! the state lock, and an unreachable broker.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use rdkafka::mocking::MockCluster;
+
+fn run_args<'a>(
+    app: &'a str,
+    bootstrap: &'a str,
+    state: &'a str,
+    out: &'a str,
+    topology: &'a str,
+) -> Vec<&'a str> {
+    vec![
+        "run",
+        "--app-id",
+        app,
+        "--bootstrap-servers",
+        bootstrap,
+        "--state-dir",
+        state,
+        "--output-dir",
+        out,
+        "--topology",
+        topology,
+        "--fetch-wait-max-ms",
+        "10",
+        "--parquet-roll-interval",
+        "700ms",
+    ]
+}
+
+/// The mock cluster has no CreateTopics: the topics the app would create are made here.
+fn create_topics(
+    c: &MockCluster<'static, rdkafka::producer::DefaultProducerContext>,
+    partitions: i32,
+) {
+    c.create_topic("clickstream", partitions, 1).unwrap();
+    for t in TABLES.iter().copied().chain(["app-dlq", "other-dlq"]) {
+        c.create_topic(t, partitions, 1).unwrap();
+    }
+}
+
+fn bounded_run(app: &str, bootstrap: &str, state: &str, out: &str, topology: &str) {
+    let mut args = run_args(app, bootstrap, state, out, topology);
+    args.extend(["--until", "end"]);
+    let o = run_cmd(&args);
+    assert!(
+        o.status.success(),
+        "run failed: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+#[test]
+fn bounded_run_then_sigkill_restarts_give_identical_outputs() {
+    let records = input(6_000, 4, 1);
+    let topology = topology();
+    let topology = topology.to_str().unwrap();
+
+    // Uninterrupted run.
+    let a = MockCluster::new(1).unwrap();
+    let ba = a.bootstrap_servers();
+    create_topics(&a, 4);
+    produce(&ba, "clickstream", &records);
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let outd = dir.path().join("data");
+    bounded_run(
+        "app",
+        &ba,
+        state.to_str().unwrap(),
+        outd.to_str().unwrap(),
+        topology,
+    );
+
+    // The same input, killed with SIGKILL at random instants, restarted, then bounded.
+    let b = MockCluster::new(1).unwrap();
+    let bb = b.bootstrap_servers();
+    create_topics(&b, 4);
+    produce(&bb, "clickstream", &records);
+    let dir_b = tempfile::tempdir().unwrap();
+    let state_b = dir_b.path().join("state");
+    let out_b = dir_b.path().join("data");
+    let args = run_args(
+        "app",
+        &bb,
+        state_b.to_str().unwrap(),
+        out_b.to_str().unwrap(),
+        topology,
+    );
+    for i in 0..10u64 {
+        let mut child = spawn(&args);
+        std::thread::sleep(Duration::from_millis(300 + (i * 7919) % 900));
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+    }
+    bounded_run(
+        "app",
+        &bb,
+        state_b.to_str().unwrap(),
+        out_b.to_str().unwrap(),
+        topology,
+    );
+
+    for t in TABLES.iter().copied().chain(["app-dlq"]) {
+        let want = contents(&ba, t);
+        let got = contents(&bb, t);
+        assert!(!want.is_empty(), "{t} is empty");
+        assert_eq!(got.len(), want.len(), "{t}: row count after kills");
+        assert_eq!(got, want, "{t}: contents after kills");
+    }
+
+    // Parquet: the same rows in both datasets, each once, in published files only.
+    for t in TABLES {
+        let read = |root: &std::path::Path| {
+            let mut rows: Vec<String> =
+                streams_parquet::read::read_table_json(&root.join("app").join(t))
+                    .unwrap()
+                    .iter()
+                    .map(|r| r.to_string())
+                    .collect();
+            rows.sort();
+            rows
+        };
+        let want = read(&outd);
+        let got = read(&out_b);
+        assert!(!want.is_empty(), "parquet {t} is empty");
+        assert_eq!(got.len(), want.len(), "parquet {t}: row count after kills");
+        assert_eq!(got, want, "parquet {t}: rows after kills");
+        let kafka_rows = contents(&ba, t).len();
+        assert_eq!(
+            want.len(),
+            kafka_rows,
+            "parquet {t} holds what the topic holds"
+        );
+    }
+
+    // Independent expectations: every unique valid event once in events_clean; window
+    // counts add up to it; dead letters carry their reason.
+    let valid: std::collections::BTreeSet<String> = records
+        .iter()
+        .filter_map(|r| serde_json::from_slice::<serde_json::Value>(&r.2).ok())
+        .filter(|v| v["user_id"].is_i64())
+        .map(|v| v["event_id"].as_str().unwrap().to_string())
+        .collect();
+    let clean = contents(&ba, "events_clean");
+    assert_eq!(clean.len(), valid.len());
+    let csr_events: i64 = contents(&ba, "country_segment_revenue")
+        .iter()
+        .map(|(_, v)| {
+            serde_json::from_str::<serde_json::Value>(v).unwrap()["events"]
+                .as_i64()
+                .unwrap()
+        })
+        .sum();
+    assert_eq!(
+        csr_events as usize,
+        valid.len(),
+        "no record is late in this input"
+    );
+    let bad = records
+        .iter()
+        .filter(|r| {
+            serde_json::from_slice::<serde_json::Value>(&r.2)
+                .map_or(true, |v| !v["user_id"].is_i64())
+        })
+        .count();
+    let dlq = read_topic(&ba, "app-dlq");
+    assert_eq!(dlq.len(), bad);
+    assert!(
+        dlq.iter()
+            .all(|r| ["malformed_json", "invalid_field"]
+                .contains(&r.2["streams-dlq-reason"].as_str()))
+    );
+}
+
+#[test]
+fn refusals_and_one_line_errors() {
+    let c = MockCluster::new(1).unwrap();
+    let bs = c.bootstrap_servers();
+    create_topics(&c, 2);
+    produce(&bs, "clickstream", &input(200, 2, 3));
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let outd = dir.path().join("data");
+    let topology = topology();
+    let (st, od, tp) = (
+        state.to_str().unwrap(),
+        outd.to_str().unwrap(),
+        topology.to_str().unwrap(),
+    );
+    bounded_run("app", &bs, st, od, tp);
+
+    // --from earliest on existing state names replay
+    let mut args = run_args("app", &bs, st, od, tp);
+    args.extend(["--from", "earliest", "--until", "end"]);
+    let o = run_cmd(&args);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("replay"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
+
+    // a second instance on the same state is refused while the first runs
+    let mut first = spawn(&run_args("app", &bs, st, od, tp));
+    std::thread::sleep(Duration::from_millis(1500));
+    let mut args = run_args("app", &bs, st, od, tp);
+    args.extend(["--until", "end"]);
+    let o = run_cmd(&args);
+    first.kill().unwrap();
+    first.wait().unwrap();
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("already running"), "{err}");
+
+    // unreachable broker: one line, non-zero, in bounded time
+    let mut args = run_args("other", "127.0.0.1:1", st, od, tp);
+    args.extend(["--connect-timeout", "3s"]);
+    let o = run_cmd(&args);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("cannot reach Kafka"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
+}

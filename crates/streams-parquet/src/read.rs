@@ -1,0 +1,68 @@
+//! Reading a table back (tests, tools): every visible file of every partition.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use arrow::record_batch::RecordBatch;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+use crate::error::ParquetError;
+use crate::layout::is_hidden;
+
+/// Visible `.parquet` files under a table directory (all partitions), sorted.
+pub fn visible_files(table_dir: &Path) -> Result<Vec<PathBuf>, ParquetError> {
+    let mut files = Vec::new();
+    let Ok(parts) = std::fs::read_dir(table_dir) else {
+        return Ok(files);
+    };
+    for part in parts {
+        let part = part.map_err(ParquetError::io("list", table_dir))?;
+        let name = part.file_name().to_string_lossy().into_owned();
+        if is_hidden(&name) || !part.path().is_dir() {
+            continue;
+        }
+        for f in std::fs::read_dir(part.path()).map_err(ParquetError::io("list", part.path()))? {
+            let f = f.map_err(ParquetError::io("list", part.path()))?;
+            let fname = f.file_name().to_string_lossy().into_owned();
+            if !is_hidden(&fname) && fname.ends_with(".parquet") {
+                files.push(f.path());
+            }
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
+/// Every record batch of one file.
+pub fn read_file(path: &Path) -> Result<Vec<RecordBatch>, ParquetError> {
+    let file = File::open(path).map_err(ParquetError::io("open", path))?;
+    let reader = ParquetRecordBatchReaderBuilder::try_new(file)
+        .and_then(|b| b.build())
+        .map_err(|e| ParquetError::format(path, e))?;
+    reader
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| ParquetError::format(path, e))
+}
+
+/// A table's rows as JSON objects (one per row), from every visible file.
+pub fn read_table_json(table_dir: &Path) -> Result<Vec<serde_json::Value>, ParquetError> {
+    let mut rows = Vec::new();
+    for f in visible_files(table_dir)? {
+        let batches = read_file(&f)?;
+        let mut buf = Vec::new();
+        {
+            let mut w = arrow::json::ArrayWriter::new(&mut buf);
+            for b in &batches {
+                w.write(b).map_err(|e| ParquetError::format(&f, e))?;
+            }
+            w.finish().map_err(|e| ParquetError::format(&f, e))?;
+        }
+        if buf.is_empty() {
+            continue;
+        }
+        let v: Vec<serde_json::Value> =
+            serde_json::from_slice(&buf).map_err(|e| ParquetError::format(&f, e))?;
+        rows.extend(v);
+    }
+    Ok(rows)
+}

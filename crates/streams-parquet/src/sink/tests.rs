@@ -1,0 +1,176 @@
+use std::time::Duration;
+
+use streams_core::topology::TableInfo;
+use streams_core::{Column, ColumnType, Schema, Value};
+use streams_runtime::outbox::plan_outbox;
+
+use super::*;
+use crate::read::{read_table_json, visible_files};
+
+fn table() -> TableInfo {
+    TableInfo {
+        name: "t".into(),
+        schema: Schema {
+            columns: vec![
+                Column::new("window_start", ColumnType::Timestamp),
+                Column::new("country", ColumnType::Str),
+                Column::new("events", ColumnType::Int),
+                Column::new("revenue", ColumnType::Float),
+                Column::nullable("premium", ColumnType::Bool),
+                Column::new("event_date", ColumnType::Date),
+            ],
+        },
+        key_columns: vec![1],
+    }
+}
+
+/// Epoch `e` has `n` rows, half on day 0 and half on day 1.
+fn epoch(e: u64, n: i64) -> Vec<OutboxBatch> {
+    let rows = (0..n)
+        .map(|i| {
+            vec![
+                Value::Timestamp(i * 1000),
+                Value::Str(format!("e{e}-{i}").into()),
+                Value::Int(i),
+                Value::Float(i as f64 * 0.5),
+                if i % 3 == 0 {
+                    Value::Null
+                } else {
+                    Value::Bool(i % 2 == 0)
+                },
+                Value::Date((i % 2) as i32),
+            ]
+        })
+        .collect();
+    plan_outbox(0, e, vec![rows], vec![])
+}
+
+fn cfg(dir: &Path) -> ParquetSinkConfig {
+    ParquetSinkConfig {
+        output_dir: dir.to_path_buf(),
+        app_id: "app".into(),
+        task: 0,
+        max_file_bytes: 128 << 20,
+        max_file_age: Duration::from_secs(3600),
+    }
+}
+
+fn countries(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = read_table_json(&dir.join("app/t"))
+        .unwrap()
+        .iter()
+        .map(|r| r["country"].as_str().unwrap().to_string())
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn files_are_published_whole_and_typed() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = ParquetSink::open(cfg(dir.path()), &[table()]).unwrap();
+    s.deliver(&epoch(1, 10)).unwrap();
+    s.deliver(&epoch(2, 4)).unwrap();
+    assert_eq!(s.durable_through(), Some(0), "nothing published yet");
+    assert!(
+        visible_files(&dir.path().join("app/t")).unwrap().is_empty(),
+        "staged files are hidden"
+    );
+    s.publish_all().unwrap();
+    assert_eq!(s.durable_through(), Some(2));
+    let files = visible_files(&dir.path().join("app/t")).unwrap();
+    let names: Vec<String> = files
+        .iter()
+        .map(|f| f.strip_prefix(dir.path()).unwrap().display().to_string())
+        .collect();
+    assert_eq!(
+        names,
+        vec![
+            "app/t/event_date=1970-01-01/part-00000000000000000001-00000000000000000002-0000.parquet",
+            "app/t/event_date=1970-01-02/part-00000000000000000001-00000000000000000002-0000.parquet",
+        ]
+    );
+    let batches = crate::read::read_file(&files[0]).unwrap();
+    let schema = batches[0].schema();
+    assert_eq!(
+        schema.field(0).data_type(),
+        &arrow::datatypes::DataType::Timestamp(
+            arrow::datatypes::TimeUnit::Millisecond,
+            Some("UTC".into())
+        )
+    );
+    assert_eq!(
+        schema.field(2).data_type(),
+        &arrow::datatypes::DataType::Int64
+    );
+    assert_eq!(
+        schema.field(3).data_type(),
+        &arrow::datatypes::DataType::Float64
+    );
+    assert_eq!(
+        schema.field(5).data_type(),
+        &arrow::datatypes::DataType::Date32
+    );
+    assert_eq!(countries(dir.path()).len(), 14);
+}
+
+#[test]
+fn crash_then_redelivery_leaves_exactly_one_copy() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = ParquetSink::open(cfg(dir.path()), &[table()]).unwrap();
+    s.deliver(&epoch(1, 6)).unwrap();
+    s.publish_all().unwrap(); // epoch 1 published, but the outbox cleanup never happens
+    s.deliver(&epoch(2, 6)).unwrap(); // staged only
+    drop(s); // crash: a hidden staged file remains
+    let staged = walk_hidden(dir.path());
+    assert_eq!(staged.len(), 2, "{staged:?}");
+
+    // restart: the outbox still holds epochs 1 and 2; both are delivered again
+    let mut s = ParquetSink::open(cfg(dir.path()), &[table()]).unwrap();
+    assert!(
+        walk_hidden(dir.path()).is_empty(),
+        "staged leftovers removed"
+    );
+    s.deliver(&[epoch(1, 6), epoch(2, 6)].concat()).unwrap();
+    s.publish_all().unwrap();
+    let mut want: Vec<String> = (1..=2)
+        .flat_map(|e| (0..6).map(move |i| format!("e{e}-{i}")))
+        .collect();
+    want.sort();
+    assert_eq!(countries(dir.path()), want);
+
+    // and again after everything is published: nothing changes
+    let mut s = ParquetSink::open(cfg(dir.path()), &[table()]).unwrap();
+    s.deliver(&[epoch(1, 6), epoch(2, 6)].concat()).unwrap();
+    s.publish_all().unwrap();
+    assert_eq!(countries(dir.path()), want);
+}
+
+#[test]
+fn files_roll_by_size() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = cfg(dir.path());
+    c.max_file_bytes = 1;
+    let mut s = ParquetSink::open(c, &[table()]).unwrap();
+    for e in 1..=3 {
+        s.deliver(&epoch(e, 2)).unwrap();
+        s.roll().unwrap();
+    }
+    assert_eq!(visible_files(&dir.path().join("app/t")).unwrap().len(), 6);
+    assert_eq!(s.durable_through(), Some(3));
+}
+
+fn walk_hidden(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(d).unwrap().flatten() {
+            if e.path().is_dir() {
+                stack.push(e.path());
+            } else if e.file_name().to_string_lossy().starts_with('.') {
+                out.push(e.path());
+            }
+        }
+    }
+    out
+}
