@@ -23,6 +23,11 @@ struct Cli {
 enum Command {
     /// Process the input topics: exactly-once results to Kafka topics (and Parquet).
     Run(cmd::run::Args),
+    /// Reprocess the input from the start (or a time) with fresh state; the previous
+    /// Parquet output is archived.
+    Replay(cmd::replay::Args),
+    /// Delete an app's local state and reset its consumer group offsets.
+    ResetState(cmd::reset_state::Args),
     /// Run a benchmark and print its numbers.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -39,6 +44,8 @@ fn main() -> std::process::ExitCode {
     cmd::init_tracing();
     let result = match cli.command {
         Command::Run(args) => cmd::run::run(args),
+        Command::Replay(args) => cmd::replay::run(args),
+        Command::ResetState(args) => cmd::reset_state::run(args),
         Command::Bench(BenchCommand::Engine(args)) => cmd::bench_engine::run(args),
     };
     match result {

@@ -46,6 +46,8 @@ pub struct RunOptions {
     pub connect_timeout: Duration,
     pub parquet_max_file_bytes: u64,
     pub parquet_roll_interval: Duration,
+    /// With `From::Earliest` on a new state: start at the first record at or after this time (ms).
+    pub start_time: Option<i64>,
 }
 
 /// The outputs: Kafka topics (with the DLQ) and Parquet tables.
@@ -69,6 +71,25 @@ pub struct StateLock {
     _file: File,
 }
 
+/// Fails if a process holds the app's lock; creates nothing (for dry runs).
+pub fn check_not_running(state_dir: &Path, app_id: &str) -> anyhow::Result<()> {
+    let path = state_dir.join(format!("{app_id}.lock"));
+    let Ok(file) = File::options().write(true).open(&path) else {
+        return Ok(());
+    };
+    match file.try_lock() {
+        Ok(()) => Ok(()),
+        Err(std::fs::TryLockError::WouldBlock) => bail!(
+            "app `{app_id}` is running on state directory {} (lock {} is held); stop it first",
+            state_dir.display(),
+            path.display()
+        ),
+        Err(std::fs::TryLockError::Error(e)) => {
+            Err(e).with_context(|| format!("cannot lock {}", path.display()))
+        }
+    }
+}
+
 /// Takes the lock next to the app's state directory, or says who holds it.
 pub fn lock_state(state_dir: &Path, app_id: &str) -> anyhow::Result<StateLock> {
     std::fs::create_dir_all(state_dir)
@@ -83,7 +104,7 @@ pub fn lock_state(state_dir: &Path, app_id: &str) -> anyhow::Result<StateLock> {
     match file.try_lock() {
         Ok(()) => Ok(StateLock { _file: file }),
         Err(std::fs::TryLockError::WouldBlock) => bail!(
-            "app `{app_id}` is already running on state directory {} (lock {} is held); stop it first",
+            "app `{app_id}` is running on state directory {} (lock {} is held); stop it first",
             state_dir.display(),
             path.display()
         ),
@@ -234,8 +255,18 @@ pub fn run(opts: RunOptions) -> anyhow::Result<ExitCode> {
     };
     let mut starts = Vec::new();
     let mut ends = BTreeMap::new();
+    let by_time = match opts.start_time {
+        Some(ms) if checkpointed.is_empty() => {
+            Some(source.offsets_for_time(&partitions, ms, timeout)?)
+        }
+        _ => None,
+    };
     for tp in &partitions {
         let (low, high) = source.watermarks(tp, timeout)?;
+        let (low, from) = match by_time.as_ref().and_then(|m| m.get(tp)) {
+            Some(o) => ((*o).clamp(low, high), StartFrom::Earliest),
+            None => (low, from),
+        };
         let (start, skipped) = start_offset(checkpointed.get(tp).copied(), from, low, high)
             .map_err(|e| anyhow::anyhow!("partition {}-{}: {e:?}; the topic was recreated or truncated: run `streams-app replay`", tp.0, tp.1))?;
         if skipped > 0 {

@@ -84,6 +84,50 @@ impl KafkaSource {
             })
     }
 
+    /// The first offset of each partition whose timestamp is at or after `ms` (the end
+    /// offset when there is none).
+    pub fn offsets_for_time(
+        &self,
+        tps: &[Tp],
+        ms: i64,
+        timeout: Duration,
+    ) -> Result<BTreeMap<Tp, i64>, KafkaError> {
+        let mut tpl = TopicPartitionList::new();
+        for (t, p) in tps {
+            tpl.add_partition_offset(t, *p, Offset::Offset(ms))
+                .map_err(KafkaError::client("offsets for time"))?;
+        }
+        let found = self
+            .consumer
+            .offsets_for_times(tpl, timeout)
+            .map_err(|source| KafkaError::Unreachable {
+                bootstrap: self.cfg.client.bootstrap_servers.clone(),
+                source,
+            })?;
+        let mut out = BTreeMap::new();
+        for e in found.elements() {
+            let tp = (e.topic().to_string(), e.partition());
+            let offset = match e.offset() {
+                Offset::Offset(o) => o,
+                _ => self.watermarks(&tp, timeout)?.1,
+            };
+            out.insert(tp, offset);
+        }
+        Ok(out)
+    }
+
+    /// Commits `offsets` as the group's offsets (used by `reset-state`).
+    pub fn commit_offsets(&self, offsets: &BTreeMap<Tp, i64>) -> Result<(), KafkaError> {
+        let mut tpl = TopicPartitionList::new();
+        for ((t, p), o) in offsets {
+            tpl.add_partition_offset(t, *p, Offset::Offset(*o))
+                .map_err(KafkaError::client("commit offsets"))?;
+        }
+        self.consumer
+            .commit(&tpl, CommitMode::Sync)
+            .map_err(KafkaError::client("commit offsets"))
+    }
+
     /// Assigns the partitions, each starting at the given offset.
     pub fn assign(&mut self, starts: &[(Tp, i64)]) -> Result<(), KafkaError> {
         let mut tpl = TopicPartitionList::new();

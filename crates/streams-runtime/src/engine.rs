@@ -115,7 +115,9 @@ impl Engine {
         let mut partition_ids = HashMap::new();
         let mut offsets = Vec::new();
         let mut ledger = Ledger::default();
-        let mut epoch = 0;
+        // Epochs of a new state start at the wall clock (ms), so that output identities
+        // stay unique across `reset-state`/`replay` (which start a new state).
+        let mut epoch = u64::try_from(wall_now).unwrap_or(0);
         let mut sink_positions = Vec::new();
         if let Some(m) = &meta {
             sink_positions = m.sink_positions.clone();

@@ -1,6 +1,8 @@
 //! One module per subcommand.
 
 pub mod bench_engine;
+pub mod replay;
+pub mod reset_state;
 pub mod run;
 
 /// Logs go to stderr; `RUST_LOG` overrides the default `info` level. librdkafka's own

@@ -81,6 +81,7 @@ impl Args {
             connect_timeout: self.connect_timeout,
             parquet_max_file_bytes: self.parquet_max_file_mb << 20,
             parquet_roll_interval: self.parquet_roll_interval,
+            start_time: None,
         }
     }
 }
