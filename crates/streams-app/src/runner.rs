@@ -54,6 +54,10 @@ pub struct RunOptions {
 struct Sinks {
     kafka: KafkaSink,
     parquet: ParquetSink,
+    /// Kafka positions right after each delivered epoch that the outbox still holds. The
+    /// checkpoint records the positions after the newest epoch the outbox forgets: a
+    /// recovery scan from there sees every record of every epoch it may re-deliver.
+    positions_after: BTreeMap<u64, Vec<(String, i32, i64)>>,
 }
 
 /// The app's state directory.
@@ -147,7 +151,9 @@ fn deliver(
             }
         }
         sinks.parquet.deliver(batches)?;
-        engine.set_sink_positions(sinks.kafka.positions());
+        if let Some(e) = batches.iter().map(|b| b.epoch).max() {
+            sinks.positions_after.insert(e, sinks.kafka.positions());
+        }
     }
     sinks.parquet.roll()?;
     mark_durable(sinks, engine, batches.iter().map(|b| b.epoch).max());
@@ -155,14 +161,20 @@ fn deliver(
 }
 
 /// The outbox may forget an epoch once Kafka acknowledged it and Parquet published it.
-fn mark_durable(sinks: &Sinks, engine: &mut Engine, kafka_through: Option<u64>) {
+fn mark_durable(sinks: &mut Sinks, engine: &mut Engine, kafka_through: Option<u64>) {
     let kafka_through = kafka_through.unwrap_or(engine.epoch());
-    if let Some(e) = sinks
+    let Some(e) = sinks
         .parquet
         .durable_through()
         .map(|p| p.min(kafka_through))
-    {
-        engine.mark_delivered(e);
+    else {
+        return;
+    };
+    engine.mark_delivered(e);
+    let newer = sinks.positions_after.split_off(&(e + 1));
+    let forgotten = std::mem::replace(&mut sinks.positions_after, newer);
+    if let Some((_, positions)) = forgotten.into_iter().next_back() {
+        engine.set_sink_positions(positions);
     }
 }
 
@@ -267,11 +279,14 @@ pub fn run(opts: RunOptions) -> anyhow::Result<ExitCode> {
             Some(o) => ((*o).clamp(low, high), StartFrom::Earliest),
             None => (low, from),
         };
-        let (start, skipped) = start_offset(checkpointed.get(tp).copied(), from, low, high)
-            .map_err(|e| anyhow::anyhow!("partition {}-{}: {e:?}; the topic was recreated or truncated: run `streams-app replay`", tp.0, tp.1))?;
-        if skipped > 0 {
-            warn!(topic = %tp.0, partition = tp.1, skipped, "records past the checkpoint were deleted by retention");
+        let start = start_offset(checkpointed.get(tp).copied(), from, low, high);
+        if start.skipped > 0 {
+            warn!(topic = %tp.0, partition = tp.1, skipped = start.skipped, "records past the checkpoint were deleted by retention before they were processed");
         }
+        if start.beyond_reported_end {
+            warn!(topic = %tp.0, partition = tp.1, checkpoint = start.offset, reported_end = high, "checkpoint is past the end the broker reports; continuing from the checkpoint");
+        }
+        let start = start.offset;
         starts.push((tp.clone(), start));
         ends.insert(tp.clone(), high);
     }
@@ -286,6 +301,7 @@ pub fn run(opts: RunOptions) -> anyhow::Result<ExitCode> {
         topics: def.topics.clone(),
         dlq_topic: dlq_topic(&opts.app_id),
         delivery_timeout: Duration::from_secs(30),
+        recovery_settle: Duration::from_secs(5),
     })?;
     let parquet = ParquetSink::open(
         ParquetSinkConfig {
@@ -297,7 +313,11 @@ pub fn run(opts: RunOptions) -> anyhow::Result<ExitCode> {
         },
         engine.tables(),
     )?;
-    let mut sinks = Sinks { kafka, parquet };
+    let mut sinks = Sinks {
+        kafka,
+        parquet,
+        positions_after: BTreeMap::new(),
+    };
     sinks.kafka.restore_positions(engine.sink_positions());
     let recovered = engine.take_recovered();
     if !recovered.is_empty() {
@@ -314,9 +334,12 @@ pub fn run(opts: RunOptions) -> anyhow::Result<ExitCode> {
         partitions = partitions.len(),
         epoch = engine.epoch(),
         bounded = opts.bounded,
+        watermark = %streams_core::value::format_timestamp(engine.watermark()),
+        ledger = %engine.ledger(),
         "running"
     );
 
+    engine.start_consuming(wall_ms());
     let started = Instant::now();
     let mut last_log = Instant::now();
     let mut last_roll = Instant::now();
@@ -327,7 +350,7 @@ pub fn run(opts: RunOptions) -> anyhow::Result<ExitCode> {
             let batches = engine.commit(wall_ms())?;
             if deliver(&mut sinks, &mut engine, &batches, false, &stop)? {
                 sinks.parquet.publish_all()?;
-                mark_durable(&sinks, &mut engine, None);
+                mark_durable(&mut sinks, &mut engine, None);
             }
             engine.commit(wall_ms())?;
             source.commit_group_offsets()?;
@@ -344,7 +367,7 @@ pub fn run(opts: RunOptions) -> anyhow::Result<ExitCode> {
             let batches = engine.commit(wall_ms())?;
             deliver(&mut sinks, &mut engine, &batches, false, &stop)?;
             sinks.parquet.publish_all()?;
-            mark_durable(&sinks, &mut engine, None);
+            mark_durable(&mut sinks, &mut engine, None);
             engine.commit(wall_ms())?;
             source.commit_group_offsets()?;
             let ledger = engine.ledger();
@@ -359,7 +382,7 @@ pub fn run(opts: RunOptions) -> anyhow::Result<ExitCode> {
         if last_roll.elapsed() >= Duration::from_secs(1) {
             // Age-based publishing also happens while no records arrive.
             sinks.parquet.roll()?;
-            mark_durable(&sinks, &mut engine, None);
+            mark_durable(&mut sinks, &mut engine, None);
             last_roll = Instant::now();
         }
         if engine.commit_due(now) {

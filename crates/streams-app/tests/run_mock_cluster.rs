@@ -148,8 +148,7 @@ fn bounded_run_then_sigkill_restarts_give_identical_outputs() {
     // counts add up to it; dead letters carry their reason.
     let valid: std::collections::BTreeSet<String> = records
         .iter()
-        .filter_map(|r| serde_json::from_slice::<serde_json::Value>(&r.2).ok())
-        .filter(|v| v["user_id"].is_i64())
+        .filter_map(|r| valid_event(&r.2, r.3, 1 << 20))
         .map(|v| v["event_id"].as_str().unwrap().to_string())
         .collect();
     let clean = contents(&ba, "events_clean");
@@ -169,18 +168,14 @@ fn bounded_run_then_sigkill_restarts_give_identical_outputs() {
     );
     let bad = records
         .iter()
-        .filter(|r| {
-            serde_json::from_slice::<serde_json::Value>(&r.2)
-                .map_or(true, |v| !v["user_id"].is_i64())
-        })
+        .filter(|r| valid_event(&r.2, r.3, 1 << 20).is_none())
         .count();
     let dlq = read_topic(&ba, "app-dlq");
     assert_eq!(dlq.len(), bad);
-    assert!(
-        dlq.iter()
-            .all(|r| ["malformed_json", "invalid_field"]
-                .contains(&r.2["streams-dlq-reason"].as_str()))
-    );
+    let reasons = ["malformed_json", "invalid_field", "future_timestamp"];
+    assert!(dlq
+        .iter()
+        .all(|r| reasons.contains(&r.2["streams-dlq-reason"].as_str())));
 }
 
 #[test]

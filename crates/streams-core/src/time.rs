@@ -96,6 +96,14 @@ impl WatermarkTracker {
         clock.last_active_wall = clock.last_active_wall.max(wall_now);
     }
 
+    /// Every partition counts as active from `wall_now` (consumption starts or resumes
+    /// after a pause such as recovery; time not spent consuming is not idleness).
+    pub fn reset_idle(&mut self, wall_now: i64) {
+        for c in self.partitions.values_mut() {
+            c.last_active_wall = wall_now;
+        }
+    }
+
     /// An event with time `event_ts` arrived on `partition`.
     pub fn observe(&mut self, partition: u32, event_ts: i64, wall_now: i64) {
         self.touch(partition, wall_now);

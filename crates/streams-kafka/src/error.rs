@@ -31,6 +31,12 @@ pub enum KafkaError {
         /// librdkafka's error.
         source: RdError,
     },
+    /// A checkpointed position is not in the log (the topic was recreated or truncated).
+    #[error("input position out of range ({message}); the topic was recreated or truncated: run `streams-app replay`")]
+    OffsetOutOfRange {
+        /// librdkafka's message.
+        message: String,
+    },
     /// A record could not be delivered.
     #[error("delivery to `{topic}` failed: {message}")]
     Delivery {
@@ -46,7 +52,7 @@ impl KafkaError {
     pub fn is_retriable(&self) -> bool {
         match self {
             KafkaError::Unreachable { .. } => true,
-            KafkaError::MissingTopic { .. } => false,
+            KafkaError::MissingTopic { .. } | KafkaError::OffsetOutOfRange { .. } => false,
             KafkaError::Client { source, .. } => source.rdkafka_error_code().is_some_and(|c| {
                 use rdkafka::types::RDKafkaErrorCode as C;
                 matches!(

@@ -36,6 +36,9 @@ pub struct SinkConfig {
     pub dlq_topic: String,
     /// How long one delivery may take before it fails (and is retried with recovery).
     pub delivery_timeout: Duration,
+    /// After a recovery scan reached the end of a topic, keep reading this long: produce
+    /// requests a killed predecessor had on the wire may still be landing.
+    pub recovery_settle: Duration,
 }
 
 #[derive(Default)]
@@ -88,6 +91,9 @@ impl KafkaSink {
         rd.set("enable.idempotence", "true")
             .set("acks", "all")
             .set("linger.ms", "5")
+            // Long request timeouts: a retried request is a duplicate on brokers that do
+            // not deduplicate idempotent producers' sequences.
+            .set("request.timeout.ms", "60000")
             .set("compression.type", "lz4")
             // Same partitioner as the Java clients: a key lands where Kafka Streams would put it.
             .set("partitioner", "murmur2_random")
@@ -330,9 +336,19 @@ impl KafkaSink {
     /// position of each partition to its end (confirmed by the fetch high watermark).
     fn scan(&self, topics: &[(String, String)]) -> Result<HashSet<(String, RecordId)>, KafkaError> {
         let mut present = HashSet::new();
+        let mut ends = BTreeMap::new();
         // One topic at a time: PartitionEOF names only the partition.
         for (_, topic) in topics {
-            self.scan_topic(topic, &mut present)?;
+            self.scan_topic(topic, &self.known, &mut present, &mut ends)?;
+        }
+        // Produce requests a killed predecessor had on the wire may still be landing:
+        // wait, then read what arrived past the ends just found.
+        if !self.cfg.recovery_settle.is_zero() {
+            std::thread::sleep(self.cfg.recovery_settle);
+            let from = ends.clone();
+            for (_, topic) in topics {
+                self.scan_topic(topic, &from, &mut present, &mut ends)?;
+            }
         }
         tracing::info!(
             records = present.len(),
@@ -344,7 +360,9 @@ impl KafkaSink {
     fn scan_topic(
         &self,
         topic: &str,
+        from: &BTreeMap<(String, i32), i64>,
         present: &mut HashSet<(String, RecordId)>,
+        ends: &mut BTreeMap<(String, i32), i64>,
     ) -> Result<(), KafkaError> {
         let mut rd = self.cfg.client.rd();
         rd.set("group.id", format!("{}-recovery", self.cfg.app_id))
@@ -357,7 +375,7 @@ impl KafkaSink {
         let mut tpl = TopicPartitionList::new();
         let mut pending: HashSet<i32> = HashSet::new();
         for p in crate::admin::partitions(&self.cfg.client, topic, self.cfg.delivery_timeout)? {
-            let offset = match self.known.get(&(topic.to_string(), p)) {
+            let offset = match from.get(&(topic.to_string(), p)) {
                 Some(o) => Offset::Offset(*o),
                 None => Offset::Beginning,
             };
@@ -379,6 +397,8 @@ impl KafkaSink {
             match consumer.poll(Duration::from_millis(200)) {
                 None => {}
                 Some(Ok(m)) => {
+                    let end = ends.entry((topic.to_string(), m.partition())).or_insert(0);
+                    *end = (*end).max(m.offset() + 1);
                     let Some(h) = m.headers() else { continue };
                     let pairs: Vec<(&str, &[u8])> = h
                         .iter()

@@ -50,7 +50,9 @@ impl KafkaSource {
             .set("enable.auto.commit", "false")
             .set("enable.auto.offset.store", "false")
             .set("enable.partition.eof", "true")
-            .set("auto.offset.reset", "earliest")
+            // Positions come from the checkpoint: a position the broker does not have
+            // (topic recreated) is an error, never a silent jump.
+            .set("auto.offset.reset", "error")
             .set("fetch.wait.max.ms", cfg.fetch_wait_max_ms.to_string())
             .set("fetch.message.max.bytes", "4194304");
         let consumer: BaseConsumer = rd.create().map_err(KafkaError::client("create consumer"))?;
@@ -201,6 +203,14 @@ impl KafkaSource {
                     }
                 }
                 Ok(None)
+            }
+            Some(Err(e))
+                if e.rdkafka_error_code()
+                    == Some(rdkafka::types::RDKafkaErrorCode::AutoOffsetReset) =>
+            {
+                Err(KafkaError::OffsetOutOfRange {
+                    message: e.to_string(),
+                })
             }
             Some(Err(e)) => {
                 tracing::warn!(error = %e, "kafka consumer error; librdkafka retries");

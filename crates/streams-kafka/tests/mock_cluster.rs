@@ -140,6 +140,7 @@ fn sink(bootstrap: &str, out: &str, dlq: &str) -> KafkaSink {
         topics: BTreeMap::from([("counts".to_string(), out.to_string())]),
         dlq_topic: dlq.into(),
         delivery_timeout: Duration::from_secs(10),
+        recovery_settle: Duration::from_millis(300),
     })
     .unwrap()
 }
@@ -288,6 +289,7 @@ fn broker_down_then_up_loses_nothing_and_duplicates_nothing() {
         topics: BTreeMap::from([("counts".to_string(), out.clone())]),
         dlq_topic: dlq.clone(),
         delivery_timeout: Duration::from_secs(2),
+        recovery_settle: Duration::from_millis(300),
     })
     .unwrap();
     s.deliver(&tables, &batches(1, 20), false).unwrap();

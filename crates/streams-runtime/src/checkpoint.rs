@@ -48,38 +48,35 @@ pub enum StartFrom {
     Latest,
 }
 
-/// Why a start position cannot be decided.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum StartError {
-    /// The checkpoint is ahead of the partition's end: the topic was recreated or truncated.
-    AheadOfLog {
-        /// Checkpointed offset.
-        checkpoint: i64,
-        /// Partition end.
-        high: i64,
-    },
+/// Where to start reading a partition, and what to report about it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Start {
+    /// The offset to read next.
+    pub offset: i64,
+    /// Records between the checkpoint and the oldest retained offset that retention
+    /// deleted before they were processed.
+    pub skipped: u64,
+    /// The checkpoint is past the end the broker reported. Some brokers under-report
+    /// `ListOffsets` (the checkpoint is then right); on Kafka it means the topic was
+    /// recreated, and the fetch fails with offset-out-of-range, which stops the app.
+    pub beyond_reported_end: bool,
 }
 
-/// Where to start reading a partition whose retained offsets are `[low, high)`.
-///
-/// A checkpointed position always wins; if retention deleted records past it, reading
-/// resumes at `low` and the skipped count is returned so it can be reported.
-pub fn start_offset(
-    checkpointed: Option<i64>,
-    from: StartFrom,
-    low: i64,
-    high: i64,
-) -> Result<(i64, u64), StartError> {
+/// Where to start reading a partition whose retained offsets are `[low, high)` as the
+/// broker reports them. A checkpointed position always wins; if retention deleted records
+/// past it, reading resumes at `low` and the skipped count is reported.
+pub fn start_offset(checkpointed: Option<i64>, from: StartFrom, low: i64, high: i64) -> Start {
+    let start = |offset, skipped, beyond| Start {
+        offset,
+        skipped,
+        beyond_reported_end: beyond,
+    };
     match checkpointed {
-        Some(o) if o > high => Err(StartError::AheadOfLog {
-            checkpoint: o,
-            high,
-        }),
-        Some(o) if o < low => Ok((low, (low - o) as u64)),
-        Some(o) => Ok((o, 0)),
+        Some(o) if o < low => start(low, (low - o) as u64, false),
+        Some(o) => start(o, 0, o > high),
         None => match from {
-            StartFrom::Latest => Ok((high, 0)),
-            StartFrom::Earliest | StartFrom::Checkpoint => Ok((low, 0)),
+            StartFrom::Latest => start(high, 0, false),
+            StartFrom::Earliest | StartFrom::Checkpoint => start(low, 0, false),
         },
     }
 }
@@ -91,28 +88,28 @@ mod tests {
     #[test]
     fn start_offset_table() {
         use StartFrom::*;
+        // (checkpoint, from, low, high) -> (offset, skipped, beyond reported end)
         let cases = [
-            (None, Earliest, 0, 10, Ok((0, 0))),
-            (None, Latest, 0, 10, Ok((10, 0))),
-            (None, Earliest, 5, 10, Ok((5, 0))),
-            (None, Checkpoint, 3, 10, Ok((3, 0))),
-            (Some(7), Earliest, 0, 10, Ok((7, 0))),
-            (Some(7), Latest, 0, 10, Ok((7, 0))),
-            (Some(10), Latest, 0, 10, Ok((10, 0))),
-            (Some(2), Earliest, 5, 10, Ok((5, 3))),
-            (
-                Some(11),
-                Earliest,
-                0,
-                10,
-                Err(StartError::AheadOfLog {
-                    checkpoint: 11,
-                    high: 10,
-                }),
-            ),
+            (None, Earliest, 0, 10, (0, 0, false)),
+            (None, Latest, 0, 10, (10, 0, false)),
+            (None, Earliest, 5, 10, (5, 0, false)),
+            (None, Checkpoint, 3, 10, (3, 0, false)),
+            (Some(7), Earliest, 0, 10, (7, 0, false)),
+            (Some(7), Latest, 0, 10, (7, 0, false)),
+            (Some(10), Latest, 0, 10, (10, 0, false)),
+            (Some(2), Earliest, 5, 10, (5, 3, false)),
+            (Some(11), Earliest, 0, 10, (11, 0, true)),
         ];
-        for (i, (cp, from, low, high, expected)) in cases.into_iter().enumerate() {
-            assert_eq!(start_offset(cp, from, low, high), expected, "case {i}");
+        for (i, (cp, from, low, high, (offset, skipped, beyond))) in cases.into_iter().enumerate() {
+            assert_eq!(
+                start_offset(cp, from, low, high),
+                Start {
+                    offset,
+                    skipped,
+                    beyond_reported_end: beyond
+                },
+                "case {i}"
+            );
         }
     }
 }

@@ -238,8 +238,17 @@ impl Engine {
     /// goes idle, it holds the watermark back.
     pub fn assign(&mut self, partitions: &[(String, i32)], wall_now: i64) {
         for (t, p) in partitions {
-            self.partition_id(&Arc::from(t.as_str()), *p, wall_now);
+            let id = self.partition_id(&Arc::from(t.as_str()), *p, wall_now);
+            // A partition known from the checkpoint but without data yet is not in the
+            // restored watermark state: it must hold the watermark back all the same.
+            self.wm.register(id, wall_now);
         }
+    }
+
+    /// Consumption starts now: idle timeouts count from `wall_now` (not from `open`, which
+    /// may be followed by a long recovery).
+    pub fn start_consuming(&mut self, wall_now: i64) {
+        self.wm.reset_idle(wall_now);
     }
 
     fn partition_id(&mut self, topic: &Arc<str>, partition: i32, wall_now: i64) -> u32 {

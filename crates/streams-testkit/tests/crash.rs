@@ -150,3 +150,25 @@ fn restart_sees_exactly_the_last_checkpoint() {
     assert_eq!(d.ledger(), committed);
     assert_eq!(d.store("dedup.dedup").unwrap(), dedup_before);
 }
+
+/// A partition that had no data at the checkpoint still holds the watermark back after
+/// a restart (it was once forgotten: everything it brought later was counted late).
+#[test]
+fn an_empty_partition_holds_the_watermark_after_restart() {
+    let ev = |id: &str, t: &str| {
+        format!(r#"{{"event_id":"{id}","user_id":1,"event_type":"page_view","event_time":"{t}"}}"#)
+            .into_bytes()
+    };
+    let mut d = TopologyTestDriver::new(&streams_testkit::reference_topology(), 2).unwrap();
+    let ts = parse_time("2026-01-01T01:00:00Z");
+    d.pipe(0, ts, &ev("a", "2026-01-01T00:00:10Z")).unwrap();
+    d.pipe(0, ts, &ev("b", "2026-01-01T00:59:00Z")).unwrap();
+    d.commit().unwrap();
+    d.crash();
+    d.restart().unwrap();
+    // partition 1 arrives late in wall time, with old event times: not late
+    d.pipe(1, ts, &ev("c", "2026-01-01T00:00:20Z")).unwrap();
+    d.end().unwrap();
+    let ledger = d.ledger();
+    assert!(ledger.late.values().all(|n| *n == 0), "{ledger}");
+}

@@ -1,6 +1,8 @@
 //! Helpers for tests that run the real binary against a broker.
 #![allow(dead_code)]
 
+pub mod broker;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -50,6 +52,20 @@ pub fn input(n: usize, partitions: i32, seed: u64) -> Vec<(i32, String, Vec<u8>,
             b"{not json".to_vec()
         } else if rng.random_bool(0.01) {
             format!(r#"{{"event_id":"bad{i}","user_id":"x"}}"#).into_bytes()
+        } else if rng.random_bool(0.003) {
+            // two hours ahead of its Kafka timestamp: future_timestamp
+            format!(
+                r#"{{"event_id":"fut{i}","user_id":{user},"event_time":{}}}"#,
+                kafka_ts + 7_200_000
+            )
+            .into_bytes()
+        } else if rng.random_bool(0.003) {
+            // valid, but over the 2 KiB `max_record_bytes` of the broker test's topology
+            format!(
+                r#"{{"event_id":"big{i}","user_id":{user},"event_time":{ts},"pad":"{}"}}"#,
+                "x".repeat(3000)
+            )
+            .into_bytes()
         } else {
             let types = ["page_view", "page_view", "click", "add_to_cart", "purchase"];
             let t = types[rng.random_range(0..5)];
@@ -77,9 +93,20 @@ pub fn input(n: usize, partitions: i32, seed: u64) -> Vec<(i32, String, Vec<u8>,
 }
 
 pub fn produce(bootstrap: &str, topic: &str, records: &[(i32, String, Vec<u8>, i64)]) {
+    produce_with(bootstrap, topic, records, 10_000)
+}
+
+/// [`produce`] with at most `per_batch` records per record batch.
+pub fn produce_with(
+    bootstrap: &str,
+    topic: &str,
+    records: &[(i32, String, Vec<u8>, i64)],
+    per_batch: u32,
+) {
     let p: BaseProducer = rdkafka::ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
         .set("linger.ms", "5")
+        .set("batch.num.messages", per_batch.to_string())
         .create()
         .unwrap();
     for (partition, key, value, ts) in records {
@@ -98,7 +125,7 @@ pub fn produce(bootstrap: &str, topic: &str, records: &[(i32, String, Vec<u8>, i
             }
         }
     }
-    p.flush(T).unwrap();
+    p.flush(Duration::from_secs(300)).unwrap();
 }
 
 /// One output record: key, value and headers.
@@ -106,8 +133,14 @@ pub type Rec = (Option<String>, String, BTreeMap<String, String>);
 
 /// Everything in `topic`, read with a plain consumer.
 pub fn read_topic(bootstrap: &str, topic: &str) -> Vec<Rec> {
+    read_topic_with(bootstrap, topic, 500)
+}
+
+/// [`read_topic`] with a chosen `fetch.wait.max.ms`.
+pub fn read_topic_with(bootstrap: &str, topic: &str, fetch_wait_ms: u32) -> Vec<Rec> {
     let c: BaseConsumer = rdkafka::ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
+        .set("fetch.wait.max.ms", fetch_wait_ms.to_string())
         .set("group.id", "test-reader")
         .set("enable.partition.eof", "true")
         .create()
@@ -142,6 +175,11 @@ pub fn read_topic(bootstrap: &str, topic: &str) -> Vec<Rec> {
                             .collect()
                     })
                     .unwrap_or_default();
+                let mut headers: BTreeMap<String, String> = headers;
+                headers.insert(
+                    "@position".into(),
+                    format!("{}:{}", m.partition(), m.offset()),
+                );
                 out.push((
                     m.key().map(|k| String::from_utf8_lossy(k).into_owned()),
                     String::from_utf8_lossy(m.payload().unwrap_or_default()).into_owned(),
@@ -158,9 +196,15 @@ pub fn read_topic(bootstrap: &str, topic: &str) -> Vec<Rec> {
 }
 
 pub fn run_cmd(args: &[&str]) -> Output {
+    run_cmd_log(args, "warn")
+}
+
+/// [`run_cmd`] with a chosen `RUST_LOG`.
+pub fn run_cmd_log(args: &[&str], log: &str) -> Output {
     Command::new(bin())
         .args(args)
-        .env("RUST_LOG", "warn")
+        .env("RUST_LOG", log)
+        .env("NO_COLOR", "1")
         .output()
         .unwrap()
 }
@@ -188,21 +232,40 @@ pub const TABLES: [&str; 6] = [
 /// of the contract), with the identity headers checked to be unique.
 pub fn contents(bootstrap: &str, topic: &str) -> Vec<(Option<String>, String)> {
     let recs = read_topic(bootstrap, topic);
-    let mut ids: Vec<(String, String, String)> = recs
-        .iter()
-        .map(|r| {
-            (
-                r.2["streams-task"].clone(),
-                r.2["streams-epoch"].clone(),
-                r.2["streams-seq"].clone(),
-            )
-        })
-        .collect();
-    ids.sort();
-    let n = ids.len();
-    ids.dedup();
-    assert_eq!(ids.len(), n, "{topic}: an identity appears twice");
+    let mut seen: BTreeMap<(String, String, String), String> = BTreeMap::new();
+    for r in &recs {
+        let id = (
+            r.2["streams-task"].clone(),
+            r.2["streams-epoch"].clone(),
+            r.2["streams-seq"].clone(),
+        );
+        if let Some(first) = seen.insert(id.clone(), r.2["@position"].clone()) {
+            panic!(
+                "{topic}: identity {id:?} twice, at {first} and {}",
+                r.2["@position"]
+            );
+        }
+    }
     let mut kv: Vec<(Option<String>, String)> = recs.into_iter().map(|r| (r.0, r.1)).collect();
     kv.sort();
     kv
+}
+
+/// What DESIGN §3.1 makes of an input record: `Some(event)` if accepted by validation
+/// (before dedup), `None` if dead-lettered. `max_bytes` is the topology's limit.
+pub fn valid_event(bytes: &[u8], kafka_ts: i64, max_bytes: usize) -> Option<Value> {
+    if bytes.len() > max_bytes {
+        return None;
+    }
+    let v: Value = serde_json::from_slice(bytes).ok()?;
+    if !v["user_id"].is_i64() {
+        return None;
+    }
+    if v["event_time"]
+        .as_i64()
+        .is_some_and(|t| t > kafka_ts + 3_600_000)
+    {
+        return None;
+    }
+    Some(v)
 }
