@@ -28,6 +28,8 @@ enum Command {
     Replay(cmd::replay::Args),
     /// Delete an app's local state and reset its consumer group offsets.
     ResetState(cmd::reset_state::Args),
+    /// Turn the Parquet output of `country_segment_revenue` into daily metrics.
+    DailySummary(cmd::daily_summary::Args),
     /// Run a benchmark and print its numbers.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -37,6 +39,8 @@ enum Command {
 enum BenchCommand {
     /// The full reference topology over in-memory records, with RocksDB and checkpoints.
     Engine(cmd::bench_engine::Args),
+    /// `daily-summary` over generated window rows.
+    Summary(cmd::bench_summary::Args),
 }
 
 fn main() -> std::process::ExitCode {
@@ -46,7 +50,9 @@ fn main() -> std::process::ExitCode {
         Command::Run(args) => cmd::run::run(args),
         Command::Replay(args) => cmd::replay::run(args),
         Command::ResetState(args) => cmd::reset_state::run(args),
+        Command::DailySummary(args) => cmd::daily_summary::run(args),
         Command::Bench(BenchCommand::Engine(args)) => cmd::bench_engine::run(args),
+        Command::Bench(BenchCommand::Summary(args)) => cmd::bench_summary::run(args),
     };
     match result {
         Ok(code) => code,

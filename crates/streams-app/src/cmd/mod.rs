@@ -1,6 +1,8 @@
 //! One module per subcommand.
 
 pub mod bench_engine;
+pub mod bench_summary;
+pub mod daily_summary;
 pub mod replay;
 pub mod reset_state;
 pub mod run;

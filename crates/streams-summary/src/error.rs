@@ -1,0 +1,61 @@
+//! The summary crate's error type.
+
+use std::path::PathBuf;
+
+/// Errors of `daily-summary`.
+#[derive(Debug, thiserror::Error)]
+pub enum SummaryError {
+    /// A file system operation failed.
+    #[error("{op} {path}: {source}")]
+    Io {
+        /// What was being done.
+        op: &'static str,
+        /// The path.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// An input or output Parquet file could not be read or written.
+    #[error("parquet file {path}: {message}")]
+    Parquet {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        message: String,
+    },
+    /// A needed input column is missing or has the wrong type.
+    #[error("{path}: column `{column}` {problem}; was it written by `streams-app run` with the reference topology?")]
+    Column {
+        /// The file.
+        path: PathBuf,
+        /// The column.
+        column: String,
+        /// What is wrong.
+        problem: String,
+    },
+    /// The segments dimension could not be read.
+    #[error("segments file {path}: {message}")]
+    Segments {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        message: String,
+    },
+}
+
+impl SummaryError {
+    pub(crate) fn io(
+        op: &'static str,
+        path: impl Into<PathBuf>,
+    ) -> impl FnOnce(std::io::Error) -> SummaryError {
+        let path = path.into();
+        move |source| SummaryError::Io { op, path, source }
+    }
+
+    pub(crate) fn parquet(path: impl Into<PathBuf>, e: impl std::fmt::Display) -> SummaryError {
+        SummaryError::Parquet {
+            path: path.into(),
+            message: e.to_string(),
+        }
+    }
+}
