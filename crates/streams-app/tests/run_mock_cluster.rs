@@ -373,3 +373,52 @@ fn replay_and_reset_state() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(!state.join("app").exists());
 }
+
+#[test]
+fn broker_down_then_up_mid_run_loses_nothing() {
+    let records = input(4_000, 2, 9);
+    let topology = topology();
+    let tp = topology.to_str().unwrap();
+
+    let a = MockCluster::new(1).unwrap();
+    let ba = a.bootstrap_servers();
+    create_topics(&a, 2);
+    produce(&ba, "clickstream", &records);
+    let dir = tempfile::tempdir().unwrap();
+    let (sa, oa) = (dir.path().join("sa"), dir.path().join("oa"));
+    bounded_run("app", &ba, sa.to_str().unwrap(), oa.to_str().unwrap(), tp);
+
+    let b = MockCluster::new(1).unwrap();
+    let bb = b.bootstrap_servers();
+    create_topics(&b, 2);
+    produce(&bb, "clickstream", &records[..2_000]);
+    let (sb, ob) = (dir.path().join("sb"), dir.path().join("ob"));
+    let mut app = spawn(&run_args(
+        "app",
+        &bb,
+        sb.to_str().unwrap(),
+        ob.to_str().unwrap(),
+        tp,
+    ));
+    std::thread::sleep(Duration::from_millis(1_500));
+    b.broker_down(1).unwrap();
+    std::thread::sleep(Duration::from_millis(3_000));
+    b.broker_up(1).unwrap();
+    produce(&bb, "clickstream", &records[2_000..]);
+    std::thread::sleep(Duration::from_millis(3_000));
+    // SIGTERM: graceful stop with a final checkpoint, then finish bounded
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &app.id().to_string()])
+        .status();
+    let status = app.wait().unwrap();
+    assert!(status.success(), "graceful stop exits 0: {status:?}");
+    bounded_run("app", &bb, sb.to_str().unwrap(), ob.to_str().unwrap(), tp);
+
+    for t in TABLES.iter().copied().chain(["app-dlq"]) {
+        assert_eq!(
+            contents(&bb, t),
+            contents(&ba, t),
+            "{t} after the broker outage"
+        );
+    }
+}
