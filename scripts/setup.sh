@@ -5,7 +5,8 @@
 set -euo pipefail
 
 need_apt=()
-if ! ls /usr/lib/llvm-*/lib/libclang*.so* /usr/lib/x86_64-linux-gnu/libclang*.so* >/dev/null 2>&1; then
+# libclang itself (libclang.so / libclang-NN.so), not libclang-cpp, which bindgen cannot use.
+if ! ls /usr/lib/llvm-*/lib/libclang.so* /usr/lib/*/libclang-[0-9]*.so* >/dev/null 2>&1; then
   need_apt+=(libclang-dev)
 fi
 command -v g++ >/dev/null 2>&1 || need_apt+=(g++)

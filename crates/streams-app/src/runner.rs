@@ -178,8 +178,26 @@ fn mark_durable(sinks: &mut Sinks, engine: &mut Engine, kafka_through: Option<u6
     }
 }
 
+/// How a run ended.
+#[derive(Debug, Clone)]
+pub struct RunOutcome {
+    /// The app's ledger at the end (it counts since the state was created).
+    pub ledger: streams_runtime::Ledger,
+    /// Bounded mode reached the end (rather than a signal stopping the run).
+    pub reached_end: bool,
+    /// Wall-clock duration of processing.
+    pub elapsed: Duration,
+}
+
+impl RunOutcome {
+    /// Exit code of a successful run.
+    pub fn exit_code(&self) -> ExitCode {
+        ExitCode::SUCCESS
+    }
+}
+
 /// Runs the app. Returns when stopped by a signal or, in bounded mode, at the end.
-pub fn run(opts: RunOptions) -> anyhow::Result<ExitCode> {
+pub fn run(opts: RunOptions) -> anyhow::Result<RunOutcome> {
     let def = Arc::new(load_topology(&opts.topology)?);
     let _lock = lock_state(&opts.state_dir, &opts.app_id)?;
     let dir = app_state_dir(&opts.state_dir, &opts.app_id);
@@ -326,7 +344,11 @@ pub fn run(opts: RunOptions) -> anyhow::Result<ExitCode> {
             "re-delivering the outbox of the last checkpoint"
         );
         if !deliver(&mut sinks, &mut engine, &recovered, true, &stop)? {
-            return Ok(ExitCode::SUCCESS);
+            return Ok(RunOutcome {
+                ledger: engine.ledger(),
+                reached_end: false,
+                elapsed: Duration::ZERO,
+            });
         }
     }
     info!(
@@ -355,7 +377,11 @@ pub fn run(opts: RunOptions) -> anyhow::Result<ExitCode> {
             engine.commit(wall_ms())?;
             source.commit_group_offsets()?;
             info!(ledger = %engine.ledger(), "stopped");
-            return Ok(ExitCode::SUCCESS);
+            return Ok(RunOutcome {
+                ledger: engine.ledger(),
+                reached_end: false,
+                elapsed: started.elapsed(),
+            });
         }
         let now = wall_ms();
         match source.poll(Duration::from_millis(50))? {
@@ -377,7 +403,11 @@ pub fn run(opts: RunOptions) -> anyhow::Result<ExitCode> {
                 "end of input reached"
             );
             anyhow::ensure!(ledger.is_balanced(), "ledger does not balance: {ledger}");
-            return Ok(ExitCode::SUCCESS);
+            return Ok(RunOutcome {
+                ledger,
+                reached_end: true,
+                elapsed: started.elapsed(),
+            });
         }
         if last_roll.elapsed() >= Duration::from_secs(1) {
             // Age-based publishing also happens while no records arrive.

@@ -66,11 +66,11 @@ pub fn partitions(
     Ok(ids)
 }
 
-/// Every topic name on the cluster, sorted.
-pub fn list_topics(
+/// Metadata of every topic, with the client that fetched it.
+fn cluster_metadata(
     cfg: &ClientConfig,
     timeout: Duration,
-) -> Result<Vec<(String, usize)>, KafkaError> {
+) -> Result<(BaseConsumer, rdkafka::metadata::Metadata), KafkaError> {
     let client = metadata_client(cfg)?;
     let md = client
         .fetch_metadata(None, timeout)
@@ -78,6 +78,15 @@ pub fn list_topics(
             bootstrap: cfg.bootstrap_servers.clone(),
             source,
         })?;
+    Ok((client, md))
+}
+
+/// Every topic name on the cluster, sorted.
+pub fn list_topics(
+    cfg: &ClientConfig,
+    timeout: Duration,
+) -> Result<Vec<(String, usize)>, KafkaError> {
+    let (_, md) = cluster_metadata(cfg, timeout)?;
     let mut topics: Vec<(String, usize)> = md
         .topics()
         .iter()
@@ -132,5 +141,42 @@ pub fn create_topics(
             }
         }
     }
+    Ok(out)
+}
+
+/// A topic with its size.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopicInfo {
+    /// Name.
+    pub name: String,
+    /// Partition count.
+    pub partitions: usize,
+    /// Records retained (sum over partitions of high − low watermark; brokers that
+    /// under-report the high watermark in ListOffsets make this a lower bound).
+    pub records: i64,
+}
+
+/// Every topic of the cluster (internal `__` topics left out), sorted, with sizes.
+pub fn describe_topics(
+    cfg: &ClientConfig,
+    timeout: Duration,
+) -> Result<Vec<TopicInfo>, KafkaError> {
+    let (client, md) = cluster_metadata(cfg, timeout)?;
+    let mut out = Vec::new();
+    for t in md.topics().iter().filter(|t| !t.name().starts_with("__")) {
+        let mut records = 0;
+        for p in t.partitions() {
+            let (low, high) = client
+                .fetch_watermarks(t.name(), p.id(), timeout)
+                .map_err(KafkaError::client("fetch watermarks"))?;
+            records += (high - low).max(0);
+        }
+        out.push(TopicInfo {
+            name: t.name().to_string(),
+            partitions: t.partitions().len(),
+            records,
+        });
+    }
+    out.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(out)
 }

@@ -6,8 +6,10 @@
 #![warn(missing_docs)]
 
 pub mod admin;
+pub mod embedded;
 mod error;
 pub mod identity;
+pub mod producer;
 pub mod sink;
 pub mod source;
 

@@ -65,9 +65,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         args.events, args.users, args.partitions
     );
     let synth = Synth::new(SynthConfig {
-        users: args.users,
-        rate_per_sec: args.rate,
-        ..SynthConfig::default()
+        rate_per_sec: args.rate as f64,
+        ..SynthConfig::with_user_range(args.users)
     });
     let mut next_offset = vec![0i64; args.partitions.max(1) as usize];
     let records: Vec<SourceRecord> = synth

@@ -21,12 +21,20 @@ pub struct Args {
     /// Application id (whose Parquet output is read).
     #[arg(long, env = "STREAMS_APP_ID")]
     pub app_id: String,
-    /// First (or only) date, `YYYY-MM-DD`.
-    #[arg(long, env = "STREAMS_SUMMARY_DATE")]
-    pub date: String,
+    /// First (or only) date: `YYYY-MM-DD`, `today` or `yesterday` (UTC).
+    #[arg(
+        long,
+        env = "STREAMS_SUMMARY_DATE",
+        required_unless_present = "daily_at"
+    )]
+    pub date: Option<String>,
     /// Last date of a backfill range, `YYYY-MM-DD` (inclusive).
-    #[arg(long, env = "STREAMS_SUMMARY_TO")]
+    #[arg(long, env = "STREAMS_SUMMARY_TO", requires = "date")]
     pub to: Option<String>,
+    /// Run as a scheduler instead of once: summarise yesterday now, then every day at
+    /// this UTC time (`HH:MM`) summarise the day before, until SIGTERM.
+    #[arg(long, env = "STREAMS_SUMMARY_DAILY_AT", value_parser = parse_time_of_day, conflicts_with_all = ["date", "to"])]
+    pub daily_at: Option<chrono::NaiveTime>,
     /// Output directory of the streaming app (input and output of this job).
     #[arg(long, default_value = "data", env = "STREAMS_OUTPUT_DIR")]
     pub output_dir: PathBuf,
@@ -45,12 +53,36 @@ pub struct Args {
     pub strict: bool,
 }
 
-fn parse_date(s: &str) -> anyhow::Result<chrono::NaiveDate> {
-    chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
-        .with_context(|| format!("`{s}` is not a date like 2026-01-31"))
+fn parse_date(s: &str, today: chrono::NaiveDate) -> anyhow::Result<chrono::NaiveDate> {
+    match s {
+        "today" => Ok(today),
+        "yesterday" => today.pred_opt().context("date out of range"),
+        _ => chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").with_context(|| {
+            format!("`{s}` is not a date like 2026-01-31 (or `today`, `yesterday`)")
+        }),
+    }
 }
 
-fn print_human(r: &DayReport) {
+fn parse_time_of_day(s: &str) -> Result<chrono::NaiveTime, String> {
+    chrono::NaiveTime::parse_from_str(s, "%H:%M")
+        .map_err(|_| format!("`{s}` is not a time of day like 00:15"))
+}
+
+/// The next scheduled run strictly after `now`: today at `at` (UTC) if that is still
+/// ahead, else tomorrow at `at`. Each run summarises the day before its own date.
+pub fn next_run(
+    now: chrono::DateTime<chrono::Utc>,
+    at: chrono::NaiveTime,
+) -> chrono::DateTime<chrono::Utc> {
+    let today = now.date_naive().and_time(at).and_utc();
+    if today > now {
+        today
+    } else {
+        today + chrono::Duration::days(1)
+    }
+}
+
+pub fn print_human(r: &DayReport) {
     if r.input_files == 0 {
         println!(
             "{}: no input (no country_segment_revenue files for this date); nothing written",
@@ -86,11 +118,42 @@ fn print_human(r: &DayReport) {
     }
 }
 
-/// Runs `daily-summary`.
+/// Runs `daily-summary` once, or as a daily scheduler with `--daily-at`.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let first = parse_date(&args.date)?;
+    let Some(at) = args.daily_at else {
+        let date = args.date.as_deref().unwrap_or("yesterday");
+        return run_once(&args, date);
+    };
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+        signal_hook::flag::register(sig, stop.clone()).context("cannot install signal handlers")?;
+    }
+    let stopped = || stop.load(std::sync::atomic::Ordering::Relaxed);
+    loop {
+        // A failed day is reported and retried at the next run; the scheduler goes on.
+        match run_once(&args, "yesterday") {
+            Ok(code) if code != ExitCode::SUCCESS => {
+                tracing::warn!("daily summary of yesterday did not pass; next run tomorrow")
+            }
+            Ok(_) => {}
+            Err(e) => tracing::error!(error = %e, "daily summary failed; next run tomorrow"),
+        }
+        let next = next_run(chrono::Utc::now(), at);
+        tracing::info!(next = %next.to_rfc3339(), "daily summary: waiting for the next run");
+        while chrono::Utc::now() < next {
+            if stopped() {
+                return Ok(ExitCode::SUCCESS);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(250));
+        }
+    }
+}
+
+fn run_once(args: &Args, date: &str) -> anyhow::Result<ExitCode> {
+    let today = chrono::Utc::now().date_naive();
+    let first = parse_date(date, today)?;
     let last = match &args.to {
-        Some(t) => parse_date(t)?,
+        Some(t) => parse_date(t, today)?,
         None => first,
     };
     anyhow::ensure!(last >= first, "--to {last} is before --date {first}");
@@ -137,4 +200,45 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::from(2));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(s: &str) -> chrono::DateTime<chrono::Utc> {
+        chrono::DateTime::parse_from_rfc3339(s).unwrap().to_utc()
+    }
+
+    #[test]
+    fn next_run_is_strictly_after_now() {
+        let at = parse_time_of_day("00:15").unwrap();
+        for (now, want) in [
+            ("2026-03-01T00:00:00Z", "2026-03-01T00:15:00Z"),
+            ("2026-03-01T00:14:59Z", "2026-03-01T00:15:00Z"),
+            ("2026-03-01T00:15:00Z", "2026-03-02T00:15:00Z"),
+            ("2026-03-01T23:59:59Z", "2026-03-02T00:15:00Z"),
+            ("2026-12-31T12:00:00Z", "2027-01-01T00:15:00Z"),
+        ] {
+            assert_eq!(next_run(t(now), at), t(want), "now {now}");
+        }
+    }
+
+    #[test]
+    fn dates_and_times_of_day_parse() {
+        let today = chrono::NaiveDate::from_ymd_opt(2026, 3, 1).unwrap();
+        assert_eq!(parse_date("today", today).unwrap(), today);
+        assert_eq!(
+            parse_date("yesterday", today).unwrap().to_string(),
+            "2026-02-28"
+        );
+        assert_eq!(
+            parse_date("2026-01-31", today).unwrap().to_string(),
+            "2026-01-31"
+        );
+        assert!(parse_date("31/01/2026", today).is_err());
+        assert!(parse_time_of_day("24:00").is_err());
+        assert!(parse_time_of_day("7").is_err());
+        assert_eq!(parse_time_of_day("07:30").unwrap().to_string(), "07:30:00");
+    }
 }

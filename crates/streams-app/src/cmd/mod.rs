@@ -2,16 +2,20 @@
 
 pub mod bench_engine;
 pub mod bench_summary;
+pub mod broker;
 pub mod daily_summary;
+pub mod demo;
+pub mod produce;
 pub mod replay;
 pub mod reset_state;
 pub mod run;
+pub mod topics;
 
-/// Logs go to stderr; `RUST_LOG` overrides the default `info` level. librdkafka's own
-/// log (connection retries and the like, which the app handles and reports itself) is
-/// off unless `RUST_LOG` names it, e.g. `RUST_LOG=info,librdkafka=debug`.
-pub fn init_tracing() {
-    let env = std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into());
+/// Logs go to stderr; `RUST_LOG` overrides the default level. librdkafka's own log
+/// (connection retries and the like, which the app handles and reports itself) is off
+/// unless `RUST_LOG` names it, e.g. `RUST_LOG=info,librdkafka=debug`.
+pub fn init_tracing(default_level: &str) {
+    let env = std::env::var("RUST_LOG").unwrap_or_else(|_| default_level.into());
     let directives = if env.contains("rdkafka") {
         env
     } else {

@@ -35,13 +35,8 @@ pub struct ReplayRunArgs {
         env = "STREAMS_TOPOLOGY"
     )]
     pub topology: PathBuf,
-    /// Kafka bootstrap servers.
-    #[arg(
-        long,
-        default_value = "127.0.0.1:9092",
-        env = "STREAMS_BOOTSTRAP_SERVERS"
-    )]
-    pub bootstrap_servers: String,
+    #[command(flatten)]
+    pub broker: super::broker::BrokerArgs,
     /// `end`: stop at the end offsets captured at start (bounded mode).
     #[arg(long, value_parser = ["end"], env = "STREAMS_UNTIL")]
     pub until: Option<String>,
@@ -57,9 +52,6 @@ pub struct ReplayRunArgs {
     /// Publish a Parquet file once it is this old.
     #[arg(long, default_value = "5m", value_parser = humantime::parse_duration, env = "STREAMS_PARQUET_ROLL_INTERVAL")]
     pub parquet_roll_interval: std::time::Duration,
-    /// Give up on an unreachable broker after this long.
-    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration, env = "STREAMS_CONNECT_TIMEOUT")]
-    pub connect_timeout: std::time::Duration,
 }
 
 /// Moves every table of the app's dataset to `_archive/<stamp>/`; returns where.
@@ -100,18 +92,18 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         &a.app_id,
         &a.state_dir,
         &a.topology,
-        &a.bootstrap_servers,
+        &a.broker.bootstrap_servers,
         to,
         false,
-        a.connect_timeout,
+        a.broker.connect_timeout,
     )?;
     if let Some(dest) = archive_output(&a.output_dir, &a.app_id)? {
         println!("previous Parquet output moved to {}", dest.display());
     }
-    runner::run(runner::RunOptions {
+    let outcome = runner::run(runner::RunOptions {
         app_id: a.app_id.clone(),
         topology: a.topology.clone(),
-        bootstrap_servers: a.bootstrap_servers.clone(),
+        bootstrap_servers: a.broker.bootstrap_servers.clone(),
         from: From::Earliest,
         bounded: a.until.is_some(),
         state_dir: a.state_dir.clone(),
@@ -120,12 +112,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         fetch_wait_max_ms: a.fetch_wait_max_ms,
         block_cache_mb: 64,
         write_buffer_mb: 128,
-        connect_timeout: a.connect_timeout,
+        connect_timeout: a.broker.connect_timeout,
         parquet_max_file_bytes: 128 << 20,
         parquet_roll_interval: a.parquet_roll_interval,
         start_time: match to {
             ResetTo::Time(ms) => Some(ms),
             _ => None,
         },
-    })
+    })?;
+    Ok(outcome.exit_code())
 }

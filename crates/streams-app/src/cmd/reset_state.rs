@@ -21,7 +21,7 @@ pub struct Args {
     #[arg(long, default_value = "earliest", env = "STREAMS_RESET_TO")]
     pub to: String,
     /// Print the plan and change nothing.
-    #[arg(long)]
+    #[arg(long, env = "STREAMS_RESET_DRY_RUN")]
     pub dry_run: bool,
     /// Topology file (for the input topics).
     #[arg(
@@ -30,19 +30,11 @@ pub struct Args {
         env = "STREAMS_TOPOLOGY"
     )]
     pub topology: PathBuf,
-    /// Kafka bootstrap servers.
-    #[arg(
-        long,
-        default_value = "127.0.0.1:9092",
-        env = "STREAMS_BOOTSTRAP_SERVERS"
-    )]
-    pub bootstrap_servers: String,
+    #[command(flatten)]
+    pub broker: super::broker::BrokerArgs,
     /// State directory.
     #[arg(long, default_value = "checkpoints", env = "STREAMS_STATE_DIR")]
     pub state_dir: PathBuf,
-    /// Give up on an unreachable broker after this long.
-    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration, env = "STREAMS_CONNECT_TIMEOUT")]
-    pub connect_timeout: Duration,
 }
 
 /// Where offsets go.
@@ -175,10 +167,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         &args.app_id,
         &args.state_dir,
         &args.topology,
-        &args.bootstrap_servers,
+        &args.broker.bootstrap_servers,
         to,
         args.dry_run,
-        args.connect_timeout,
+        args.broker.connect_timeout,
     )?;
     Ok(ExitCode::SUCCESS)
 }

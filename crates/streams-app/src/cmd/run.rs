@@ -19,13 +19,8 @@ pub struct Args {
         env = "STREAMS_TOPOLOGY"
     )]
     pub topology: PathBuf,
-    /// Kafka bootstrap servers.
-    #[arg(
-        long,
-        default_value = "127.0.0.1:9092",
-        env = "STREAMS_BOOTSTRAP_SERVERS"
-    )]
-    pub bootstrap_servers: String,
+    #[command(flatten)]
+    pub broker: super::broker::BrokerArgs,
     /// Where to start: `checkpoint` continues from the app's state (a new app starts at
     /// the earliest offsets); `earliest` and `latest` are for apps without state.
     #[arg(long, value_enum, default_value_t = From::Checkpoint, env = "STREAMS_FROM")]
@@ -52,9 +47,6 @@ pub struct Args {
     /// RocksDB write buffers in total, MiB.
     #[arg(long, default_value_t = 128, env = "STREAMS_WRITE_BUFFER_MB")]
     pub write_buffer_mb: usize,
-    /// Give up on a broker that cannot be reached for this long at start-up.
-    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration, env = "STREAMS_CONNECT_TIMEOUT")]
-    pub connect_timeout: std::time::Duration,
     /// Publish a Parquet file once it holds about this many MiB.
     #[arg(long, default_value_t = 128, env = "STREAMS_PARQUET_MAX_FILE_MB")]
     pub parquet_max_file_mb: u64,
@@ -69,7 +61,7 @@ impl Args {
         RunOptions {
             app_id: self.app_id.clone(),
             topology: self.topology.clone(),
-            bootstrap_servers: self.bootstrap_servers.clone(),
+            bootstrap_servers: self.broker.bootstrap_servers.clone(),
             from: self.from,
             bounded: self.until.is_some(),
             state_dir: self.state_dir.clone(),
@@ -78,7 +70,7 @@ impl Args {
             fetch_wait_max_ms: self.fetch_wait_max_ms,
             block_cache_mb: self.block_cache_mb,
             write_buffer_mb: self.write_buffer_mb,
-            connect_timeout: self.connect_timeout,
+            connect_timeout: self.broker.connect_timeout,
             parquet_max_file_bytes: self.parquet_max_file_mb << 20,
             parquet_roll_interval: self.parquet_roll_interval,
             start_time: None,
@@ -88,5 +80,5 @@ impl Args {
 
 /// Runs the app until SIGTERM/Ctrl-C (or the end, in bounded mode).
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    runner::run(args.options())
+    Ok(runner::run(args.options())?.exit_code())
 }

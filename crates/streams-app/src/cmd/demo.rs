@@ -1,0 +1,345 @@
+//! `streams-app demo`: the whole pipeline in one process with no broker to install.
+//!
+//! 1. start an embedded Kafka-compatible broker (librdkafka's mock cluster) on 127.0.0.1;
+//! 2. create the input, output and dead-letter topics;
+//! 3. produce a messy synthetic clickstream (30 minutes of event time across midnight);
+//! 4. run the reference topology to the end of the input (exactly-once, RocksDB state,
+//!    Parquet output), exactly as `streams-app run --until end` does;
+//! 5. run the daily summary for every date of the input;
+//! 6. print the ledger, the top results and where every output is.
+//!
+//! State and outputs go to `<state-dir>/<app-id>` and `<output-dir>/<app-id>` (default
+//! `checkpoints/demo`, `data/demo`); both are replaced on every run.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::atomic::AtomicBool;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use streams_kafka::embedded::EmbeddedBroker;
+use streams_kafka::producer::{Acks, InputProducer, ProducerConfig};
+use streams_kafka::ClientConfig;
+use streams_runtime::{load_topology, Ledger};
+use streams_summary::{load_segments, summarize_day, DayReport, SummaryConfig};
+
+use super::produce::{parse_start_time, send_all};
+use super::topics::app_topics;
+use crate::runner::{self, app_state_dir, check_not_running, From, RunOptions};
+use crate::synth::{Synth, SynthConfig};
+
+/// Arguments of `demo`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Records to produce.
+    #[arg(long, default_value_t = 30_000, value_parser = clap::value_parser!(u64).range(1..=200_000), env = "STREAMS_DEMO_EVENTS")]
+    pub events: u64,
+    /// Partitions of every topic.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(i32).range(1..=64), env = "STREAMS_PARTITIONS")]
+    pub partitions: i32,
+    /// Event time of the first event (RFC 3339); the input spans 30 minutes from here.
+    #[arg(
+        long,
+        default_value = "2026-01-01T23:45:00Z",
+        env = "STREAMS_DEMO_START_TIME"
+    )]
+    pub start_time: String,
+    /// Random seed of the producer.
+    #[arg(long, default_value_t = 42, env = "STREAMS_PRODUCE_SEED")]
+    pub seed: u64,
+    /// Application id of the demo (its state and output are replaced on every run).
+    #[arg(long, default_value = "demo", env = "STREAMS_DEMO_APP_ID")]
+    pub app_id: String,
+    /// Topology file.
+    #[arg(
+        long,
+        default_value = "topology/clickstream.toml",
+        env = "STREAMS_TOPOLOGY"
+    )]
+    pub topology: PathBuf,
+    /// Directory with the dimension tables the producer draws ids from.
+    #[arg(long, default_value = "topology/dims", env = "STREAMS_DIMS_DIR")]
+    pub dims_dir: PathBuf,
+    /// Segments dimension used by the daily summary.
+    #[arg(
+        long,
+        default_value = "topology/dims/segments.csv",
+        env = "STREAMS_SEGMENTS"
+    )]
+    pub segments: PathBuf,
+    /// State directory.
+    #[arg(long, default_value = "checkpoints", env = "STREAMS_STATE_DIR")]
+    pub state_dir: PathBuf,
+    /// Output directory for Parquet tables.
+    #[arg(long, default_value = "data", env = "STREAMS_OUTPUT_DIR")]
+    pub output_dir: PathBuf,
+}
+
+const EVENT_TIME_SPAN_SECS: f64 = 1_800.0;
+
+/// Runs the demo.
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let t0 = Instant::now();
+    let def = load_topology(&args.topology)?;
+    let start_ms = parse_start_time(&args.start_time)?;
+    let synth_cfg = SynthConfig {
+        seed: args.seed,
+        start_ms,
+        rate_per_sec: args.events as f64 / EVENT_TIME_SPAN_SECS,
+        ..SynthConfig::from_dims(&args.dims_dir)?
+    };
+
+    // A fresh start: the demo's state and output from an earlier run would point at
+    // offsets of a broker that no longer exists.
+    check_not_running(&args.state_dir, &args.app_id)?;
+    let state = app_state_dir(&args.state_dir, &args.app_id);
+    let out = args.output_dir.join(&args.app_id);
+    for dir in [&state, &out] {
+        if dir.exists() {
+            std::fs::remove_dir_all(dir)
+                .with_context(|| format!("cannot remove the previous demo's {}", dir.display()))?;
+        }
+    }
+
+    let broker = EmbeddedBroker::start()?;
+    let bootstrap = broker.bootstrap_servers();
+    println!("streams-app demo");
+    println!("  embedded broker      {bootstrap} (librdkafka mock cluster, in this process)");
+    let topics = app_topics(&def, &args.app_id);
+    for t in &topics {
+        broker.create_topic(t, args.partitions)?;
+    }
+    println!(
+        "  topics               {} ({} partitions each)",
+        topics.join(", "),
+        args.partitions
+    );
+
+    let input = def
+        .source_topics
+        .first()
+        .context("the topology has no input topic")?
+        .clone();
+    let producer = InputProducer::connect(&ProducerConfig {
+        client: ClientConfig::new(&bootstrap),
+        topic: input.clone(),
+        acks: Acks::All,
+        compression: "lz4".into(),
+        timeout: Duration::from_secs(30),
+    })?;
+    let started = Instant::now();
+    let sent = send_all(
+        &producer,
+        Synth::new(synth_cfg).take(args.events as usize),
+        start_ms,
+        true,
+        &AtomicBool::new(false),
+        &indicatif::ProgressBar::hidden(),
+    )?;
+    let delivered = producer.flush()?;
+    drop(producer);
+    println!(
+        "  produced             {sent} records to `{input}` in {:.1} s (acknowledged {}), event time {} + 30 min",
+        started.elapsed().as_secs_f64(),
+        delivered.ok,
+        streams_core::value::format_timestamp(start_ms)
+    );
+
+    let outcome = runner::run(RunOptions {
+        app_id: args.app_id.clone(),
+        topology: args.topology.clone(),
+        bootstrap_servers: bootstrap.clone(),
+        from: From::Checkpoint,
+        bounded: true,
+        state_dir: args.state_dir.clone(),
+        output_dir: args.output_dir.clone(),
+        replication_factor: 1,
+        fetch_wait_max_ms: 10,
+        block_cache_mb: 32,
+        write_buffer_mb: 64,
+        connect_timeout: Duration::from_secs(30),
+        parquet_max_file_bytes: 128 << 20,
+        parquet_roll_interval: Duration::from_secs(300),
+        start_time: None,
+    })?;
+    anyhow::ensure!(
+        outcome.reached_end,
+        "interrupted before the end of the input"
+    );
+    println!(
+        "  processed            to the end of the input in {:.1} s ({:.0} records/s)",
+        outcome.elapsed.as_secs_f64(),
+        outcome.ledger.consumed as f64 / outcome.elapsed.as_secs_f64().max(1e-9)
+    );
+    println!();
+    print_ledger(&outcome.ledger);
+
+    // Daily summary of every date the input touched.
+    let premium = load_segments(&args.segments)?;
+    let cfg = SummaryConfig {
+        output_dir: args.output_dir.clone(),
+        app_id: args.app_id.clone(),
+        segments: args.segments.clone(),
+    };
+    let first = chrono::DateTime::from_timestamp_millis(start_ms - 60_000)
+        .context("start time out of range")?
+        .date_naive();
+    let last = chrono::DateTime::from_timestamp_millis(
+        start_ms + (EVENT_TIME_SPAN_SECS as i64 + 60) * 1000,
+    )
+    .context("start time out of range")?
+    .date_naive();
+    let mut reports = Vec::new();
+    for day in first.iter_days().take_while(|d| *d <= last) {
+        let r = summarize_day(&cfg, &premium, &day.format("%Y-%m-%d").to_string())?;
+        if r.input_files > 0 {
+            reports.push(r);
+        }
+    }
+    println!();
+    print_top(&reports);
+    println!();
+    print_outputs(&args, &reports)?;
+    let failed: Vec<String> = reports
+        .iter()
+        .flat_map(|r| {
+            r.checks
+                .iter()
+                .filter(|c| !c.ok)
+                .map(move |c| format!("{} {}: {}", r.date, c.name, c.detail))
+        })
+        .collect();
+    anyhow::ensure!(
+        failed.is_empty(),
+        "daily summary checks failed: {}",
+        failed.join("; ")
+    );
+    anyhow::ensure!(
+        outcome.ledger.consumed == sent,
+        "the app consumed {} records but {sent} were produced",
+        outcome.ledger.consumed
+    );
+    println!();
+    println!(
+        "demo finished in {:.1} s: every record accounted for, summary checks passed.",
+        t0.elapsed().as_secs_f64()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn table() -> comfy_table::Table {
+    let mut t = comfy_table::Table::new();
+    t.load_preset(comfy_table::presets::UTF8_BORDERS_ONLY);
+    t
+}
+
+fn print_ledger(l: &Ledger) {
+    let mut t = table();
+    t.set_header(vec!["ledger", "records"]);
+    t.add_row(vec!["consumed".to_string(), l.consumed.to_string()]);
+    t.add_row(vec!["accepted".to_string(), l.accepted.to_string()]);
+    t.add_row(vec![
+        "duplicate (dropped)".to_string(),
+        l.duplicate.to_string(),
+    ]);
+    t.add_row(vec![
+        "dead-lettered".to_string(),
+        l.dead_lettered.to_string(),
+    ]);
+    for (reason, n) in &l.dead_letter_reasons {
+        t.add_row(vec![format!("  dlq: {reason}"), n.to_string()]);
+    }
+    for (agg, n) in &l.late {
+        t.add_row(vec![format!("late (dropped by {agg})"), n.to_string()]);
+    }
+    println!("{t}");
+    println!(
+        "ledger balanced: {} (consumed = accepted + duplicate + dead-lettered)",
+        if l.is_balanced() { "yes" } else { "NO" }
+    );
+}
+
+fn print_top(reports: &[DayReport]) {
+    for r in reports {
+        let mut rows = r.segments.clone();
+        rows.sort_by(|a, b| {
+            b.daily_revenue
+                .total_cmp(&a.daily_revenue)
+                .then(a.country.cmp(&b.country))
+                .then(a.segment.cmp(&b.segment))
+        });
+        let mut t = table();
+        t.set_header(vec![
+            "country",
+            "segment",
+            "revenue",
+            "events",
+            "purchases",
+            "rank in country",
+            "premium",
+        ]);
+        for s in rows.iter().take(8) {
+            t.add_row(vec![
+                s.country.clone(),
+                s.segment.clone(),
+                format!("{:.2}", s.daily_revenue),
+                s.daily_events.to_string(),
+                s.daily_purchases.to_string(),
+                s.revenue_rank_in_country.to_string(),
+                if s.is_premium { "yes" } else { "no" }.to_string(),
+            ]);
+        }
+        let revenue: f64 = r.segments.iter().map(|s| s.daily_revenue).sum();
+        let events: i64 = r.segments.iter().map(|s| s.daily_events).sum();
+        println!(
+            "daily summary {}: {} events, revenue {:.2}; top segments by revenue:",
+            r.date, events, revenue
+        );
+        println!("{t}");
+    }
+}
+
+fn print_outputs(args: &Args, reports: &[DayReport]) -> anyhow::Result<()> {
+    let base = args.output_dir.join(&args.app_id);
+    let mut t = table();
+    t.set_header(vec!["Parquet table", "files", "rows"]);
+    let mut names: Vec<String> = std::fs::read_dir(&base)
+        .with_context(|| format!("cannot list {}", base.display()))?
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().is_dir())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| !n.starts_with('_') && !n.starts_with('.'))
+        .collect();
+    names.sort();
+    for name in &names {
+        let files = streams_parquet::read::visible_files(&base.join(name))?;
+        let mut rows = 0usize;
+        for f in &files {
+            rows += streams_parquet::read::read_file(f)?
+                .iter()
+                .map(|b| b.num_rows())
+                .sum::<usize>();
+        }
+        t.add_row(vec![
+            format!("{}/{name}/", base.display()),
+            files.len().to_string(),
+            rows.to_string(),
+        ]);
+    }
+    println!("{t}");
+    let summary_files: usize = reports.iter().map(|r| r.files.len()).sum();
+    println!(
+        "state (RocksDB): {}   daily summary files: {summary_files}",
+        app_state_dir(&args.state_dir, &args.app_id).display()
+    );
+    println!("read them with DuckDB or pyarrow, e.g.");
+    println!(
+        "  duckdb -c \"SELECT country, sum(revenue) FROM '{}/country_segment_revenue/*/*.parquet' GROUP BY 1 ORDER BY 2 DESC\"",
+        base.display()
+    );
+    println!(
+        "  python3 -c \"import pyarrow.dataset as ds; print(ds.dataset('{}/events_clean', partitioning='hive').to_table().num_rows)\"",
+        base.display()
+    );
+    Ok(())
+}

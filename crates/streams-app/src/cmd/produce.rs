@@ -1,0 +1,238 @@
+//! `streams-app produce`: the synthetic clickstream of DESIGN §3.1 (see `synth.rs` for
+//! the mix and the mess) to a topic, keyed by `user_id`. The same `--seed`,
+//! `--start-time`, `--rate` and dimension files give the same records.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use streams_kafka::producer::{Acks, InputProducer, ProducerConfig};
+use tracing::info;
+
+use super::broker::{parse_share, BrokerArgs};
+use crate::synth::{Synth, SynthConfig};
+
+/// Acknowledgements the producer waits for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum AcksArg {
+    /// Every in-sync replica (idempotent producer: retries never duplicate).
+    All,
+    /// The partition leader only.
+    #[value(name = "1")]
+    One,
+    /// None (fire and forget).
+    #[value(name = "0")]
+    Zero,
+}
+
+/// Compression codec of produced batches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Compression {
+    /// No compression.
+    None,
+    /// gzip.
+    Gzip,
+    /// Snappy.
+    Snappy,
+    /// LZ4.
+    Lz4,
+}
+
+/// Arguments of `produce`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    pub broker: BrokerArgs,
+    /// Topic to write to (it must exist: `streams-app topics create`).
+    #[arg(long, default_value = "clickstream", env = "STREAMS_PRODUCE_TOPIC")]
+    pub topic: String,
+    /// Events per second: the send rate, and the pace at which event times advance from
+    /// --start-time.
+    #[arg(long, default_value_t = 100.0, value_parser = parse_rate, env = "STREAMS_PRODUCE_RATE")]
+    pub rate: f64,
+    /// Stop after this many records (duplicates and bad records included); without it,
+    /// produce until SIGTERM / Ctrl-C.
+    #[arg(long, env = "STREAMS_PRODUCE_COUNT")]
+    pub count: Option<u64>,
+    /// Random seed.
+    #[arg(long, default_value_t = 42, env = "STREAMS_PRODUCE_SEED")]
+    pub seed: u64,
+    /// Event time of the first event: RFC 3339 (`2026-01-01T00:00:00Z`) or `now`.
+    #[arg(long, default_value = "now", env = "STREAMS_PRODUCE_START_TIME")]
+    pub start_time: String,
+    /// Send as fast as the broker takes records instead of at --rate (event times still
+    /// advance by 1/rate per event).
+    #[arg(long, env = "STREAMS_PRODUCE_UNTHROTTLED")]
+    pub unthrottled: bool,
+    /// Share of records sent twice (the copy follows within 50 records).
+    #[arg(long, default_value_t = 0.02, value_parser = parse_share, env = "STREAMS_PRODUCE_DUPLICATES")]
+    pub duplicates: f64,
+    /// Share of bad records: malformed JSON, not an object, wrong types, negative
+    /// amounts, no event_id (they end in the dead-letter topic).
+    #[arg(long, default_value_t = 0.005, value_parser = parse_share, env = "STREAMS_PRODUCE_BAD_RECORDS")]
+    pub bad_records: f64,
+    /// Share of events with a null amount.
+    #[arg(long, default_value_t = 0.01, value_parser = parse_share, env = "STREAMS_PRODUCE_NULL_AMOUNTS")]
+    pub null_amounts: f64,
+    /// Share of user and product ids that are in no dimension table.
+    #[arg(long, default_value_t = 0.03, value_parser = parse_share, env = "STREAMS_PRODUCE_UNKNOWN_IDS")]
+    pub unknown_ids: f64,
+    /// How far an event time may trail its send time (bounded out-of-order).
+    #[arg(long, default_value = "5s", value_parser = humantime::parse_duration, env = "STREAMS_PRODUCE_MAX_DISORDER")]
+    pub max_disorder: Duration,
+    /// Directory with `users.csv` and `products.csv` to draw ids from.
+    #[arg(long, default_value = "topology/dims", env = "STREAMS_DIMS_DIR")]
+    pub dims_dir: PathBuf,
+    /// Acknowledgements to wait for: `all`, `1` or `0`.
+    #[arg(long, value_enum, default_value_t = AcksArg::All, env = "STREAMS_PRODUCE_ACKS")]
+    pub acks: AcksArg,
+    /// Compression of record batches.
+    #[arg(long, value_enum, default_value_t = Compression::Lz4, env = "STREAMS_PRODUCE_COMPRESSION")]
+    pub compression: Compression,
+}
+
+fn parse_rate(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v > 0.0 && v.is_finite() => Ok(v),
+        _ => Err(format!(
+            "`{s}` is not a positive number of events per second"
+        )),
+    }
+}
+
+/// `now` or an RFC 3339 time, as epoch ms.
+pub fn parse_start_time(s: &str) -> anyhow::Result<i64> {
+    if s == "now" {
+        return Ok(chrono::Utc::now().timestamp_millis());
+    }
+    chrono::DateTime::parse_from_rfc3339(s)
+        .map(|t| t.timestamp_millis())
+        .with_context(|| format!("--start-time `{s}` is neither `now` nor an RFC 3339 time like 2026-01-01T00:00:00Z"))
+}
+
+impl Args {
+    /// The generator settings of these arguments.
+    pub fn synth_config(&self) -> anyhow::Result<SynthConfig> {
+        Ok(SynthConfig {
+            seed: self.seed,
+            start_ms: parse_start_time(&self.start_time)?,
+            rate_per_sec: self.rate,
+            unknown_ids: self.unknown_ids,
+            duplicates: self.duplicates,
+            null_amounts: self.null_amounts,
+            bad: self.bad_records,
+            max_disorder_ms: self.max_disorder.as_millis() as i64,
+            ..SynthConfig::from_dims(&self.dims_dir)?
+        })
+    }
+
+    fn producer_config(&self) -> ProducerConfig {
+        ProducerConfig {
+            client: self.broker.client(),
+            topic: self.topic.clone(),
+            acks: match self.acks {
+                AcksArg::All => Acks::All,
+                AcksArg::One => Acks::Leader,
+                AcksArg::Zero => Acks::None,
+            },
+            compression: format!("{:?}", self.compression).to_lowercase(),
+            timeout: self.broker.connect_timeout,
+        }
+    }
+}
+
+/// Sends `records` (at most `count`) to the topic, paced by the records' timestamps
+/// unless `unthrottled`; stops early when `stop` is set. Returns the records sent.
+pub fn send_all(
+    producer: &InputProducer,
+    records: impl Iterator<Item = crate::synth::SynthRecord>,
+    start_ms: i64,
+    unthrottled: bool,
+    stop: &AtomicBool,
+    bar: &indicatif::ProgressBar,
+) -> anyhow::Result<u64> {
+    let t0 = Instant::now();
+    let mut sent = 0u64;
+    let mut last_log = Instant::now();
+    for rec in records {
+        if stop.load(Ordering::Relaxed) {
+            break;
+        }
+        if !unthrottled {
+            let due = t0 + Duration::from_millis((rec.timestamp - start_ms).max(0) as u64);
+            while let Some(wait) = due.checked_duration_since(Instant::now()) {
+                if stop.load(Ordering::Relaxed) {
+                    return Ok(sent);
+                }
+                std::thread::sleep(wait.min(Duration::from_millis(200)));
+            }
+        }
+        producer.send(&rec.key, &rec.value, rec.timestamp)?;
+        sent += 1;
+        bar.inc(1);
+        if bar.is_hidden() && last_log.elapsed() >= Duration::from_secs(10) {
+            info!(sent, acknowledged = producer.delivered().ok, "producing");
+            last_log = Instant::now();
+        }
+    }
+    Ok(sent)
+}
+
+/// Runs `produce`.
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let cfg = args.synth_config()?;
+    let start_ms = cfg.start_ms;
+    let producer = InputProducer::connect(&args.producer_config())?;
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+        signal_hook::flag::register(sig, stop.clone()).context("cannot install signal handlers")?;
+    }
+    info!(
+        topic = %args.topic,
+        partitions = producer.partitions().len(),
+        rate = args.rate,
+        seed = args.seed,
+        start_time = %streams_core::value::format_timestamp(start_ms),
+        "producing"
+    );
+    let bar = match args.count {
+        Some(n) if std::io::IsTerminal::is_terminal(&std::io::stderr()) => {
+            let bar = indicatif::ProgressBar::new(n);
+            if let Ok(style) = indicatif::ProgressStyle::with_template(
+                "{bar:40} {pos}/{len} records  {per_sec}  eta {eta}",
+            ) {
+                bar.set_style(style);
+            }
+            bar
+        }
+        _ => indicatif::ProgressBar::hidden(),
+    };
+    let started = Instant::now();
+    let synth = Synth::new(cfg);
+    let sent = match args.count {
+        Some(n) => send_all(
+            &producer,
+            synth.take(n as usize),
+            start_ms,
+            args.unthrottled,
+            &stop,
+            &bar,
+        )?,
+        None => send_all(&producer, synth, start_ms, args.unthrottled, &stop, &bar)?,
+    };
+    bar.finish_and_clear();
+    let delivered = producer.flush()?;
+    let secs = started.elapsed().as_secs_f64();
+    println!(
+        "produced {} records to `{}` in {:.1} s ({:.0} records/s); acknowledged {}",
+        sent,
+        args.topic,
+        secs,
+        sent as f64 / secs.max(1e-9),
+        delivered.ok
+    );
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,455 @@
+//! `produce`, `topics`, `demo` and the `daily-summary` scheduler, each run as the real
+//! binary: the producer is deterministic for a seed and start time and its output runs
+//! through `run --until end` with a balanced ledger; a missing topic is a one-line error;
+//! `topics create` is idempotent on a real broker; the demo finishes with exit 0 and the
+//! same ledger every time; the scheduler summarises yesterday and stops on SIGTERM.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::Message;
+use rdkafka::mocking::MockCluster;
+use rdkafka::{Offset, TopicPartitionList};
+
+/// (partition, key, value, timestamp) of every record, in partition then offset order.
+fn read_raw(bootstrap: &str, topic: &str) -> Vec<(i32, String, String, i64)> {
+    let c: BaseConsumer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", "raw-reader")
+        .set("enable.partition.eof", "true")
+        .set("fetch.wait.max.ms", "10")
+        .create()
+        .unwrap();
+    let md = c.fetch_metadata(Some(topic), T).unwrap();
+    let parts: Vec<i32> = md.topics()[0].partitions().iter().map(|p| p.id()).collect();
+    let mut tpl = TopicPartitionList::new();
+    for p in &parts {
+        tpl.add_partition_offset(topic, *p, Offset::Beginning)
+            .unwrap();
+    }
+    c.assign(&tpl).unwrap();
+    let mut eof = std::collections::HashSet::new();
+    let mut out: Vec<(i32, i64, String, String, i64)> = Vec::new();
+    let deadline = Instant::now() + T;
+    while eof.len() < parts.len() {
+        assert!(Instant::now() < deadline, "timed out reading {topic}");
+        match c.poll(Duration::from_millis(100)) {
+            Some(Ok(m)) => out.push((
+                m.partition(),
+                m.offset(),
+                String::from_utf8_lossy(m.key().unwrap_or_default()).into_owned(),
+                String::from_utf8_lossy(m.payload().unwrap_or_default()).into_owned(),
+                m.timestamp().to_millis().unwrap_or(-1),
+            )),
+            Some(Err(rdkafka::error::KafkaError::PartitionEOF(p))) => {
+                eof.insert(p);
+            }
+            _ => {}
+        }
+    }
+    out.sort_by_key(|r| (r.0, r.1));
+    out.into_iter()
+        .map(|(p, _, k, v, t)| (p, k, v, t))
+        .collect()
+}
+
+fn produce_args<'a>(
+    bootstrap: &'a str,
+    topic: &'a str,
+    seed: &'a str,
+    dims: &'a str,
+) -> Vec<&'a str> {
+    vec![
+        "produce",
+        "--bootstrap-servers",
+        bootstrap,
+        "--topic",
+        topic,
+        "--seed",
+        seed,
+        "--start-time",
+        "2026-02-01T10:00:00Z",
+        "--count",
+        "3000",
+        "--rate",
+        "200",
+        "--unthrottled",
+        "--compression",
+        "none",
+        "--dims-dir",
+        dims,
+    ]
+}
+
+/// The ledger of the "end of input reached" log line.
+fn ledger(stderr: &str) -> BTreeMap<String, u64> {
+    let line = stderr
+        .lines()
+        .find(|l| l.contains("end of input reached"))
+        .unwrap_or_else(|| panic!("no end-of-input line in {stderr}"));
+    let start = line.find("ledger=").unwrap() + "ledger=".len();
+    let mut out = BTreeMap::new();
+    for kv in line[start..].split_whitespace() {
+        if let Some((k, v)) = kv.split_once('=') {
+            if let Ok(v) = v.trim_matches('"').parse() {
+                out.insert(k.trim_matches('"').to_string(), v);
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn produce_is_deterministic_and_its_output_runs_with_a_balanced_ledger() {
+    let c = MockCluster::new(1).unwrap();
+    let b = c.bootstrap_servers();
+    for t in ["clickstream", "copy", "other"] {
+        c.create_topic(t, 4, 1).unwrap();
+    }
+    for t in TABLES.iter().copied().chain(["app-dlq"]) {
+        c.create_topic(t, 4, 1).unwrap();
+    }
+    let dims = repo().join("topology/dims");
+    let dims = dims.to_str().unwrap();
+    for (topic, seed) in [("clickstream", "7"), ("copy", "7"), ("other", "8")] {
+        let o = run_cmd(&produce_args(&b, topic, seed, dims));
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let out = String::from_utf8(o.stdout).unwrap();
+        assert!(out.contains("produced 3000 records"), "{out}");
+        assert!(out.contains("acknowledged 3000"), "{out}");
+    }
+    let a = read_raw(&b, "clickstream");
+    let copy = read_raw(&b, "copy");
+    let other = read_raw(&b, "other");
+    assert_eq!(a.len(), 3000);
+    assert_eq!(
+        a, copy,
+        "same seed and start time: same records, keys, partitions, timestamps"
+    );
+    assert_ne!(a, other, "another seed: other records");
+    // Keyed by user id; event times follow the start time at the rate (3000 records at
+    // 200/s ≈ 15 s, less the duplicates).
+    let t0 = 1_769_940_000_000; // 2026-02-01T10:00:00Z
+    assert!(
+        a.iter().all(|r| r.3 >= t0 && r.3 < t0 + 16_000),
+        "timestamps"
+    );
+    let mut keyed = 0;
+    for (_, k, v, _) in &a {
+        if let Ok(j) = serde_json::from_str::<serde_json::Value>(v) {
+            if let Some(u) = j.get("user_id").and_then(|u| u.as_i64()) {
+                assert_eq!(k, &u.to_string());
+                keyed += 1;
+            }
+        }
+    }
+    assert!(keyed > 2500, "{keyed}");
+
+    // The producer's output through the reference topology, to the end.
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let data = dir.path().join("data");
+    let topology = topology();
+    let o = run_cmd_log(
+        &[
+            "run",
+            "--app-id",
+            "app",
+            "--bootstrap-servers",
+            &b,
+            "--state-dir",
+            state.to_str().unwrap(),
+            "--output-dir",
+            data.to_str().unwrap(),
+            "--topology",
+            topology.to_str().unwrap(),
+            "--fetch-wait-max-ms",
+            "10",
+            "--until",
+            "end",
+        ],
+        "info",
+    );
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert!(o.status.success(), "{err}");
+    let l = ledger(&err);
+    assert_eq!(l["consumed"], 3000);
+    assert_eq!(
+        l["consumed"],
+        l["accepted"] + l["duplicate"] + l["dead_lettered"]
+    );
+    assert!(l["duplicate"] > 20 && l["dead_lettered"] > 2, "{l:?}");
+    // Independent count: every distinct valid event id once in events_clean.
+    let valid: std::collections::BTreeSet<String> = a
+        .iter()
+        .filter_map(|(_, _, v, _)| valid_event_id(v))
+        .collect();
+    assert_eq!(l["accepted"], valid.len() as u64);
+    assert_eq!(contents(&b, "events_clean").len(), valid.len());
+    assert_eq!(contents(&b, "app-dlq").len() as u64, l["dead_lettered"]);
+}
+
+/// The event id of a record the reference topology accepts (DESIGN §3.1), written
+/// independently of the app's decoder: a JSON object with a non-empty string
+/// `event_id`, known fields of the right JSON type, and no negative amount.
+fn valid_event_id(value: &str) -> Option<String> {
+    let v: serde_json::Value = serde_json::from_str(value).ok()?;
+    let o = v.as_object()?;
+    let id = o.get("event_id")?.as_str().filter(|s| !s.is_empty())?;
+    let int_or_null = |k: &str| o.get(k).is_none_or(|x| x.is_null() || x.is_i64());
+    let str_or_null = |k: &str| o.get(k).is_none_or(|x| x.is_null() || x.is_string());
+    if !int_or_null("user_id") || !int_or_null("product_id") {
+        return None;
+    }
+    if !["event_type", "page", "device", "country"]
+        .iter()
+        .all(|k| str_or_null(k))
+    {
+        return None;
+    }
+    match o.get("amount") {
+        None | Some(serde_json::Value::Null) => {}
+        Some(a) => {
+            if a.as_f64()? < 0.0 {
+                return None;
+            }
+        }
+    }
+    Some(id.to_string())
+}
+
+#[test]
+fn produce_to_a_missing_topic_is_a_one_line_error() {
+    let c = MockCluster::new(1).unwrap();
+    let b = c.bootstrap_servers();
+    let dims = repo().join("topology/dims");
+    let o = run_cmd_log(
+        &produce_args(&b, "nope", "1", dims.to_str().unwrap()),
+        "off",
+    );
+    let err = String::from_utf8(o.stderr).unwrap();
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("topic `nope` does not exist") && err.contains("topics create"),
+        "{err}"
+    );
+}
+
+#[test]
+fn topics_create_is_idempotent_and_topics_list_shows_them() {
+    let broker = broker::start();
+    let b = broker.bootstrap.as_str();
+    let topology = topology();
+    let args = [
+        "topics",
+        "create",
+        "--bootstrap-servers",
+        b,
+        "--topology",
+        topology.to_str().unwrap(),
+        "--app-id",
+        "shop",
+        "--partitions",
+        "3",
+    ];
+    let first = run_cmd(&args);
+    let out1 = String::from_utf8(first.stdout).unwrap();
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    let mut want: Vec<&str> = vec!["clickstream", "shop-dlq"];
+    want.extend(TABLES);
+    for t in &want {
+        assert!(
+            out1.contains(&format!("created  {t} (3 partitions)")),
+            "{t}: {out1}"
+        );
+    }
+    let second = run_cmd(&args);
+    let out2 = String::from_utf8(second.stdout).unwrap();
+    assert!(second.status.success());
+    for t in &want {
+        assert!(
+            out2.contains(&format!("exists   {t} (3 partitions)")),
+            "{t}: {out2}"
+        );
+    }
+    assert!(!out2.contains("created"), "{out2}");
+    // The input topic is usable: produce to it, then list.
+    let dims = repo().join("topology/dims");
+    let o = run_cmd(&[
+        "produce",
+        "--bootstrap-servers",
+        b,
+        "--count",
+        "50",
+        "--unthrottled",
+        "--compression",
+        "none",
+        "--dims-dir",
+        dims.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let list = run_cmd(&["topics", "list", "--bootstrap-servers", b]);
+    assert!(
+        list.status.success(),
+        "{}",
+        String::from_utf8_lossy(&list.stderr)
+    );
+    let out = String::from_utf8(list.stdout).unwrap();
+    for t in &want {
+        let row = out
+            .lines()
+            .find(|l| {
+                l.split_whitespace().nth(1) == Some(*t) || l.split_whitespace().next() == Some(*t)
+            })
+            .unwrap_or_else(|| panic!("{t} not listed: {out}"));
+        assert!(row.contains(" 3 "), "{row}");
+    }
+    let input_row = out.lines().find(|l| l.contains(" clickstream ")).unwrap();
+    let n: i64 = input_row
+        .split_whitespace()
+        .filter_map(|w| w.parse().ok())
+        .next_back()
+        .unwrap();
+    assert!(n > 0 && n <= 50, "{input_row}");
+}
+
+fn demo(dir: &std::path::Path) -> (String, std::time::Duration) {
+    let started = Instant::now();
+    let o = Command::new(bin())
+        .current_dir(repo())
+        .args([
+            "demo",
+            "--events",
+            "20000",
+            "--state-dir",
+            dir.join("checkpoints").to_str().unwrap(),
+            "--output-dir",
+            dir.join("data").to_str().unwrap(),
+        ])
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+    let out = String::from_utf8(o.stdout).unwrap();
+    assert!(
+        o.status.success(),
+        "demo failed: {}\n{out}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    (out, started.elapsed())
+}
+
+fn ledger_rows(out: &str) -> Vec<String> {
+    out.lines()
+        .filter(|l| {
+            ["consumed", "accepted", "duplicate", "dead-lettered", "dlq:"]
+                .iter()
+                .any(|k| l.contains(k))
+        })
+        .map(|l| l.to_string())
+        .collect()
+}
+
+#[test]
+fn demo_runs_end_to_end_and_is_repeatable() {
+    let dir = tempfile::tempdir().unwrap();
+    let (out, took) = demo(dir.path());
+    assert!(out.contains("ledger balanced: yes"), "{out}");
+    assert!(out.contains("produced             20000 records"), "{out}");
+    let consumed = out.lines().find(|l| l.contains(" consumed ")).unwrap();
+    assert!(consumed.contains("20000"), "{consumed}");
+    // The input spans midnight: two days of summary.
+    assert!(out.contains("daily summary 2026-01-01"), "{out}");
+    assert!(out.contains("daily summary 2026-01-02"), "{out}");
+    assert!(out.contains("summary checks passed"), "{out}");
+    for t in TABLES {
+        assert!(
+            out.contains(&format!("/demo/{t}/")),
+            "{t} not reported: {out}"
+        );
+        let files = std::fs::read_dir(dir.path().join("data/demo").join(t))
+            .unwrap()
+            .count();
+        assert!(files > 0, "{t} has no partitions");
+    }
+    assert!(dir
+        .path()
+        .join("data/demo/daily_summary/event_date=2026-01-01/daily_segment_metrics.parquet")
+        .exists());
+    eprintln!("demo took {took:?}");
+    // A second run starts fresh (the embedded broker is new) and accounts the same.
+    let (again, _) = demo(dir.path());
+    assert_eq!(ledger_rows(&out), ledger_rows(&again));
+    assert!(!ledger_rows(&out).is_empty());
+}
+
+#[test]
+fn daily_summary_scheduler_runs_yesterday_then_stops_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let segments = repo().join("topology/dims/segments.csv");
+    let mut child = Command::new(bin())
+        .args([
+            "daily-summary",
+            "--app-id",
+            "x",
+            "--daily-at",
+            "00:15",
+            "--output-dir",
+            dir.path().to_str().unwrap(),
+            "--segments",
+            segments.to_str().unwrap(),
+        ])
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let yesterday = (chrono::Utc::now() - chrono::Duration::days(1))
+        .format("%Y-%m-%d")
+        .to_string();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert!(
+        line.starts_with(&format!("{yesterday}: no input")),
+        "{line}"
+    );
+    let mut waiting = String::new();
+    let mut err = BufReader::new(child.stderr.take().unwrap());
+    while !waiting.contains("waiting for the next run") {
+        waiting.clear();
+        assert!(err.read_line(&mut waiting).unwrap() > 0, "scheduler exited");
+    }
+    assert!(waiting.contains("00:15:00"), "{waiting}");
+    let pid = child.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            assert!(status.success(), "{status:?}");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "scheduler did not stop on SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
