@@ -14,7 +14,9 @@
 //! - event times trail the send time by up to `max_disorder_ms` (bounded disorder);
 //!   the n-th fresh event is sent at `start + n / rate`.
 //!
-//! The same configuration (seed, start time, rate, dimensions) gives the same records.
+//! The same configuration (seed, start time, rate, dimensions) gives the same records;
+//! event ids (`<seed>-<start>-<n>`, hex) differ between seeds and start times, so a
+//! restarted producer never repeats the ids of an earlier run.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -223,16 +225,16 @@ impl Synth {
         self.cfg.start_ms + (self.n as f64 * 1000.0 / rate) as i64
     }
 
-    fn bad_record(&mut self, id: u64, user: i64) -> String {
+    fn bad_record(&mut self, id: &str, user: i64) -> String {
         match self.rng.random_range(0..6) {
-            0 => format!("{{\"event_id\":\"e{id}\",\"user_id\":"),
-            1 => format!("[\"e{id}\",{user}]"),
-            2 => format!(
-                "{{\"event_id\":\"e{id}\",\"user_id\":\"{user}\",\"event_type\":\"click\"}}"
-            ),
-            3 => format!("{{\"event_id\":\"e{id}\",\"event_type\":\"purchase\",\"amount\":-5}}"),
+            0 => format!("{{\"event_id\":\"{id}\",\"user_id\":"),
+            1 => format!("[\"{id}\",{user}]"),
+            2 => {
+                format!("{{\"event_id\":\"{id}\",\"user_id\":\"{user}\",\"event_type\":\"click\"}}")
+            }
+            3 => format!("{{\"event_id\":\"{id}\",\"event_type\":\"purchase\",\"amount\":-5}}"),
             4 => format!(
-                "{{\"event_id\":\"e{id}\",\"event_type\":\"purchase\",\"amount\":\"12.50\"}}"
+                "{{\"event_id\":\"{id}\",\"event_type\":\"purchase\",\"amount\":\"12.50\"}}"
             ),
             _ => format!("{{\"user_id\":{user},\"event_type\":\"page_view\"}}"),
         }
@@ -240,7 +242,9 @@ impl Synth {
 
     fn fresh(&mut self) -> SynthRecord {
         let send_ts = self.send_time();
-        let id = self.n;
+        // Unique across runs with another seed or start time (a restarted producer must
+        // not repeat the ids of its previous run), the same for the same ones.
+        let id = format!("{:x}-{:x}-{}", self.cfg.seed, self.cfg.start_ms, self.n);
         self.n += 1;
         let cfg = &self.cfg;
         let r = &mut self.rng;
@@ -258,7 +262,7 @@ impl Synth {
         };
         let key = user.unwrap_or(0).to_string().into_bytes();
         if r.random_bool(cfg.bad) {
-            let value = self.bad_record(id, user.unwrap_or(0)).into_bytes();
+            let value = self.bad_record(&id, user.unwrap_or(0)).into_bytes();
             return SynthRecord {
                 key,
                 value,
@@ -324,7 +328,7 @@ impl Synth {
         };
         let user_json = user.map_or("null".to_string(), |u| u.to_string());
         let mut value = format!(
-            "{{\"event_id\":\"e{id}\",\"user_id\":{user_json},\"product_id\":{product},\"event_type\":\"{event_type}\",\"page\":{page},\"device\":{device},\"country\":{country},\"amount\":{amount}"
+            "{{\"event_id\":\"{id}\",\"user_id\":{user_json},\"product_id\":{product},\"event_type\":\"{event_type}\",\"page\":{page},\"device\":{device},\"country\":{country},\"amount\":{amount}"
         );
         if let Some(t) = time {
             value.push_str(",\"event_time\":");
@@ -392,6 +396,15 @@ mod tests {
             5_000,
         );
         assert_ne!(a, d);
+        // Ids of runs with another start time never collide (a restarted producer).
+        let ids = |recs: &[SynthRecord]| -> std::collections::HashSet<String> {
+            recs.iter()
+                .filter_map(|r| serde_json::from_slice::<serde_json::Value>(&r.value).ok())
+                .filter_map(|v| v.get("event_id").and_then(|i| i.as_str()).map(String::from))
+                .collect()
+        };
+        assert!(ids(&a).is_disjoint(&ids(&d)));
+        assert!(ids(&a).is_disjoint(&ids(&c)));
     }
 
     #[test]
