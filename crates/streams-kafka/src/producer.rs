@@ -2,7 +2,7 @@
 //! records with a timestamp, batched and compressed, with delivery errors counted and
 //! reported instead of dropped.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -93,6 +93,9 @@ impl InputProducer {
         rd.set("message.timeout.ms", &timeout_ms)
             .set("compression.type", &cfg.compression)
             .set("linger.ms", "20")
+            // Same partitioner as the Java clients (and the app's sink): a user's events
+            // land in the same partition whoever produces them.
+            .set("partitioner", "murmur2_random")
             .set("queue.buffering.max.messages", "200000");
         match cfg.acks {
             Acks::All => rd.set("acks", "all").set("enable.idempotence", "true"),
@@ -115,9 +118,16 @@ impl InputProducer {
         &self.partitions
     }
 
-    /// Queues one record (partitioned by key); waits while the local queue is full.
-    /// Fails with the broker's error once a queued record could not be delivered.
-    pub fn send(&self, key: &[u8], value: &[u8], timestamp_ms: i64) -> Result<(), KafkaError> {
+    /// Queues one record (partitioned by key); waits while the local queue is full,
+    /// unless `stop` is set (then returns `Ok(false)`: not queued). Fails with the
+    /// broker's error once a queued record could not be delivered.
+    pub fn send(
+        &self,
+        key: &[u8],
+        value: &[u8],
+        timestamp_ms: i64,
+        stop: &AtomicBool,
+    ) -> Result<bool, KafkaError> {
         self.check()?;
         let mut record = BaseRecord::to(&self.topic)
             .key(key)
@@ -126,8 +136,11 @@ impl InputProducer {
         let deadline = Instant::now() + self.timeout;
         loop {
             match self.producer.send(record) {
-                Ok(()) => return Ok(()),
+                Ok(()) => return Ok(true),
                 Err((RdError::MessageProduction(RDKafkaErrorCode::QueueFull), r)) => {
+                    if stop.load(Ordering::Relaxed) {
+                        return Ok(false);
+                    }
                     if Instant::now() > deadline {
                         return Err(self.delivery_error(format!(
                             "the local queue stayed full for {:?}; is the broker up?",
@@ -143,6 +156,11 @@ impl InputProducer {
         }
     }
 
+    /// The delivery timeout this producer was configured with.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
     /// Counts so far.
     pub fn delivered(&self) -> Delivered {
         let c = self.producer.context();
@@ -152,10 +170,10 @@ impl InputProducer {
         }
     }
 
-    /// Waits until every queued record is acknowledged (or failed).
-    pub fn flush(&self) -> Result<Delivered, KafkaError> {
+    /// Waits up to `timeout` until every queued record is acknowledged (or failed).
+    pub fn flush(&self, timeout: Duration) -> Result<Delivered, KafkaError> {
         self.producer
-            .flush(self.timeout + Duration::from_secs(5))
+            .flush(timeout)
             .map_err(KafkaError::client("flush"))?;
         self.check()?;
         Ok(self.delivered())

@@ -31,8 +31,9 @@ use crate::synth::{Synth, SynthConfig};
 /// Arguments of `demo`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Records to produce.
-    #[arg(long, default_value_t = 30_000, value_parser = clap::value_parser!(u64).range(1..=200_000), env = "STREAMS_DEMO_EVENTS")]
+    /// Records to produce (at most 50,000 per partition: the embedded broker keeps about
+    /// 5 MiB per partition and silently drops older data beyond that).
+    #[arg(long, default_value_t = 30_000, value_parser = clap::value_parser!(u64).range(1..=1_000_000), env = "STREAMS_DEMO_EVENTS")]
     pub events: u64,
     /// Partitions of every topic.
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(i32).range(1..=64), env = "STREAMS_PARTITIONS")]
@@ -77,9 +78,47 @@ pub struct Args {
 
 const EVENT_TIME_SPAN_SECS: f64 = 1_800.0;
 
+/// Records per partition the embedded broker holds safely (input ~180 B, events_clean
+/// output ~400 B per record, against its ~5 MiB per partition).
+const MAX_EVENTS_PER_PARTITION: u64 = 50_000;
+
+/// The file that marks state and output directories as the demo's own: only those are
+/// deleted by the next demo.
+const DEMO_MARKER: &str = "_streams_demo";
+
+/// Deletes `dir` (if present) when the demo wrote it; refuses otherwise.
+fn remove_demo_dir(dir: &std::path::Path) -> anyhow::Result<()> {
+    if !dir.exists() {
+        return Ok(());
+    }
+    anyhow::ensure!(
+        dir.join(DEMO_MARKER).exists(),
+        "{} exists and was not written by `streams-app demo`; refusing to delete it (choose another --app-id, or delete it yourself)",
+        dir.display()
+    );
+    std::fs::remove_dir_all(dir)
+        .with_context(|| format!("cannot remove the previous demo's {}", dir.display()))
+}
+
+fn mark_demo_dir(dir: &std::path::Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    std::fs::write(
+        dir.join(DEMO_MARKER),
+        "written by `streams-app demo`; the next demo run deletes this directory\n",
+    )
+    .with_context(|| format!("cannot write to {}", dir.display()))
+}
+
 /// Runs the demo.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let t0 = Instant::now();
+    anyhow::ensure!(
+        args.events <= MAX_EVENTS_PER_PARTITION * args.partitions as u64,
+        "--events {} is too many for {} partition(s): the embedded broker holds at most {} per partition; raise --partitions",
+        args.events,
+        args.partitions,
+        MAX_EVENTS_PER_PARTITION
+    );
     let def = load_topology(&args.topology)?;
     let start_ms = parse_start_time(&args.start_time)?;
     let synth_cfg = SynthConfig {
@@ -95,10 +134,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let state = app_state_dir(&args.state_dir, &args.app_id);
     let out = args.output_dir.join(&args.app_id);
     for dir in [&state, &out] {
-        if dir.exists() {
-            std::fs::remove_dir_all(dir)
-                .with_context(|| format!("cannot remove the previous demo's {}", dir.display()))?;
-        }
+        remove_demo_dir(dir)?;
+    }
+    for dir in [&state, &out] {
+        mark_demo_dir(dir)?;
     }
 
     let broker = EmbeddedBroker::start()?;
@@ -136,7 +175,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         &AtomicBool::new(false),
         &indicatif::ProgressBar::hidden(),
     )?;
-    let delivered = producer.flush()?;
+    let delivered = producer.flush(Duration::from_secs(35))?;
     drop(producer);
     println!(
         "  produced             {sent} records to `{input}` in {:.1} s (acknowledged {}), event time {} + 30 min",

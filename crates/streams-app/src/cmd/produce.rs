@@ -170,7 +170,9 @@ pub fn send_all(
                 std::thread::sleep(wait.min(Duration::from_millis(200)));
             }
         }
-        producer.send(&rec.key, &rec.value, rec.timestamp)?;
+        if !producer.send(&rec.key, &rec.value, rec.timestamp, stop)? {
+            break;
+        }
         sent += 1;
         bar.inc(1);
         if bar.is_hidden() && last_log.elapsed() >= Duration::from_secs(10) {
@@ -185,6 +187,8 @@ pub fn send_all(
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let cfg = args.synth_config()?;
     let start_ms = cfg.start_ms;
+    // Until connected, SIGTERM / Ctrl-C keep their default effect (end the process at
+    // once); from here on they stop producing and flush what is queued.
     let producer = InputProducer::connect(&args.producer_config())?;
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
@@ -224,7 +228,14 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         None => send_all(&producer, synth, start_ms, args.unthrottled, &stop, &bar)?,
     };
     bar.finish_and_clear();
-    let delivered = producer.flush()?;
+    // Asked to stop: wait a little for acknowledgements (container runtimes kill after
+    // ~10 s), not the whole delivery timeout.
+    let flush_timeout = if stop.load(Ordering::Relaxed) {
+        Duration::from_secs(5)
+    } else {
+        producer.timeout() + Duration::from_secs(5)
+    };
+    let delivered = producer.flush(flush_timeout)?;
     let secs = started.elapsed().as_secs_f64();
     println!(
         "produced {} records to `{}` in {:.1} s ({:.0} records/s); acknowledged {}",
