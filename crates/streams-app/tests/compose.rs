@@ -233,7 +233,10 @@ fn compose_file_matches_the_binary() {
         ours.push(name.clone());
         // An init process as PID 1 forwards SIGTERM to the app's handlers.
         assert_eq!(svc.get("init"), Some(&Value::Bool(true)), "{name}: no init");
-        assert!(svc.get("user").is_some(), "{name}: bind mounts would be root-owned");
+        assert!(
+            svc.get("user").is_some(),
+            "{name}: bind mounts would be root-owned"
+        );
         let command: Vec<String> = svc
             .get("command")
             .and_then(Value::as_sequence)
