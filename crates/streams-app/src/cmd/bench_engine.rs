@@ -28,13 +28,8 @@ pub struct Args {
     /// Events per second of event time in the generated input.
     #[arg(long, default_value_t = 5_000)]
     pub rate: u64,
-    /// Topology file.
-    #[arg(
-        long,
-        default_value = "topology/clickstream.toml",
-        env = "STREAMS_TOPOLOGY"
-    )]
-    pub topology: PathBuf,
+    #[command(flatten)]
+    pub topology: super::broker::TopologyArg,
     /// State directory (default: a temporary directory, removed afterwards).
     #[arg(long)]
     pub state_dir: Option<PathBuf>,
@@ -48,7 +43,7 @@ pub struct Args {
 
 /// Runs the benchmark and prints its numbers.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let def = Arc::new(load_topology(&args.topology)?);
+    let def = Arc::new(load_topology(&args.topology.path)?);
     let tmp = tempfile::tempdir().context("cannot create a temporary state directory")?;
     let state_dir = args
         .state_dir

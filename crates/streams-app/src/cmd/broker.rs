@@ -1,4 +1,4 @@
-//! Broker flags shared by the commands that talk to Kafka.
+//! Flags shared by several commands: the broker, the topology file, shares.
 
 use std::time::Duration;
 
@@ -24,6 +24,20 @@ impl BrokerArgs {
     pub fn client(&self) -> ClientConfig {
         ClientConfig::new(&self.bootstrap_servers)
     }
+}
+
+/// The topology file flag, shared by every command that reads one.
+#[derive(Debug, Clone, clap::Args)]
+pub struct TopologyArg {
+    /// Topology file: input topics, processors, windows, aggregates, output tables
+    /// (relative dimension-table paths are resolved next to it).
+    #[arg(
+        id = "topology",
+        long = "topology",
+        default_value = "topology/clickstream.toml",
+        env = "STREAMS_TOPOLOGY"
+    )]
+    pub path: std::path::PathBuf,
 }
 
 /// A share between 0 and 1 (`0.02` = 2 %).

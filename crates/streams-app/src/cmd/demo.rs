@@ -51,13 +51,8 @@ pub struct Args {
     /// Application id of the demo (its state and output are replaced on every run).
     #[arg(long, default_value = "demo", env = "STREAMS_DEMO_APP_ID")]
     pub app_id: String,
-    /// Topology file.
-    #[arg(
-        long,
-        default_value = "topology/clickstream.toml",
-        env = "STREAMS_TOPOLOGY"
-    )]
-    pub topology: PathBuf,
+    #[command(flatten)]
+    pub topology: super::broker::TopologyArg,
     /// Directory with the dimension tables the producer draws ids from.
     #[arg(long, default_value = "topology/dims", env = "STREAMS_DIMS_DIR")]
     pub dims_dir: PathBuf,
@@ -119,7 +114,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         args.partitions,
         MAX_EVENTS_PER_PARTITION
     );
-    let def = load_topology(&args.topology)?;
+    let def = load_topology(&args.topology.path)?;
     let start_ms = parse_start_time(&args.start_time)?;
     let synth_cfg = SynthConfig {
         seed: args.seed,
@@ -186,7 +181,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 
     let outcome = runner::run(RunOptions {
         app_id: args.app_id.clone(),
-        topology: args.topology.clone(),
+        topology: args.topology.path.clone(),
         bootstrap_servers: bootstrap.clone(),
         from: From::Checkpoint,
         bounded: true,

@@ -28,13 +28,8 @@ pub struct ReplayRunArgs {
     /// Application id.
     #[arg(long, env = "STREAMS_APP_ID")]
     pub app_id: String,
-    /// Topology file.
-    #[arg(
-        long,
-        default_value = "topology/clickstream.toml",
-        env = "STREAMS_TOPOLOGY"
-    )]
-    pub topology: PathBuf,
+    #[command(flatten)]
+    pub topology: super::broker::TopologyArg,
     #[command(flatten)]
     pub broker: super::broker::BrokerArgs,
     /// `end`: stop at the end offsets captured at start (bounded mode).
@@ -91,7 +86,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     reset(
         &a.app_id,
         &a.state_dir,
-        &a.topology,
+        &a.topology.path,
         &a.broker.bootstrap_servers,
         to,
         false,
@@ -102,7 +97,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     let outcome = runner::run(runner::RunOptions {
         app_id: a.app_id.clone(),
-        topology: a.topology.clone(),
+        topology: a.topology.path.clone(),
         bootstrap_servers: a.broker.bootstrap_servers.clone(),
         from: From::Earliest,
         bounded: a.until.is_some(),

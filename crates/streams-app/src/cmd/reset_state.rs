@@ -23,13 +23,8 @@ pub struct Args {
     /// Print the plan and change nothing.
     #[arg(long, env = "STREAMS_RESET_DRY_RUN")]
     pub dry_run: bool,
-    /// Topology file (for the input topics).
-    #[arg(
-        long,
-        default_value = "topology/clickstream.toml",
-        env = "STREAMS_TOPOLOGY"
-    )]
-    pub topology: PathBuf,
+    #[command(flatten)]
+    pub topology: super::broker::TopologyArg,
     #[command(flatten)]
     pub broker: super::broker::BrokerArgs,
     /// State directory.
@@ -166,7 +161,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     reset(
         &args.app_id,
         &args.state_dir,
-        &args.topology,
+        &args.topology.path,
         &args.broker.bootstrap_servers,
         to,
         args.dry_run,

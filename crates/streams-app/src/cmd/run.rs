@@ -12,13 +12,8 @@ pub struct Args {
     /// the Parquet dataset.
     #[arg(long, env = "STREAMS_APP_ID")]
     pub app_id: String,
-    /// Topology file.
-    #[arg(
-        long,
-        default_value = "topology/clickstream.toml",
-        env = "STREAMS_TOPOLOGY"
-    )]
-    pub topology: PathBuf,
+    #[command(flatten)]
+    pub topology: super::broker::TopologyArg,
     #[command(flatten)]
     pub broker: super::broker::BrokerArgs,
     /// Where to start: `checkpoint` continues from the app's state (a new app starts at
@@ -60,7 +55,7 @@ impl Args {
     pub(crate) fn options(&self) -> RunOptions {
         RunOptions {
             app_id: self.app_id.clone(),
-            topology: self.topology.clone(),
+            topology: self.topology.path.clone(),
             bootstrap_servers: self.broker.bootstrap_servers.clone(),
             from: self.from,
             bounded: self.until.is_some(),

@@ -1,7 +1,6 @@
 //! `streams-app topics create | list`: the topics an app needs, created if missing
 //! (idempotent: run it before every start), and a listing of the cluster's topics.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use streams_kafka::admin::{self, Created, TopicSpec};
@@ -15,13 +14,8 @@ use crate::runner::dlq_topic;
 pub struct CreateArgs {
     #[command(flatten)]
     pub broker: BrokerArgs,
-    /// Topology whose input and output topics to create.
-    #[arg(
-        long,
-        default_value = "topology/clickstream.toml",
-        env = "STREAMS_TOPOLOGY"
-    )]
-    pub topology: PathBuf,
+    #[command(flatten)]
+    pub topology: super::broker::TopologyArg,
     /// Application id: the dead-letter topic is `<app-id>-dlq`.
     #[arg(long, default_value = "clickstream", env = "STREAMS_APP_ID")]
     pub app_id: String,
@@ -54,7 +48,7 @@ pub fn app_topics(def: &streams_runtime::TopologyDef, app_id: &str) -> Vec<Strin
 
 /// Runs `topics create`.
 pub fn create(args: CreateArgs) -> anyhow::Result<ExitCode> {
-    let def = load_topology(&args.topology)?;
+    let def = load_topology(&args.topology.path)?;
     let client = args.broker.client();
     let timeout = args.broker.connect_timeout;
     let existing: std::collections::BTreeMap<String, usize> =
