@@ -517,3 +517,73 @@ fn daily_summary_scheduler_runs_yesterday_then_stops_on_sigterm() {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+#[test]
+fn produce_without_count_stops_on_sigterm_with_everything_acknowledged() {
+    let c = MockCluster::new(1).unwrap();
+    let b = c.bootstrap_servers();
+    c.create_topic("clickstream", 2, 1).unwrap();
+    let dims = repo().join("topology/dims");
+    let child = Command::new(bin())
+        .args([
+            "produce",
+            "--bootstrap-servers",
+            &b,
+            "--rate",
+            "2000",
+            "--dims-dir",
+            dims.to_str().unwrap(),
+        ])
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut child = KillOnDrop(child);
+    // Paced at 2000/s from now: wait until records arrive, then stop it like
+    // `docker stop` would, in the middle of producing.
+    let watcher: BaseConsumer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", &b)
+        .create()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let n: i64 = (0..2)
+            .map(|p| watcher.fetch_watermarks("clickstream", p, T).unwrap().1)
+            .sum();
+        if n >= 200 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "produce sent nothing");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let pid = child.0.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let status = loop {
+        if let Some(s) = child.0.try_wait().unwrap() {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "produce did not stop on SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut out = String::new();
+    std::io::Read::read_to_string(&mut child.0.stdout.take().unwrap(), &mut out).unwrap();
+    assert!(status.success(), "{status:?}: {out}");
+    // "produced N records to `clickstream` in ... acknowledged N"
+    let n: usize = out
+        .split_whitespace()
+        .nth(1)
+        .and_then(|w| w.parse().ok())
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(
+        out.trim_end().ends_with(&format!("acknowledged {n}")),
+        "{out}"
+    );
+    assert!(n >= 200, "{out}");
+    assert_eq!(read_raw(&b, "clickstream").len(), n);
+}
