@@ -75,12 +75,13 @@ pub struct StateLock {
     _file: File,
 }
 
-/// Fails if a process holds the app's lock; creates nothing (for dry runs).
-pub fn check_not_running(state_dir: &Path, app_id: &str) -> anyhow::Result<()> {
-    let path = state_dir.join(format!("{app_id}.lock"));
-    let Ok(file) = File::options().write(true).open(&path) else {
-        return Ok(());
-    };
+fn lock_path(state_dir: &Path, app_id: &str) -> PathBuf {
+    state_dir.join(format!("{app_id}.lock"))
+}
+
+/// Takes the exclusive lock on an open lock file, or says who holds it.
+fn try_lock(file: &File, state_dir: &Path, app_id: &str) -> anyhow::Result<()> {
+    let path = lock_path(state_dir, app_id);
     match file.try_lock() {
         Ok(()) => Ok(()),
         Err(std::fs::TryLockError::WouldBlock) => bail!(
@@ -94,28 +95,29 @@ pub fn check_not_running(state_dir: &Path, app_id: &str) -> anyhow::Result<()> {
     }
 }
 
+/// Fails if a process holds the app's lock; creates nothing (for dry runs).
+pub fn check_not_running(state_dir: &Path, app_id: &str) -> anyhow::Result<()> {
+    match File::options()
+        .write(true)
+        .open(lock_path(state_dir, app_id))
+    {
+        Ok(file) => try_lock(&file, state_dir, app_id),
+        Err(_) => Ok(()),
+    }
+}
+
 /// Takes the lock next to the app's state directory, or says who holds it.
 pub fn lock_state(state_dir: &Path, app_id: &str) -> anyhow::Result<StateLock> {
-    std::fs::create_dir_all(state_dir)
-        .with_context(|| format!("state directory {} is not writable", state_dir.display()))?;
-    let path = state_dir.join(format!("{app_id}.lock"));
+    let not_writable = || format!("state directory {} is not writable", state_dir.display());
+    std::fs::create_dir_all(state_dir).with_context(not_writable)?;
     let file = File::options()
         .create(true)
         .truncate(false)
         .write(true)
-        .open(&path)
-        .with_context(|| format!("state directory {} is not writable", state_dir.display()))?;
-    match file.try_lock() {
-        Ok(()) => Ok(StateLock { _file: file }),
-        Err(std::fs::TryLockError::WouldBlock) => bail!(
-            "app `{app_id}` is running on state directory {} (lock {} is held); stop it first",
-            state_dir.display(),
-            path.display()
-        ),
-        Err(std::fs::TryLockError::Error(e)) => {
-            Err(e).with_context(|| format!("cannot lock {}", path.display()))
-        }
-    }
+        .open(lock_path(state_dir, app_id))
+        .with_context(not_writable)?;
+    try_lock(&file, state_dir, app_id)?;
+    Ok(StateLock { _file: file })
 }
 
 fn wall_ms() -> i64 {

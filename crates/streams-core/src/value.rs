@@ -139,6 +139,13 @@ pub fn date_of(ms: i64) -> i32 {
     ms.div_euclid(86_400_000) as i32
 }
 
+/// `YYYY-MM-DD` as days since the epoch (the inverse of [`format_date`]).
+pub fn parse_date(s: &str) -> Option<i32> {
+    let d = NaiveDate::parse_from_str(s, "%Y-%m-%d").ok()?;
+    let epoch = NaiveDate::from_ymd_opt(1970, 1, 1)?;
+    i32::try_from((d - epoch).num_days()).ok()
+}
+
 /// Days since the epoch as `YYYY-MM-DD`.
 pub fn format_date(days: i32) -> String {
     let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default();
@@ -189,6 +196,11 @@ mod tests {
         assert_eq!(format_date(19675), "2023-11-14");
         assert_eq!(date_of(-1), -1);
         assert_eq!(format_date(-1), "1969-12-31");
+        for d in [-1, 0, 19675, 20454] {
+            assert_eq!(parse_date(&format_date(d)), Some(d));
+        }
+        assert_eq!(parse_date("2026-02-30"), None);
+        assert_eq!(parse_date("2026-1-1x"), None);
     }
 
     #[test]

@@ -12,8 +12,10 @@ use crate::layout::is_hidden;
 /// Visible `.parquet` files under a table directory (all partitions), sorted.
 pub fn visible_files(table_dir: &Path) -> Result<Vec<PathBuf>, ParquetError> {
     let mut files = Vec::new();
-    let Ok(parts) = std::fs::read_dir(table_dir) else {
-        return Ok(files);
+    let parts = match std::fs::read_dir(table_dir) {
+        Ok(parts) => parts,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(files),
+        Err(e) => return Err(ParquetError::io("list", table_dir)(e)),
     };
     for part in parts {
         let part = part.map_err(ParquetError::io("list", table_dir))?;
@@ -21,12 +23,26 @@ pub fn visible_files(table_dir: &Path) -> Result<Vec<PathBuf>, ParquetError> {
         if is_hidden(&name) || !part.path().is_dir() {
             continue;
         }
-        for f in std::fs::read_dir(part.path()).map_err(ParquetError::io("list", part.path()))? {
-            let f = f.map_err(ParquetError::io("list", part.path()))?;
-            let fname = f.file_name().to_string_lossy().into_owned();
-            if !is_hidden(&fname) && fname.ends_with(".parquet") {
-                files.push(f.path());
-            }
+        files.extend(visible_files_in(&part.path())?);
+    }
+    files.sort();
+    Ok(files)
+}
+
+/// Visible `.parquet` files of one partition directory, sorted; none if the directory
+/// does not exist (any other error is reported).
+pub fn visible_files_in(partition_dir: &Path) -> Result<Vec<PathBuf>, ParquetError> {
+    let entries = match std::fs::read_dir(partition_dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(ParquetError::io("list", partition_dir)(e)),
+    };
+    let mut files = Vec::new();
+    for f in entries {
+        let f = f.map_err(ParquetError::io("list", partition_dir))?;
+        let fname = f.file_name().to_string_lossy().into_owned();
+        if !is_hidden(&fname) && fname.ends_with(".parquet") {
+            files.push(f.path());
         }
     }
     files.sort();

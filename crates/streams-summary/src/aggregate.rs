@@ -47,19 +47,29 @@ pub struct InputTotals {
     pub events: i64,
 }
 
+/// Sums `(revenue, events, purchases)` per country, then segment.
+pub type Acc = HashMap<String, HashMap<String, (f64, i64, i64)>>;
+
 /// Sums per (country, segment) of `(country, segment, events, purchases, revenue)` rows.
+/// `totals` sums the input independently of `acc`, so the checks can reconcile the two.
 pub fn aggregate<'a>(
     rows: impl Iterator<Item = (&'a str, &'a str, i64, i64, f64)>,
-    acc: &mut HashMap<(String, String), (f64, i64, i64)>,
+    acc: &mut Acc,
     totals: &mut InputTotals,
 ) {
     for (country, segment, events, purchases, revenue) in rows {
         totals.rows += 1;
         totals.revenue += revenue;
         totals.events += events;
-        let e = acc
-            .entry((country.to_string(), segment.to_string()))
-            .or_insert((0.0, 0, 0));
+        // Keys are few (countries × segments): allocate only for a new one.
+        let segments = match acc.get_mut(country) {
+            Some(m) => m,
+            None => acc.entry(country.to_string()).or_default(),
+        };
+        let e = match segments.get_mut(segment) {
+            Some(e) => e,
+            None => segments.entry(segment.to_string()).or_insert((0.0, 0, 0)),
+        };
         e.0 += revenue;
         e.1 += events;
         e.2 += purchases;
@@ -68,13 +78,15 @@ pub fn aggregate<'a>(
 
 /// Ranks segments within each country: revenue desc, then segment asc (a row number, so
 /// ties get distinct ranks). Rows come out sorted by country, then rank.
-pub fn rank(
-    acc: HashMap<(String, String), (f64, i64, i64)>,
-    premium: &HashMap<String, bool>,
-) -> Vec<SegmentRow> {
+pub fn rank(acc: Acc, premium: &HashMap<String, bool>) -> Vec<SegmentRow> {
     let mut rows: Vec<SegmentRow> = acc
         .into_iter()
-        .map(|((country, segment), (rev, ev, pu))| SegmentRow {
+        .flat_map(|(country, segments)| {
+            segments
+                .into_iter()
+                .map(move |(segment, sums)| (country.clone(), segment, sums))
+        })
+        .map(|(country, segment, (rev, ev, pu))| SegmentRow {
             is_premium: premium.get(&segment).copied().unwrap_or(false),
             country,
             segment,
@@ -151,30 +163,30 @@ pub fn check(input: &InputTotals, rows: &[SegmentRow], premium: &[PremiumRow]) -
             detail: if ok { String::new() } else { detail },
         })
     };
-    let rev: f64 = rows.iter().map(|r| r.daily_revenue).sum();
-    let ev: i64 = rows.iter().map(|r| r.daily_events).sum();
-    push(
-        "segment revenue = input revenue",
-        close(rev, input.revenue),
-        format!("{rev} vs {}", input.revenue),
-    );
-    push(
-        "segment events = input events",
-        ev == input.events,
-        format!("{ev} vs {}", input.events),
-    );
-    let prev: f64 = premium.iter().map(|r| r.total_revenue).sum();
-    let pev: i64 = premium.iter().map(|r| r.total_events).sum();
-    push(
-        "premium revenue = input revenue",
-        close(prev, input.revenue),
-        format!("{prev} vs {}", input.revenue),
-    );
-    push(
-        "premium events = input events",
-        pev == input.events,
-        format!("{pev} vs {}", input.events),
-    );
+    let outputs = [
+        (
+            "segment",
+            rows.iter().map(|r| r.daily_revenue).sum::<f64>(),
+            rows.iter().map(|r| r.daily_events).sum::<i64>(),
+        ),
+        (
+            "premium",
+            premium.iter().map(|r| r.total_revenue).sum::<f64>(),
+            premium.iter().map(|r| r.total_events).sum::<i64>(),
+        ),
+    ];
+    for (table, rev, ev) in outputs {
+        push(
+            &format!("{table} revenue = input revenue"),
+            close(rev, input.revenue),
+            format!("{rev} vs {}", input.revenue),
+        );
+        push(
+            &format!("{table} events = input events"),
+            ev == input.events,
+            format!("{ev} vs {}", input.events),
+        );
+    }
     let mut keys: Vec<(&str, &str)> = rows
         .iter()
         .map(|r| (r.country.as_str(), r.segment.as_str()))
@@ -215,9 +227,7 @@ pub fn check(input: &InputTotals, rows: &[SegmentRow], premium: &[PremiumRow]) -
 mod tests {
     use super::*;
 
-    fn acc(
-        rows: &[(&str, &str, i64, i64, f64)],
-    ) -> (HashMap<(String, String), (f64, i64, i64)>, InputTotals) {
+    fn acc(rows: &[(&str, &str, i64, i64, f64)]) -> (Acc, InputTotals) {
         let mut a = HashMap::new();
         let mut t = InputTotals::default();
         aggregate(rows.iter().copied(), &mut a, &mut t);

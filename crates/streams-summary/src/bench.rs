@@ -1,5 +1,5 @@
-//! The benchmark: window rows spread over days, written like the streaming sink writes
-//! `country_segment_revenue`, then summarized day by day.
+//! The benchmark: window rows spread over days, written with the streaming sink's writer
+//! properties and the `country_segment_revenue` schema, then summarized day by day.
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -14,10 +14,15 @@ use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 use parquet::arrow::ArrowWriter;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
+use streams_core::value::format_date;
 use streams_parquet::layout::{partition_dir, table_dir};
+use streams_parquet::sink::writer_properties;
 
 use crate::error::SummaryError;
 use crate::io::{summarize_day, SummaryConfig};
+
+/// The first generated day, 2026-01-01, in days since the epoch.
+const FIRST_DAY: i32 = 20_454;
 
 /// The `country_segment_revenue` schema of the reference topology.
 pub fn input_schema() -> Arc<Schema> {
@@ -46,13 +51,9 @@ pub fn generate(cfg: &SummaryConfig, rows: u64, days: u32, seed: u64) -> Result<
     let mut rng = SmallRng::seed_from_u64(seed);
     let per_day = rows / days.max(1) as u64;
     let chunk = 250_000u64;
-    let base_day = 20_454i32; // 2026-01-01
     for d in 0..days {
-        let day = base_day + d as i32;
-        let date = chrono::NaiveDate::from_ymd_opt(1970, 1, 1)
-            .and_then(|e| e.checked_add_signed(chrono::Duration::days(day as i64)))
-            .map(|x| x.format("%Y-%m-%d").to_string())
-            .unwrap_or_default();
+        let day = FIRST_DAY + d as i32;
+        let date = format_date(day);
         let dir = partition_dir(
             &table_dir(&cfg.output_dir, &cfg.app_id, "country_segment_revenue"),
             &date,
@@ -105,7 +106,7 @@ pub fn generate(cfg: &SummaryConfig, rows: u64, days: u32, seed: u64) -> Result<
             .map_err(|e| SummaryError::parquet(&dir, e))?;
             let path = dir.join(format!("part-{part:05}.parquet"));
             let file = File::create(&path).map_err(SummaryError::io("create", &path))?;
-            let mut w = ArrowWriter::try_new(file, input_schema(), None)
+            let mut w = ArrowWriter::try_new(file, input_schema(), Some(writer_properties()))
                 .map_err(|e| SummaryError::parquet(&path, e))?;
             w.write(&batch)
                 .map_err(|e| SummaryError::parquet(&path, e))?;
@@ -126,13 +127,21 @@ pub fn run(
     let start = Instant::now();
     let mut per_day = Vec::new();
     for d in 0..days {
-        let date = chrono::NaiveDate::from_ymd_opt(2026, 1, 1)
-            .and_then(|x| x.checked_add_signed(chrono::Duration::days(d as i64)))
-            .map(|x| x.format("%Y-%m-%d").to_string())
-            .unwrap_or_default();
+        let date = format_date(FIRST_DAY + d as i32);
         let t = Instant::now();
         let report = summarize_day(cfg, premium, &date)?;
-        debug_assert!(report.checks.iter().all(|c| c.ok));
+        let failed: Vec<&str> = report
+            .checks
+            .iter()
+            .filter(|c| !c.ok)
+            .map(|c| c.name.as_str())
+            .collect();
+        if !failed.is_empty() {
+            return Err(SummaryError::Checks {
+                date,
+                failed: failed.join(", "),
+            });
+        }
         per_day.push(t.elapsed().as_secs_f64());
     }
     Ok((per_day, start.elapsed().as_secs_f64()))

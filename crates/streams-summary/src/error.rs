@@ -23,6 +23,23 @@ pub enum SummaryError {
         /// What went wrong.
         message: String,
     },
+    /// Listing, publishing or fsyncing a Parquet file failed (shared with the sink).
+    #[error(transparent)]
+    Storage(#[from] streams_parquet::ParquetError),
+    /// The date is not a calendar date.
+    #[error("`{date}` is not a date like 2026-01-31")]
+    Date {
+        /// What was given.
+        date: String,
+    },
+    /// The job's own output failed a quality check (benchmark runs).
+    #[error("daily summary of {date} failed its checks: {failed}")]
+    Checks {
+        /// The date.
+        date: String,
+        /// The failed checks.
+        failed: String,
+    },
     /// A needed input column is missing or has the wrong type.
     #[error("{path}: column `{column}` {problem}; was it written by `streams-app run` with the reference topology?")]
     Column {

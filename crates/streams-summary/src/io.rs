@@ -12,10 +12,12 @@ use parquet::arrow::{ArrowWriter, ProjectionMask};
 use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
 use serde::Serialize;
-use streams_parquet::layout::{is_hidden, partition_dir, table_dir};
+use streams_core::value::parse_date;
+use streams_parquet::layout::{partition_dir, table_dir};
+use streams_parquet::sink::{fsync_dir, publish_staged};
 
 use crate::aggregate::{
-    aggregate, check, premium_summary, rank, Check, InputTotals, PremiumRow, SegmentRow,
+    aggregate, check, premium_summary, rank, Acc, Check, InputTotals, PremiumRow, SegmentRow,
 };
 use crate::error::SummaryError;
 
@@ -72,13 +74,8 @@ pub fn load_segments(path: &Path) -> Result<HashMap<String, bool>, SummaryError>
     Ok(out)
 }
 
-const COLUMNS: [(&str, &str); 5] = [
-    ("country", "utf8"),
-    ("segment", "utf8"),
-    ("events", "int64"),
-    ("purchases", "int64"),
-    ("revenue", "float64"),
-];
+/// The input columns the job reads (the rest of each file is never decoded).
+const COLUMNS: [&str; 5] = ["country", "segment", "events", "purchases", "revenue"];
 
 fn column<'a, T: 'static>(
     batch: &'a RecordBatch,
@@ -102,51 +99,20 @@ fn column<'a, T: 'static>(
 pub fn read_day(
     cfg: &SummaryConfig,
     date: &str,
-) -> Result<
-    (
-        usize,
-        HashMap<(String, String), (f64, i64, i64)>,
-        InputTotals,
-    ),
-    SummaryError,
-> {
+) -> Result<(usize, Acc, InputTotals), SummaryError> {
     let dir = partition_dir(
         &table_dir(&cfg.output_dir, &cfg.app_id, "country_segment_revenue"),
         date,
     );
-    let mut files: Vec<PathBuf> = match std::fs::read_dir(&dir) {
-        Err(_) => Vec::new(),
-        Ok(entries) => entries
-            .flatten()
-            .filter(|e| {
-                let n = e.file_name().to_string_lossy().into_owned();
-                !is_hidden(&n) && n.ends_with(".parquet")
-            })
-            .map(|e| e.path())
-            .collect(),
-    };
-    files.sort();
+    let files = streams_parquet::read::visible_files_in(&dir)?;
     let mut acc = HashMap::new();
     let mut totals = InputTotals::default();
     for f in &files {
         let file = File::open(f).map_err(SummaryError::io("open", f))?;
         let builder = ParquetRecordBatchReaderBuilder::try_new(file)
             .map_err(|e| SummaryError::parquet(f, e))?;
-        let schema = builder.parquet_schema();
-        let mut indices = Vec::new();
-        for (name, _) in COLUMNS {
-            let i = schema
-                .columns()
-                .iter()
-                .position(|c| c.name() == name)
-                .ok_or_else(|| SummaryError::Column {
-                    path: f.clone(),
-                    column: name.into(),
-                    problem: "is missing".into(),
-                })?;
-            indices.push(i);
-        }
-        let mask = ProjectionMask::leaves(schema, indices);
+        // Missing columns are reported by `column` with the file and the column name.
+        let mask = ProjectionMask::columns(builder.parquet_schema(), COLUMNS);
         let reader = builder
             .with_projection(mask)
             .with_batch_size(64 * 1024)
@@ -185,6 +151,8 @@ fn props() -> WriterProperties {
         .build()
 }
 
+/// Writes `batch` to a hidden file next to `path` and publishes it there; the caller
+/// fsyncs the directory once for all its renames.
 fn write_atomic(
     path: &Path,
     batch: &RecordBatch,
@@ -201,8 +169,6 @@ fn write_atomic(
         .map_err(|e| SummaryError::parquet(&tmp, e))?;
     w.write(batch).map_err(|e| SummaryError::parquet(&tmp, e))?;
     let file = w.into_inner().map_err(|e| SummaryError::parquet(&tmp, e))?;
-    file.sync_all().map_err(SummaryError::io("fsync", &tmp))?;
-    drop(file);
     if fail_before_rename {
         return Err(SummaryError::Io {
             op: "simulated crash before publishing",
@@ -210,23 +176,14 @@ fn write_atomic(
             source: std::io::Error::other("failpoint"),
         });
     }
-    std::fs::rename(&tmp, path).map_err(SummaryError::io("publish", path))?;
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(SummaryError::io("fsync directory", dir))
+    Ok(publish_staged(file, &tmp, path)?)
 }
 
 fn batches(
-    date: &str,
+    days: i32,
     rows: &[SegmentRow],
     premium: &[PremiumRow],
 ) -> Result<(RecordBatch, RecordBatch), arrow::error::ArrowError> {
-    let days = chrono::NaiveDate::parse_from_str(date, "%Y-%m-%d")
-        .ok()
-        .and_then(|d| {
-            chrono::NaiveDate::from_ymd_opt(1970, 1, 1).map(|e| (d - e).num_days() as i32)
-        })
-        .unwrap_or(0);
     let date_col =
         |n: usize| Arc::new(arrow::array::Date32Array::from(vec![days; n])) as Arc<dyn Array>;
     let s1 = Arc::new(Schema::new(vec![
@@ -307,11 +264,13 @@ pub fn write_day(
         date,
     );
     std::fs::create_dir_all(&dir).map_err(SummaryError::io("create directory", &dir))?;
-    let (b1, b2) = batches(date, rows, premium).map_err(|e| SummaryError::parquet(&dir, e))?;
+    let days = parse_date(date).ok_or_else(|| SummaryError::Date { date: date.into() })?;
+    let (b1, b2) = batches(days, rows, premium).map_err(|e| SummaryError::parquet(&dir, e))?;
     let f1 = dir.join("daily_segment_metrics.parquet");
     let f2 = dir.join("premium_summary.parquet");
     write_atomic(&f1, &b1, fail_before_rename)?;
     write_atomic(&f2, &b2, false)?;
+    fsync_dir(&dir)?;
     Ok(vec![f1, f2])
 }
 
@@ -331,6 +290,9 @@ pub fn summarize_day_with(
     date: &str,
     fail_before_rename: bool,
 ) -> Result<DayReport, SummaryError> {
+    if parse_date(date).is_none() {
+        return Err(SummaryError::Date { date: date.into() });
+    }
     let (input_files, acc, input) = read_day(cfg, date)?;
     let segments = rank(acc, premium_map);
     let premium = premium_summary(&segments);

@@ -19,34 +19,7 @@ pub struct Args {
     pub replay_from: String,
     /// Everything else is as for `run` (`--from` there is replaced by the one above).
     #[command(flatten)]
-    pub run: ReplayRunArgs,
-}
-
-/// The `run` arguments that `replay` accepts.
-#[derive(Debug, clap::Args)]
-pub struct ReplayRunArgs {
-    /// Application id.
-    #[arg(long, env = "STREAMS_APP_ID")]
-    pub app_id: String,
-    #[command(flatten)]
-    pub topology: super::broker::TopologyArg,
-    #[command(flatten)]
-    pub broker: super::broker::BrokerArgs,
-    /// `end`: stop at the end offsets captured at start (bounded mode).
-    #[arg(long, value_parser = ["end"], env = "STREAMS_UNTIL")]
-    pub until: Option<String>,
-    /// State directory.
-    #[arg(long, default_value = "checkpoints", env = "STREAMS_STATE_DIR")]
-    pub state_dir: PathBuf,
-    /// Output directory for Parquet tables.
-    #[arg(long, default_value = "data", env = "STREAMS_OUTPUT_DIR")]
-    pub output_dir: PathBuf,
-    /// Longest time (ms) the broker may hold a fetch open waiting for data.
-    #[arg(long, default_value_t = 100, env = "STREAMS_FETCH_WAIT_MAX_MS")]
-    pub fetch_wait_max_ms: u32,
-    /// Publish a Parquet file once it is this old.
-    #[arg(long, default_value = "5m", value_parser = humantime::parse_duration, env = "STREAMS_PARQUET_ROLL_INTERVAL")]
-    pub parquet_roll_interval: std::time::Duration,
+    pub run: super::run::RunArgs,
 }
 
 /// Moves every table of the app's dataset to `_archive/<stamp>/`; returns where.
@@ -95,25 +68,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     if let Some(dest) = archive_output(&a.output_dir, &a.app_id)? {
         println!("previous Parquet output moved to {}", dest.display());
     }
-    let outcome = runner::run(runner::RunOptions {
-        app_id: a.app_id.clone(),
-        topology: a.topology.path.clone(),
-        bootstrap_servers: a.broker.bootstrap_servers.clone(),
-        from: From::Earliest,
-        bounded: a.until.is_some(),
-        state_dir: a.state_dir.clone(),
-        output_dir: a.output_dir.clone(),
-        replication_factor: 1,
-        fetch_wait_max_ms: a.fetch_wait_max_ms,
-        block_cache_mb: 64,
-        write_buffer_mb: 128,
-        connect_timeout: a.broker.connect_timeout,
-        parquet_max_file_bytes: 128 << 20,
-        parquet_roll_interval: a.parquet_roll_interval,
-        start_time: match to {
-            ResetTo::Time(ms) => Some(ms),
-            _ => None,
-        },
-    })?;
+    let start_time = match to {
+        ResetTo::Time(ms) => Some(ms),
+        _ => None,
+    };
+    let outcome = runner::run(a.options(From::Earliest, start_time))?;
     Ok(outcome.exit_code())
 }

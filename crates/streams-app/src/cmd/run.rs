@@ -5,9 +5,20 @@ use std::process::ExitCode;
 
 use crate::runner::{self, From, RunOptions};
 
-/// Arguments of `run` (shared with `replay`).
+/// Arguments of `run`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct Args {
+    /// Where to start: `checkpoint` continues from the app's state (a new app starts at
+    /// the earliest offsets); `earliest` and `latest` are for apps without state.
+    #[arg(long, value_enum, default_value_t = From::Checkpoint, env = "STREAMS_FROM")]
+    pub from: From,
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+/// The processing flags that `run` and `replay` share (each adds its own `--from`).
+#[derive(Debug, Clone, clap::Args)]
+pub struct RunArgs {
     /// Application id: names the state directory, the consumer group, the DLQ topic and
     /// the Parquet dataset.
     #[arg(long, env = "STREAMS_APP_ID")]
@@ -16,10 +27,6 @@ pub struct Args {
     pub topology: super::broker::TopologyArg,
     #[command(flatten)]
     pub broker: super::broker::BrokerArgs,
-    /// Where to start: `checkpoint` continues from the app's state (a new app starts at
-    /// the earliest offsets); `earliest` and `latest` are for apps without state.
-    #[arg(long, value_enum, default_value_t = From::Checkpoint, env = "STREAMS_FROM")]
-    pub from: From,
     /// `end`: stop once the end offsets captured at start are reached, emit every open
     /// window, checkpoint and exit 0 (bounded mode).
     #[arg(long, value_parser = ["end"], env = "STREAMS_UNTIL")]
@@ -51,13 +58,14 @@ pub struct Args {
     pub parquet_roll_interval: std::time::Duration,
 }
 
-impl Args {
-    pub(crate) fn options(&self) -> RunOptions {
+impl RunArgs {
+    /// Options of a run starting at `from` (and, on a new state, at `start_time`).
+    pub(crate) fn options(&self, from: From, start_time: Option<i64>) -> RunOptions {
         RunOptions {
             app_id: self.app_id.clone(),
             topology: self.topology.path.clone(),
             bootstrap_servers: self.broker.bootstrap_servers.clone(),
-            from: self.from,
+            from,
             bounded: self.until.is_some(),
             state_dir: self.state_dir.clone(),
             output_dir: self.output_dir.clone(),
@@ -68,12 +76,12 @@ impl Args {
             connect_timeout: self.broker.connect_timeout,
             parquet_max_file_bytes: self.parquet_max_file_mb << 20,
             parquet_roll_interval: self.parquet_roll_interval,
-            start_time: None,
+            start_time,
         }
     }
 }
 
 /// Runs the app until SIGTERM/Ctrl-C (or the end, in bounded mode).
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    Ok(runner::run(args.options())?.exit_code())
+    Ok(runner::run(args.run.options(args.from, None))?.exit_code())
 }

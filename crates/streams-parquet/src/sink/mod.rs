@@ -61,7 +61,8 @@ pub struct ParquetSink {
     pub files_published: u64,
 }
 
-fn props() -> WriterProperties {
+/// The writer properties of every file the sink publishes.
+pub fn writer_properties() -> WriterProperties {
     WriterProperties::builder()
         .set_compression(Compression::SNAPPY)
         .set_max_row_group_size(64 * 1024)
@@ -69,10 +70,21 @@ fn props() -> WriterProperties {
         .build()
 }
 
-fn fsync_dir(dir: &Path) -> Result<(), ParquetError> {
+/// Makes a rename in `dir` durable.
+pub fn fsync_dir(dir: &Path) -> Result<(), ParquetError> {
     File::open(dir)
         .and_then(|d| d.sync_all())
         .map_err(ParquetError::io("fsync directory", dir))
+}
+
+/// Publishes a fully written hidden file: fsync its data, then rename it to `target`
+/// in the same directory. Readers see the old state or the whole new file, never a part.
+/// The rename is durable once the caller fsyncs the directory ([`fsync_dir`]; one call
+/// covers several renames).
+pub fn publish_staged(file: File, tmp: &Path, target: &Path) -> Result<(), ParquetError> {
+    file.sync_all().map_err(ParquetError::io("fsync", tmp))?;
+    drop(file);
+    std::fs::rename(tmp, target).map_err(ParquetError::io("publish", target))
 }
 
 impl ParquetSink {
@@ -87,7 +99,10 @@ impl ParquetSink {
             };
             for part in parts.flatten() {
                 let name = part.file_name().to_string_lossy().into_owned();
-                let Some(date) = name.strip_prefix("event_date=").and_then(parse_date) else {
+                let Some(date) = name
+                    .strip_prefix("event_date=")
+                    .and_then(streams_core::value::parse_date)
+                else {
                     continue;
                 };
                 let pdir = part.path();
@@ -177,8 +192,9 @@ impl ParquetSink {
                 self.cfg.task
             ));
             let file = File::create(&tmp).map_err(ParquetError::io("create", &tmp))?;
-            let writer = ArrowWriter::try_new(file, self.arrow[t].clone(), Some(props()))
-                .map_err(|e| ParquetError::format(&tmp, e))?;
+            let writer =
+                ArrowWriter::try_new(file, self.arrow[t].clone(), Some(writer_properties()))
+                    .map_err(|e| ParquetError::format(&tmp, e))?;
             self.open.insert(
                 (t, date),
                 OpenFile {
@@ -238,12 +254,10 @@ impl ParquetSink {
             .writer
             .into_inner()
             .map_err(|e| ParquetError::format(&f.tmp, e))?;
-        file.sync_all().map_err(ParquetError::io("fsync", &f.tmp))?;
-        drop(file);
         let target = f
             .dir
             .join(part_name(f.first_epoch, f.last_epoch, self.cfg.task));
-        std::fs::rename(&f.tmp, &target).map_err(ParquetError::io("publish", &target))?;
+        publish_staged(file, &f.tmp, &target)?;
         fsync_dir(&f.dir)?;
         self.published
             .entry(key)
@@ -261,12 +275,6 @@ impl ParquetSink {
             None => self.delivered,
         }
     }
-}
-
-fn parse_date(s: &str) -> Option<i32> {
-    let d = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").ok()?;
-    let epoch = chrono::NaiveDate::from_ymd_opt(1970, 1, 1)?;
-    i32::try_from((d - epoch).num_days()).ok()
 }
 
 #[cfg(test)]
