@@ -4,7 +4,6 @@
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -14,7 +13,7 @@ use streams_kafka::admin::{self, TopicSpec};
 use streams_kafka::{ClientConfig, KafkaSink, KafkaSource, SinkConfig, SourceConfig};
 use streams_parquet::{ParquetSink, ParquetSinkConfig};
 use streams_runtime::checkpoint::{start_offset, StartFrom};
-use streams_runtime::{load_topology, Engine, EngineOptions, OutboxBatch};
+use streams_runtime::{Engine, EngineOptions, OutboxBatch, TopologyDef};
 use streams_state::StateConfig;
 use tracing::{info, warn};
 
@@ -33,7 +32,7 @@ pub enum From {
 #[derive(Debug, Clone)]
 pub struct RunOptions {
     pub app_id: String,
-    pub topology: PathBuf,
+    pub topology: Arc<TopologyDef>,
     pub bootstrap_servers: String,
     pub from: From,
     pub bounded: bool,
@@ -191,16 +190,9 @@ pub struct RunOutcome {
     pub elapsed: Duration,
 }
 
-impl RunOutcome {
-    /// Exit code of a successful run.
-    pub fn exit_code(&self) -> ExitCode {
-        ExitCode::SUCCESS
-    }
-}
-
 /// Runs the app. Returns when stopped by a signal or, in bounded mode, at the end.
 pub fn run(opts: RunOptions) -> anyhow::Result<RunOutcome> {
-    let def = Arc::new(load_topology(&opts.topology)?);
+    let def = opts.topology.clone();
     let _lock = lock_state(&opts.state_dir, &opts.app_id)?;
     let dir = app_state_dir(&opts.state_dir, &opts.app_id);
     let has_state = dir.join("CURRENT").exists();
@@ -427,16 +419,7 @@ pub fn run(opts: RunOptions) -> anyhow::Result<RunOutcome> {
                 let ledger = engine.ledger();
                 let rate =
                     (ledger.consumed - consumed_at_log) as f64 / last_log.elapsed().as_secs_f64();
-                let lag: i64 = source
-                    .positions()
-                    .iter()
-                    .map(|(tp, pos)| {
-                        source
-                            .watermarks(tp, Duration::from_millis(500))
-                            .map(|(_, high)| (high - pos).max(0))
-                            .unwrap_or(0)
-                    })
-                    .sum();
+                let lag = source.lag(Duration::from_millis(500));
                 info!(
                     records_per_sec = rate as u64,
                     lag,

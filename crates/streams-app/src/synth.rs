@@ -21,10 +21,11 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use anyhow::Context as _;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use rand_distr::{Distribution, Zipf};
+use streams_core::processors::enrich::DimTables;
+use streams_runtime::topology_file::load_dims;
 
 /// Settings of the generator.
 #[derive(Debug, Clone)]
@@ -68,56 +69,33 @@ impl SynthConfig {
         }
     }
 
-    /// Users and products read from `<dir>/users.csv` (`user_id,...,country`) and
-    /// `<dir>/products.csv` (`product_id,...`).
+    /// Users and products of the dimension tables in `dir` (`users.csv`,
+    /// `products.csv`, `segments.csv`), loaded as the topology loads them.
     pub fn from_dims(dir: &Path) -> anyhow::Result<Self> {
-        let users_path = dir.join("users.csv");
-        let mut users = Vec::new();
-        let mut r = csv::Reader::from_path(&users_path)
-            .with_context(|| format!("cannot read {}", users_path.display()))?;
-        let header = r.headers()?.clone();
-        let id_col = header.iter().position(|h| h == "user_id");
-        let country_col = header.iter().position(|h| h == "country");
-        let (Some(id_col), Some(country_col)) = (id_col, country_col) else {
-            anyhow::bail!(
-                "{}: needs the columns user_id and country",
-                users_path.display()
-            );
-        };
-        for (line, row) in r.records().enumerate() {
-            let row = row.with_context(|| format!("{}: bad row", users_path.display()))?;
-            let id: i64 = row.get(id_col).unwrap_or("").parse().with_context(|| {
-                format!(
-                    "{}: row {}: user_id is not an integer",
-                    users_path.display(),
-                    line + 2
-                )
-            })?;
-            users.push((id, row.get(country_col).unwrap_or("").to_string()));
-        }
-        let products_path = dir.join("products.csv");
-        let mut products = Vec::new();
-        let mut r = csv::Reader::from_path(&products_path)
-            .with_context(|| format!("cannot read {}", products_path.display()))?;
-        let Some(id_col) = r.headers()?.iter().position(|h| h == "product_id") else {
-            anyhow::bail!("{}: needs the column product_id", products_path.display());
-        };
-        for (line, row) in r.records().enumerate() {
-            let row = row.with_context(|| format!("{}: bad row", products_path.display()))?;
-            products.push(row.get(id_col).unwrap_or("").parse().with_context(|| {
-                format!(
-                    "{}: row {}: product_id is not an integer",
-                    products_path.display(),
-                    line + 2
-                )
-            })?);
-        }
-        anyhow::ensure!(!users.is_empty(), "{} has no users", users_path.display());
-        anyhow::ensure!(
-            !products.is_empty(),
-            "{} has no products",
-            products_path.display()
+        let mut errors = Vec::new();
+        let dims = load_dims(
+            &dir.join("users.csv"),
+            &dir.join("products.csv"),
+            &dir.join("segments.csv"),
+            &mut errors,
         );
+        anyhow::ensure!(errors.is_empty(), "{}", errors.join("; "));
+        Self::from_dim_tables(&dims)
+    }
+
+    /// Users (with their home country) and products of loaded dimension tables, sorted by
+    /// id so that a seed always draws the same ids.
+    pub fn from_dim_tables(dims: &DimTables) -> anyhow::Result<Self> {
+        let mut users: Vec<(i64, String)> = dims
+            .users
+            .iter()
+            .map(|(id, u)| (*id, u.country.to_string()))
+            .collect();
+        users.sort_unstable();
+        let mut products: Vec<i64> = dims.products.keys().copied().collect();
+        products.sort_unstable();
+        anyhow::ensure!(!users.is_empty(), "the users dimension is empty");
+        anyhow::ensure!(!products.is_empty(), "the products dimension is empty");
         Ok(SynthConfig {
             users,
             products,
@@ -193,6 +171,9 @@ pub struct Synth {
     rng: SmallRng,
     users: Zipf<f64>,
     products: Zipf<f64>,
+    /// Unknown ids are drawn above these.
+    max_user: i64,
+    max_product: i64,
     /// Fresh events generated so far.
     n: u64,
     /// Records emitted so far (fresh and duplicates).
@@ -212,6 +193,8 @@ impl Synth {
             rng: SmallRng::seed_from_u64(cfg.seed),
             users: zipf(cfg.users.len(), 0.8),
             products: zipf(cfg.products.len(), 1.0),
+            max_user: cfg.users.iter().map(|u| u.0).max().unwrap_or(0),
+            max_product: cfg.products.iter().max().copied().unwrap_or(0),
             cfg,
             n: 0,
             emitted: 0,
@@ -253,8 +236,7 @@ impl Synth {
         let (user, home) = if r.random_bool(0.03) {
             (None, None)
         } else if r.random_bool(cfg.unknown_ids) {
-            let max = cfg.users.iter().map(|u| u.0).max().unwrap_or(0);
-            (Some(max + r.random_range(1..=500)), None)
+            (Some(self.max_user + r.random_range(1..=500)), None)
         } else {
             let i = self.users.sample(r) as usize - 1;
             let (id, c) = &cfg.users[i.min(cfg.users.len() - 1)];
@@ -288,8 +270,7 @@ impl Synth {
         let product = if event_type.contains("page_view") && r.random_bool(0.4) {
             "null".to_string()
         } else if r.random_bool(cfg.unknown_ids) {
-            let max = cfg.products.iter().max().copied().unwrap_or(0);
-            (max + r.random_range(1..=50)).to_string()
+            (self.max_product + r.random_range(1..=50)).to_string()
         } else {
             let i = self.products.sample(r) as usize - 1;
             cfg.products[i.min(cfg.products.len() - 1)].to_string()

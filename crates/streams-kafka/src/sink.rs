@@ -345,7 +345,11 @@ impl KafkaSink {
         // wait, then read what arrived past the ends just found.
         if !self.cfg.recovery_settle.is_zero() {
             std::thread::sleep(self.cfg.recovery_settle);
-            let from = ends.clone();
+            // From the end found for each partition; a partition where the first pass
+            // found nothing past its known position starts there again (not at the
+            // beginning of the log).
+            let mut from = self.known.clone();
+            from.extend(ends.iter().map(|(tp, o)| (tp.clone(), *o)));
             for (_, topic) in topics {
                 self.scan_topic(topic, &from, &mut present, &mut ends)?;
             }

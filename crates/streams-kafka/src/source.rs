@@ -120,13 +120,20 @@ impl KafkaSource {
 
     /// Commits `offsets` as the group's offsets (used by `reset-state`).
     pub fn commit_offsets(&self, offsets: &BTreeMap<Tp, i64>) -> Result<(), KafkaError> {
+        self.commit(offsets, CommitMode::Sync)
+    }
+
+    fn commit(&self, offsets: &BTreeMap<Tp, i64>, mode: CommitMode) -> Result<(), KafkaError> {
         let mut tpl = TopicPartitionList::new();
         for ((t, p), o) in offsets {
             tpl.add_partition_offset(t, *p, Offset::Offset(*o))
                 .map_err(KafkaError::client("commit offsets"))?;
         }
+        if tpl.count() == 0 {
+            return Ok(());
+        }
         self.consumer
-            .commit(&tpl, CommitMode::Sync)
+            .commit(&tpl, mode)
             .map_err(KafkaError::client("commit offsets"))
     }
 
@@ -221,16 +228,20 @@ impl KafkaSource {
 
     /// Publishes positions as the group's offsets (lag monitoring only; never read back).
     pub fn commit_group_offsets(&self) -> Result<(), KafkaError> {
-        let mut tpl = TopicPartitionList::new();
-        for ((t, p), o) in &self.position {
-            tpl.add_partition_offset(t, *p, Offset::Offset(*o))
-                .map_err(KafkaError::client("commit offsets"))?;
-        }
-        if tpl.count() == 0 {
-            return Ok(());
-        }
-        self.consumer
-            .commit(&tpl, CommitMode::Async)
-            .map_err(KafkaError::client("commit offsets"))
+        self.commit(&self.position, CommitMode::Async)
+    }
+
+    /// Records between the current positions and each partition's high watermark (one
+    /// ListOffsets request per partition, each waiting at most `timeout`; partitions that
+    /// do not answer in time count 0). A lower bound on brokers that under-report ends.
+    pub fn lag(&self, timeout: Duration) -> i64 {
+        self.position
+            .iter()
+            .map(|(tp, pos)| {
+                self.watermarks(tp, timeout)
+                    .map(|(_, high)| (high - pos).max(0))
+                    .unwrap_or(0)
+            })
+            .sum()
     }
 }

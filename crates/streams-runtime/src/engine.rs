@@ -135,6 +135,11 @@ impl Engine {
             }
             offsets = m.offsets.clone();
             wm.restore(&m.watermark, wall_now);
+            // A partition known from the checkpoint but without data yet has no event
+            // time in the restored state: it holds the watermark back all the same.
+            for i in 0..engine_partitions.len() {
+                wm.register(i as u32, wall_now);
+            }
             ledger = m.ledger.clone();
             epoch = m.epoch;
             let counters: BTreeMap<String, NodeCounters> = m
@@ -238,10 +243,7 @@ impl Engine {
     /// goes idle, it holds the watermark back.
     pub fn assign(&mut self, partitions: &[(String, i32)], wall_now: i64) {
         for (t, p) in partitions {
-            let id = self.partition_id(&Arc::from(t.as_str()), *p, wall_now);
-            // A partition known from the checkpoint but without data yet is not in the
-            // restored watermark state: it must hold the watermark back all the same.
-            self.wm.register(id, wall_now);
+            self.partition_id(&Arc::from(t.as_str()), *p, wall_now);
         }
     }
 

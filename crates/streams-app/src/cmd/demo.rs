@@ -14,6 +14,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
@@ -53,9 +54,6 @@ pub struct Args {
     pub app_id: String,
     #[command(flatten)]
     pub topology: super::broker::TopologyArg,
-    /// Directory with the dimension tables the producer draws ids from.
-    #[arg(long, default_value = "topology/dims", env = "STREAMS_DIMS_DIR")]
-    pub dims_dir: PathBuf,
     /// Segments dimension used by the daily summary.
     #[arg(
         long,
@@ -114,13 +112,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         args.partitions,
         MAX_EVENTS_PER_PARTITION
     );
-    let def = load_topology(&args.topology.path)?;
+    let def = Arc::new(load_topology(&args.topology.path)?);
     let start_ms = parse_start_time(&args.start_time)?;
     let synth_cfg = SynthConfig {
         seed: args.seed,
         start_ms,
         rate_per_sec: args.events as f64 / EVENT_TIME_SPAN_SECS,
-        ..SynthConfig::from_dims(&args.dims_dir)?
+        ..SynthConfig::from_dim_tables(def.dims())?
     };
 
     // A fresh start: the demo's state and output from an earlier run would point at
@@ -181,7 +179,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 
     let outcome = runner::run(RunOptions {
         app_id: args.app_id.clone(),
-        topology: args.topology.path.clone(),
+        topology: def.clone(),
         bootstrap_servers: bootstrap.clone(),
         from: From::Checkpoint,
         bounded: true,

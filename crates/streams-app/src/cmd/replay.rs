@@ -5,8 +5,10 @@
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::Context as _;
+use streams_runtime::load_topology;
 
 use super::reset_state::{parse_reset_to, reset, ResetTo};
 use crate::runner::{self, From};
@@ -56,10 +58,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         );
     }
     let a = &args.run;
+    let def = Arc::new(load_topology(&a.topology.path)?);
     reset(
         &a.app_id,
         &a.state_dir,
-        &a.topology.path,
+        &def,
         &a.broker.bootstrap_servers,
         to,
         false,
@@ -72,6 +75,6 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         ResetTo::Time(ms) => Some(ms),
         _ => None,
     };
-    let outcome = runner::run(a.options(From::Earliest, start_time))?;
-    Ok(outcome.exit_code())
+    runner::run(a.options(def, From::Earliest, start_time))?;
+    Ok(ExitCode::SUCCESS)
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use streams_kafka::{ClientConfig, KafkaSource, SourceConfig};
-use streams_runtime::load_topology;
+use streams_runtime::{load_topology, TopologyDef};
 
 use crate::runner::{app_state_dir, check_not_running, lock_state};
 
@@ -84,13 +84,12 @@ fn dir_size(dir: &Path) -> (u64, u64) {
 pub fn reset(
     app_id: &str,
     state_dir: &Path,
-    topology: &Path,
+    def: &TopologyDef,
     bootstrap: &str,
     to: ResetTo,
     dry_run: bool,
     timeout: Duration,
 ) -> anyhow::Result<()> {
-    let def = load_topology(topology)?;
     let lock = if dry_run {
         check_not_running(state_dir, app_id)?;
         None
@@ -161,7 +160,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     reset(
         &args.app_id,
         &args.state_dir,
-        &args.topology.path,
+        &load_topology(&args.topology.path)?,
         &args.broker.bootstrap_servers,
         to,
         args.dry_run,

@@ -2,6 +2,9 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
+
+use streams_runtime::{load_topology, TopologyDef};
 
 use crate::runner::{self, From, RunOptions};
 
@@ -60,10 +63,16 @@ pub struct RunArgs {
 
 impl RunArgs {
     /// Options of a run starting at `from` (and, on a new state, at `start_time`).
-    pub(crate) fn options(&self, from: From, start_time: Option<i64>) -> RunOptions {
+    /// Options of a run of `def` (the topology loaded from `--topology`).
+    pub(crate) fn options(
+        &self,
+        def: Arc<TopologyDef>,
+        from: From,
+        start_time: Option<i64>,
+    ) -> RunOptions {
         RunOptions {
             app_id: self.app_id.clone(),
-            topology: self.topology.path.clone(),
+            topology: def,
             bootstrap_servers: self.broker.bootstrap_servers.clone(),
             from,
             bounded: self.until.is_some(),
@@ -83,5 +92,7 @@ impl RunArgs {
 
 /// Runs the app until SIGTERM/Ctrl-C (or the end, in bounded mode).
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    Ok(runner::run(args.run.options(args.from, None))?.exit_code())
+    let def = Arc::new(load_topology(&args.run.topology.path)?);
+    runner::run(args.run.options(def, args.from, None))?;
+    Ok(ExitCode::SUCCESS)
 }
