@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _};
+use clap::ValueEnum as _;
 use streams_kafka::admin::{self, TopicSpec};
 use streams_kafka::{ClientConfig, KafkaSink, KafkaSource, SinkConfig, SourceConfig};
 use streams_parquet::{ParquetSink, ParquetSinkConfig};
@@ -19,7 +20,7 @@ use tracing::{info, warn};
 
 /// Where a run starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum From {
+pub enum FromArg {
     /// Continue from the app's checkpoint (a new app starts at the earliest offsets).
     Checkpoint,
     /// The earliest retained offsets (apps without state only).
@@ -28,13 +29,23 @@ pub enum From {
     Latest,
 }
 
+impl From<FromArg> for StartFrom {
+    fn from(f: FromArg) -> Self {
+        match f {
+            FromArg::Checkpoint => StartFrom::Checkpoint,
+            FromArg::Earliest => StartFrom::Earliest,
+            FromArg::Latest => StartFrom::Latest,
+        }
+    }
+}
+
 /// Everything a run needs.
 #[derive(Debug, Clone)]
 pub struct RunOptions {
     pub app_id: String,
     pub topology: Arc<TopologyDef>,
     pub bootstrap_servers: String,
-    pub from: From,
+    pub from: FromArg,
     pub bounded: bool,
     pub state_dir: PathBuf,
     pub output_dir: PathBuf,
@@ -45,7 +56,7 @@ pub struct RunOptions {
     pub connect_timeout: Duration,
     pub parquet_max_file_bytes: u64,
     pub parquet_roll_interval: Duration,
-    /// With `From::Earliest` on a new state: start at the first record at or after this time (ms).
+    /// With `FromArg::Earliest` on a new state: start at the first record at or after this time (ms).
     pub start_time: Option<i64>,
 }
 
@@ -67,6 +78,18 @@ pub fn app_state_dir(state_dir: &Path, app_id: &str) -> PathBuf {
 /// The dead-letter topic of an app.
 pub fn dlq_topic(app_id: &str) -> String {
     format!("{app_id}-dlq")
+}
+
+/// The topics an app writes: one per output table, then the DLQ.
+pub fn output_topics(def: &TopologyDef, app_id: &str) -> Vec<String> {
+    let mut names: Vec<String> = Vec::new();
+    for t in def.topics.values() {
+        if !names.contains(t) {
+            names.push(t.clone());
+        }
+    }
+    names.push(dlq_topic(app_id));
+    names
 }
 
 /// An exclusive lock on the app's state: two processes never share one state directory.
@@ -196,16 +219,16 @@ pub fn run(opts: RunOptions) -> anyhow::Result<RunOutcome> {
     let _lock = lock_state(&opts.state_dir, &opts.app_id)?;
     let dir = app_state_dir(&opts.state_dir, &opts.app_id);
     let has_state = dir.join("CURRENT").exists();
-    if has_state && opts.from != From::Checkpoint {
+    if has_state && opts.from != FromArg::Checkpoint {
         bail!(
             "app `{}` already has state in {}; `--from {}` would process its input twice. Use `streams-app replay --app-id {}` to reprocess from the start",
             opts.app_id,
             dir.display(),
-            match opts.from {
-                From::Earliest => "earliest",
-                From::Latest => "latest",
-                From::Checkpoint => "checkpoint",
-            },
+opts
+                .from
+                .to_possible_value()
+                .map(|v| v.get_name().to_string())
+                .unwrap_or_default(),
             opts.app_id
         );
     }
@@ -229,27 +252,16 @@ pub fn run(opts: RunOptions) -> anyhow::Result<RunOutcome> {
         .iter()
         .filter(|(t, _)| *t == def.source_topics[0])
         .count() as i32;
-    let mut wanted: Vec<TopicSpec> = def
-        .topics
-        .values()
-        .map(|t| TopicSpec {
-            name: t.clone(),
+    let wanted: Vec<TopicSpec> = output_topics(&def, &opts.app_id)
+        .into_iter()
+        .map(|name| TopicSpec {
+            name,
             partitions: out_partitions,
             replication: opts.replication_factor,
         })
         .collect();
-    wanted.push(TopicSpec {
-        name: dlq_topic(&opts.app_id),
-        partitions: out_partitions,
-        replication: opts.replication_factor,
-    });
-    let existing: std::collections::BTreeSet<String> = admin::list_topics(&client, timeout)?
-        .into_iter()
-        .map(|(t, _)| t)
-        .collect();
-    wanted.retain(|t| !existing.contains(&t.name));
-    if !wanted.is_empty() {
-        for (t, _) in admin::create_topics(&client, &wanted, timeout)? {
+    for (t, state) in admin::ensure_topics(&client, &wanted, timeout)? {
+        if state == admin::TopicState::Created {
             info!(topic = %t, "created output topic");
         }
     }
@@ -272,11 +284,7 @@ pub fn run(opts: RunOptions) -> anyhow::Result<RunOutcome> {
         .into_iter()
         .filter_map(|(tp, o)| o.map(|o| (tp, o)))
         .collect();
-    let from = match opts.from {
-        From::Latest => StartFrom::Latest,
-        From::Earliest => StartFrom::Earliest,
-        From::Checkpoint => StartFrom::Checkpoint,
-    };
+    let from = StartFrom::from(opts.from);
     let mut starts = Vec::new();
     let mut ends = BTreeMap::new();
     let by_time = match opts.start_time {

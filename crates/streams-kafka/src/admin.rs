@@ -144,6 +144,54 @@ pub fn create_topics(
     Ok(out)
 }
 
+/// What [`ensure_topics`] found or did for one topic.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TopicState {
+    /// It was missing and is created now.
+    Created,
+    /// It exists (its partition count, when the listing knew it), left as it is.
+    Existed {
+        /// Partitions of the existing topic.
+        partitions: Option<usize>,
+    },
+}
+
+/// Creates those of `specs` that are missing (idempotent); reports each one in order.
+pub fn ensure_topics(
+    cfg: &ClientConfig,
+    specs: &[TopicSpec],
+    timeout: Duration,
+) -> Result<Vec<(String, TopicState)>, KafkaError> {
+    let existing: std::collections::BTreeMap<String, usize> =
+        list_topics(cfg, timeout)?.into_iter().collect();
+    let missing: Vec<TopicSpec> = specs
+        .iter()
+        .filter(|t| !existing.contains_key(&t.name))
+        .cloned()
+        .collect();
+    let created = if missing.is_empty() {
+        Vec::new()
+    } else {
+        create_topics(cfg, &missing, timeout)?
+    };
+    Ok(specs
+        .iter()
+        .map(|spec| {
+            let made = created
+                .iter()
+                .any(|(n, c)| *n == spec.name && *c == Created::Created);
+            let state = if made {
+                TopicState::Created
+            } else {
+                TopicState::Existed {
+                    partitions: existing.get(&spec.name).copied(),
+                }
+            };
+            (spec.name.clone(), state)
+        })
+        .collect())
+}
+
 /// A topic with its size.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TopicInfo {

@@ -4,7 +4,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context as _;
-use streams_summary::{load_segments, summarize_day, DayReport, SummaryConfig};
+use std::collections::HashMap;
+
+use streams_summary::{load_segments, summarize_day, DayReport, SegmentRow, SummaryConfig};
 
 /// Output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -90,25 +92,7 @@ pub fn print_human(r: &DayReport) {
         );
         return;
     }
-    let mut t = comfy_table::Table::new();
-    t.load_preset(comfy_table::presets::UTF8_BORDERS_ONLY);
-    t.set_header(vec![
-        "country", "segment", "revenue", "events", "rank", "premium",
-    ]);
-    for s in &r.segments {
-        t.add_row(vec![
-            s.country.clone(),
-            s.segment.clone(),
-            format!("{:.2}", s.daily_revenue),
-            s.daily_events.to_string(),
-            s.revenue_rank_in_country.to_string(),
-            if s.is_premium {
-                "yes".into()
-            } else {
-                "no".into()
-            },
-        ]);
-    }
+    let t = segment_table(&r.segments);
     println!(
         "{} ({} input rows from {} files)\n{t}",
         r.date, r.input.rows, r.input_files
@@ -116,6 +100,51 @@ pub fn print_human(r: &DayReport) {
     for c in r.checks.iter().filter(|c| !c.ok) {
         println!("  check failed: {} ({})", c.name, c.detail);
     }
+}
+
+/// `daily_segment_metrics` rows as a table.
+pub fn segment_table<'a>(rows: impl IntoIterator<Item = &'a SegmentRow>) -> comfy_table::Table {
+    let mut t = super::table();
+    t.set_header(vec![
+        "country",
+        "segment",
+        "revenue",
+        "events",
+        "purchases",
+        "rank in country",
+        "premium",
+    ]);
+    for s in rows {
+        t.add_row(vec![
+            s.country.clone(),
+            s.segment.clone(),
+            format!("{:.2}", s.daily_revenue),
+            s.daily_events.to_string(),
+            s.daily_purchases.to_string(),
+            s.revenue_rank_in_country.to_string(),
+            if s.is_premium { "yes" } else { "no" }.to_string(),
+        ]);
+    }
+    t
+}
+
+/// Summarises every day from `first` to `last` (inclusive), advancing `bar` per day.
+pub fn summarize_days(
+    cfg: &SummaryConfig,
+    premium: &HashMap<String, bool>,
+    first: chrono::NaiveDate,
+    last: chrono::NaiveDate,
+    bar: &indicatif::ProgressBar,
+) -> anyhow::Result<Vec<DayReport>> {
+    let mut reports = Vec::new();
+    for day in first.iter_days().take_while(|d| *d <= last) {
+        let d = day.format("%Y-%m-%d").to_string();
+        bar.set_message(d.clone());
+        reports.push(summarize_day(cfg, premium, &d)?);
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    Ok(reports)
 }
 
 /// Runs `daily-summary` once, or as a daily scheduler with `--daily-at`.
@@ -163,22 +192,12 @@ fn run_once(args: &Args, date: &str) -> anyhow::Result<ExitCode> {
         app_id: args.app_id.clone(),
         segments: args.segments.clone(),
     };
-    let days: Vec<String> = first
-        .iter_days()
-        .take_while(|d| *d <= last)
-        .map(|d| d.format("%Y-%m-%d").to_string())
-        .collect();
-    let bar = indicatif::ProgressBar::new(days.len() as u64);
-    if days.len() == 1 || !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+    let days = (last - first).num_days() as u64 + 1;
+    let bar = indicatif::ProgressBar::new(days);
+    if days == 1 || !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
         bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
     }
-    let mut reports = Vec::new();
-    for d in &days {
-        bar.set_message(d.clone());
-        reports.push(summarize_day(&cfg, &premium, d)?);
-        bar.inc(1);
-    }
-    bar.finish_and_clear();
+    let reports = summarize_days(&cfg, &premium, first, last, &bar)?;
     match args.format {
         Format::Json => println!(
             "{}",

@@ -22,11 +22,13 @@ use streams_kafka::embedded::EmbeddedBroker;
 use streams_kafka::producer::{Acks, InputProducer, ProducerConfig};
 use streams_kafka::ClientConfig;
 use streams_runtime::{load_topology, Ledger};
-use streams_summary::{load_segments, summarize_day, DayReport, SummaryConfig};
+use streams_summary::{load_segments, DayReport, SummaryConfig};
 
+use super::daily_summary::{segment_table, summarize_days};
 use super::produce::{parse_start_time, send_all};
+use super::table;
 use super::topics::app_topics;
-use crate::runner::{self, app_state_dir, check_not_running, From, RunOptions};
+use crate::runner::{self, app_state_dir, check_not_running, FromArg, RunOptions};
 use crate::synth::{Synth, SynthConfig};
 
 /// Arguments of `demo`.
@@ -181,7 +183,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         app_id: args.app_id.clone(),
         topology: def.clone(),
         bootstrap_servers: bootstrap.clone(),
-        from: From::Checkpoint,
+        from: FromArg::Checkpoint,
         bounded: true,
         state_dir: args.state_dir.clone(),
         output_dir: args.output_dir.clone(),
@@ -221,13 +223,14 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     )
     .context("start time out of range")?
     .date_naive();
-    let mut reports = Vec::new();
-    for day in first.iter_days().take_while(|d| *d <= last) {
-        let r = summarize_day(&cfg, &premium, &day.format("%Y-%m-%d").to_string())?;
-        if r.input_files > 0 {
-            reports.push(r);
-        }
-    }
+    let mut reports = summarize_days(
+        &cfg,
+        &premium,
+        first,
+        last,
+        &indicatif::ProgressBar::hidden(),
+    )?;
+    reports.retain(|r| r.input_files > 0);
     println!();
     print_top(&reports);
     println!();
@@ -257,12 +260,6 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         t0.elapsed().as_secs_f64()
     );
     Ok(ExitCode::SUCCESS)
-}
-
-fn table() -> comfy_table::Table {
-    let mut t = comfy_table::Table::new();
-    t.load_preset(comfy_table::presets::UTF8_BORDERS_ONLY);
-    t
 }
 
 fn print_ledger(l: &Ledger) {
@@ -300,27 +297,7 @@ fn print_top(reports: &[DayReport]) {
                 .then(a.country.cmp(&b.country))
                 .then(a.segment.cmp(&b.segment))
         });
-        let mut t = table();
-        t.set_header(vec![
-            "country",
-            "segment",
-            "revenue",
-            "events",
-            "purchases",
-            "rank in country",
-            "premium",
-        ]);
-        for s in rows.iter().take(8) {
-            t.add_row(vec![
-                s.country.clone(),
-                s.segment.clone(),
-                format!("{:.2}", s.daily_revenue),
-                s.daily_events.to_string(),
-                s.daily_purchases.to_string(),
-                s.revenue_rank_in_country.to_string(),
-                if s.is_premium { "yes" } else { "no" }.to_string(),
-            ]);
-        }
+        let t = segment_table(rows.iter().take(8));
         let revenue: f64 = r.segments.iter().map(|s| s.daily_revenue).sum();
         let events: i64 = r.segments.iter().map(|s| s.daily_events).sum();
         println!(

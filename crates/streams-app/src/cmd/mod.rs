@@ -11,6 +11,13 @@ pub mod reset_state;
 pub mod run;
 pub mod topics;
 
+/// A table in the style every command prints.
+pub fn table() -> comfy_table::Table {
+    let mut t = comfy_table::Table::new();
+    t.load_preset(comfy_table::presets::UTF8_BORDERS_ONLY);
+    t
+}
+
 /// Logs go to stderr; `RUST_LOG` overrides the default level. librdkafka's own log
 /// (connection retries and the like, which the app handles and reports itself) is off
 /// unless `RUST_LOG` names it, e.g. `RUST_LOG=info,librdkafka=debug`.

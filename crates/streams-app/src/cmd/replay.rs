@@ -11,7 +11,7 @@ use anyhow::Context as _;
 use streams_runtime::load_topology;
 
 use super::reset_state::{parse_reset_to, reset, ResetTo};
-use crate::runner::{self, From};
+use crate::runner::{self, FromArg};
 
 /// Arguments of `replay`.
 #[derive(Debug, clap::Args)]
@@ -75,6 +75,6 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         ResetTo::Time(ms) => Some(ms),
         _ => None,
     };
-    runner::run(a.options(def, From::Earliest, start_time))?;
+    runner::run(a.options(def, FromArg::Earliest, start_time))?;
     Ok(ExitCode::SUCCESS)
 }

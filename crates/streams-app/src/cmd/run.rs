@@ -6,15 +6,15 @@ use std::sync::Arc;
 
 use streams_runtime::{load_topology, TopologyDef};
 
-use crate::runner::{self, From, RunOptions};
+use crate::runner::{self, FromArg, RunOptions};
 
 /// Arguments of `run`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct Args {
     /// Where to start: `checkpoint` continues from the app's state (a new app starts at
     /// the earliest offsets); `earliest` and `latest` are for apps without state.
-    #[arg(long, value_enum, default_value_t = From::Checkpoint, env = "STREAMS_FROM")]
-    pub from: From,
+    #[arg(long, value_enum, default_value_t = FromArg::Checkpoint, env = "STREAMS_FROM")]
+    pub from: FromArg,
     #[command(flatten)]
     pub run: RunArgs,
 }
@@ -67,7 +67,7 @@ impl RunArgs {
     pub(crate) fn options(
         &self,
         def: Arc<TopologyDef>,
-        from: From,
+        from: FromArg,
         start_time: Option<i64>,
     ) -> RunOptions {
         RunOptions {

@@ -3,11 +3,11 @@
 
 use std::process::ExitCode;
 
-use streams_kafka::admin::{self, Created, TopicSpec};
+use streams_kafka::admin::{self, TopicSpec, TopicState};
 use streams_runtime::load_topology;
 
 use super::broker::BrokerArgs;
-use crate::runner::dlq_topic;
+use crate::runner::output_topics;
 
 /// Arguments of `topics create`.
 #[derive(Debug, clap::Args)]
@@ -37,22 +37,17 @@ pub struct ListArgs {
 /// Every topic an app reads or writes: inputs, outputs, then the DLQ.
 pub fn app_topics(def: &streams_runtime::TopologyDef, app_id: &str) -> Vec<String> {
     let mut names: Vec<String> = def.source_topics.clone();
-    for t in def.topics.values() {
-        if !names.contains(t) {
-            names.push(t.clone());
-        }
-    }
-    names.push(dlq_topic(app_id));
+    names.extend(
+        output_topics(def, app_id)
+            .into_iter()
+            .filter(|t| !def.source_topics.contains(t)),
+    );
     names
 }
 
 /// Runs `topics create`.
 pub fn create(args: CreateArgs) -> anyhow::Result<ExitCode> {
     let def = load_topology(&args.topology.path)?;
-    let client = args.broker.client();
-    let timeout = args.broker.connect_timeout;
-    let existing: std::collections::BTreeMap<String, usize> =
-        admin::list_topics(&client, timeout)?.into_iter().collect();
     let specs: Vec<TopicSpec> = app_topics(&def, &args.app_id)
         .into_iter()
         .map(|name| TopicSpec {
@@ -61,28 +56,22 @@ pub fn create(args: CreateArgs) -> anyhow::Result<ExitCode> {
             replication: args.replication_factor,
         })
         .collect();
-    let missing: Vec<TopicSpec> = specs
-        .iter()
-        .filter(|t| !existing.contains_key(&t.name))
-        .cloned()
-        .collect();
-    let created = if missing.is_empty() {
-        Vec::new()
-    } else {
-        admin::create_topics(&client, &missing, timeout)?
-    };
-    for spec in &specs {
-        let made = created
-            .iter()
-            .any(|(n, c)| *n == spec.name && *c == Created::Created);
-        match existing.get(&spec.name) {
-            _ if made => println!("created  {} ({} partitions)", spec.name, spec.partitions),
-            Some(p) if *p as i32 != spec.partitions => println!(
-                "exists   {} ({p} partitions; left as it is, --partitions {} not applied)",
-                spec.name, spec.partitions
+    let outcome = admin::ensure_topics(&args.broker.client(), &specs, args.broker.connect_timeout)?;
+    let wanted = args.partitions as usize;
+    for (name, state) in outcome {
+        match state {
+            TopicState::Created => println!("created  {name} ({wanted} partitions)"),
+            TopicState::Existed {
+                partitions: Some(p),
+            } if p != wanted => println!(
+                "exists   {name} ({p} partitions; left as it is, --partitions {wanted} not applied)"
             ),
-            Some(p) => println!("exists   {} ({p} partitions)", spec.name),
-            None => println!("exists   {} (created concurrently)", spec.name),
+            TopicState::Existed {
+                partitions: Some(p),
+            } => println!("exists   {name} ({p} partitions)"),
+            TopicState::Existed { partitions: None } => {
+                println!("exists   {name} (created concurrently)")
+            }
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -92,8 +81,7 @@ pub fn create(args: CreateArgs) -> anyhow::Result<ExitCode> {
 pub fn list(args: ListArgs) -> anyhow::Result<ExitCode> {
     let client = args.broker.client();
     let topics = admin::describe_topics(&client, args.broker.connect_timeout)?;
-    let mut t = comfy_table::Table::new();
-    t.load_preset(comfy_table::presets::UTF8_BORDERS_ONLY);
+    let mut t = super::table();
     t.set_header(vec!["topic", "partitions", "records"]);
     for d in &topics {
         t.add_row(vec![
