@@ -76,16 +76,6 @@ fn args<'a>(
     ]
 }
 
-fn parquet(root: &Path, app: &str, table: &str) -> Vec<String> {
-    let mut rows: Vec<String> = streams_parquet::read::read_table_json(&root.join(app).join(table))
-        .unwrap()
-        .iter()
-        .map(|r| r.to_string())
-        .collect();
-    rows.sort();
-    rows
-}
-
 /// event id -> (partition, offset) in the input topic.
 fn input_positions(bs: &str, topic: &str) -> BTreeMap<String, (i32, i64)> {
     use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -104,7 +94,9 @@ fn input_positions(bs: &str, topic: &str) -> BTreeMap<String, (i32, i64)> {
     c.assign(&tpl).unwrap();
     let mut out = BTreeMap::new();
     let mut eof = BTreeSet::new();
+    let deadline = Instant::now() + Duration::from_secs(120);
     while eof.len() < 8 {
+        assert!(Instant::now() < deadline, "timed out reading {topic}");
         match c.poll(Duration::from_millis(200)) {
             Some(Ok(m)) => {
                 if let Ok(v) = serde_json::from_slice::<Value>(m.payload().unwrap_or_default()) {
@@ -179,22 +171,23 @@ fn sigkill_restarts_against_a_real_broker_equal_an_uninterrupted_run() {
     // SIGKILL at 10 random instants, restarting each time; then finish bounded.
     let b = args(&app_b, &bs, st, dt, topo_b.to_str().unwrap());
     let mut rng = rand::rngs::SmallRng::seed_from_u64(run_id as u64);
+    eprintln!("run id {run_id} (seeds the kill schedule)");
     let mut logs = Vec::new();
     for i in 0..10 {
-        let log = dir.path().join(format!("kill-{i}.log"));
-        let mut child = std::process::Command::new(bin())
-            .args(&b)
-            .env("RUST_LOG", "info")
-            .env("NO_COLOR", "1")
-            .stdout(std::process::Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .unwrap();
-        logs.push(log);
+        let mut child = spawn(&b);
+        // Every other kill lands after processing started; the others may land during
+        // start-up or the recovery scan.
+        if i % 2 == 0 {
+            child.wait_stderr("running", Duration::from_secs(60));
+        }
         std::thread::sleep(Duration::from_millis(rng.random_range(1_000..5_000)));
-        child.kill().unwrap();
-        child.wait().unwrap();
+        child.kill(); // SIGKILL
+        logs.push((format!("kill-{i}"), child.stderr()));
     }
+    assert!(
+        logs.iter().any(|(_, log)| log.contains("progress")),
+        "no killed run got as far as a progress report"
+    );
     let mut b = b.clone();
     b.extend(["--until", "end"]);
     let o_b = run_cmd_log(&b, "info");
@@ -216,17 +209,12 @@ fn sigkill_restarts_against_a_real_broker_equal_an_uninterrupted_run() {
         ledger(&o),
         ledger(&o_b)
     );
-    for l in &logs {
-        for line in std::fs::read_to_string(l)
-            .unwrap_or_default()
+    for (name, log) in &logs {
+        for line in log
             .lines()
             .filter(|l| l.contains("running") || l.contains("progress"))
         {
-            eprintln!(
-                "{}: {}",
-                l.file_name().unwrap().to_string_lossy(),
-                &line[..line.len().min(400)]
-            );
+            eprintln!("{name}: {}", &line[..line.len().min(400)]);
         }
     }
 
@@ -271,8 +259,8 @@ fn sigkill_restarts_against_a_real_broker_equal_an_uninterrupted_run() {
         assert!(!want.is_empty(), "{t} empty");
         assert_eq!(got.len(), want.len(), "topic {t}: row count after kills");
         assert_eq!(got, want, "topic {t} after kills");
-        let pq_a = parquet(&data, &app_a, t);
-        let pq_b = parquet(&data, &app_b, t);
+        let pq_a = parquet_rows(&data, &app_a, t);
+        let pq_b = parquet_rows(&data, &app_b, t);
         assert_eq!(
             pq_a.len(),
             want.len(),

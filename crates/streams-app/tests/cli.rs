@@ -6,10 +6,6 @@
 
 mod common;
 
-use std::process::Command;
-
-use common::bin;
-
 /// Every runnable subcommand path (`["topics", "create"]`, ...), with its definition.
 fn leaves(cmd: &clap::Command, path: Vec<String>, out: &mut Vec<(Vec<String>, clap::Command)>) {
     let subs: Vec<&clap::Command> = cmd
@@ -36,18 +32,7 @@ fn all_leaves() -> Vec<(Vec<String>, clap::Command)> {
 }
 
 fn run(args: &[String]) -> std::process::Output {
-    let mut cmd = Command::new(bin());
-    // The developer's own STREAMS_* settings must not change what is tested.
-    for (k, _) in std::env::vars() {
-        if k.starts_with("STREAMS_") {
-            cmd.env_remove(k);
-        }
-    }
-    cmd.args(args)
-        .env("RUST_LOG", "off")
-        .env("NO_COLOR", "1")
-        .output()
-        .unwrap()
+    common::app_cmd("off").args(args).output().unwrap()
 }
 
 #[test]

@@ -8,58 +8,11 @@
 
 mod common;
 
-use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::message::Message;
 use rdkafka::mocking::MockCluster;
-use rdkafka::{Offset, TopicPartitionList};
-
-/// (partition, key, value, timestamp) of every record, in partition then offset order.
-fn read_raw(bootstrap: &str, topic: &str) -> Vec<(i32, String, String, i64)> {
-    let c: BaseConsumer = rdkafka::ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .set("group.id", "raw-reader")
-        .set("enable.partition.eof", "true")
-        .set("fetch.wait.max.ms", "10")
-        .create()
-        .unwrap();
-    let md = c.fetch_metadata(Some(topic), T).unwrap();
-    let parts: Vec<i32> = md.topics()[0].partitions().iter().map(|p| p.id()).collect();
-    let mut tpl = TopicPartitionList::new();
-    for p in &parts {
-        tpl.add_partition_offset(topic, *p, Offset::Beginning)
-            .unwrap();
-    }
-    c.assign(&tpl).unwrap();
-    let mut eof = std::collections::HashSet::new();
-    let mut out: Vec<(i32, i64, String, String, i64)> = Vec::new();
-    let deadline = Instant::now() + T;
-    while eof.len() < parts.len() {
-        assert!(Instant::now() < deadline, "timed out reading {topic}");
-        match c.poll(Duration::from_millis(100)) {
-            Some(Ok(m)) => out.push((
-                m.partition(),
-                m.offset(),
-                String::from_utf8_lossy(m.key().unwrap_or_default()).into_owned(),
-                String::from_utf8_lossy(m.payload().unwrap_or_default()).into_owned(),
-                m.timestamp().to_millis().unwrap_or(-1),
-            )),
-            Some(Err(rdkafka::error::KafkaError::PartitionEOF(p))) => {
-                eof.insert(p);
-            }
-            _ => {}
-        }
-    }
-    out.sort_by_key(|r| (r.0, r.1));
-    out.into_iter()
-        .map(|(p, _, k, v, t)| (p, k, v, t))
-        .collect()
-}
 
 fn produce_args<'a>(
     bootstrap: &'a str,
@@ -89,24 +42,6 @@ fn produce_args<'a>(
     ]
 }
 
-/// The ledger of the "end of input reached" log line.
-fn ledger(stderr: &str) -> BTreeMap<String, u64> {
-    let line = stderr
-        .lines()
-        .find(|l| l.contains("end of input reached"))
-        .unwrap_or_else(|| panic!("no end-of-input line in {stderr}"));
-    let start = line.find("ledger=").unwrap() + "ledger=".len();
-    let mut out = BTreeMap::new();
-    for kv in line[start..].split_whitespace() {
-        if let Some((k, v)) = kv.split_once('=') {
-            if let Ok(v) = v.trim_matches('"').parse() {
-                out.insert(k.trim_matches('"').to_string(), v);
-            }
-        }
-    }
-    out
-}
-
 #[test]
 fn produce_is_deterministic_and_its_output_runs_with_a_balanced_ledger() {
     let c = MockCluster::new(1).unwrap();
@@ -126,9 +61,16 @@ fn produce_is_deterministic_and_its_output_runs_with_a_balanced_ledger() {
         assert!(out.contains("produced 3000 records"), "{out}");
         assert!(out.contains("acknowledged 3000"), "{out}");
     }
-    let a = read_raw(&b, "clickstream");
-    let copy = read_raw(&b, "copy");
-    let other = read_raw(&b, "other");
+    // (partition, key, value, timestamp) of every record, in partition then offset order.
+    let raw = |topic: &str| -> Vec<(i32, Option<String>, String, Option<i64>)> {
+        read_records(&b, topic, 10)
+            .into_iter()
+            .map(|r| (r.partition, r.key, r.value, r.timestamp))
+            .collect()
+    };
+    let a = raw("clickstream");
+    let copy = raw("copy");
+    let other = raw("other");
     assert_eq!(a.len(), 3000);
     assert_eq!(
         a, copy,
@@ -139,14 +81,15 @@ fn produce_is_deterministic_and_its_output_runs_with_a_balanced_ledger() {
     // 200/s ≈ 15 s, less the duplicates).
     let t0 = 1_769_940_000_000; // 2026-02-01T10:00:00Z
     assert!(
-        a.iter().all(|r| r.3 >= t0 && r.3 < t0 + 16_000),
+        a.iter()
+            .all(|r| r.3.is_some_and(|t| t >= t0 && t < t0 + 16_000)),
         "timestamps"
     );
     let mut keyed = 0;
     for (_, k, v, _) in &a {
         if let Ok(j) = serde_json::from_str::<serde_json::Value>(v) {
             if let Some(u) = j.get("user_id").and_then(|u| u.as_i64()) {
-                assert_eq!(k, &u.to_string());
+                assert_eq!(k.as_deref(), Some(u.to_string().as_str()));
                 keyed += 1;
             }
         }
@@ -180,50 +123,19 @@ fn produce_is_deterministic_and_its_output_runs_with_a_balanced_ledger() {
     );
     let err = String::from_utf8_lossy(&o.stderr).into_owned();
     assert!(o.status.success(), "{err}");
+    // `ledger` also asserts consumed = accepted + duplicate + dead_lettered.
     let l = ledger(&err);
     assert_eq!(l["consumed"], 3000);
-    assert_eq!(
-        l["consumed"],
-        l["accepted"] + l["duplicate"] + l["dead_lettered"]
-    );
     assert!(l["duplicate"] > 20 && l["dead_lettered"] > 2, "{l:?}");
     // Independent count: every distinct valid event id once in events_clean.
     let valid: std::collections::BTreeSet<String> = a
         .iter()
-        .filter_map(|(_, _, v, _)| valid_event_id(v))
+        .filter_map(|(_, _, v, ts)| valid_event(v.as_bytes(), ts.unwrap(), 1 << 20))
+        .map(|e| e["event_id"].as_str().unwrap().to_string())
         .collect();
     assert_eq!(l["accepted"], valid.len() as u64);
     assert_eq!(contents(&b, "events_clean").len(), valid.len());
     assert_eq!(contents(&b, "app-dlq").len() as u64, l["dead_lettered"]);
-}
-
-/// The event id of a record the reference topology accepts (DESIGN §3.1), written
-/// independently of the app's decoder: a JSON object with a non-empty string
-/// `event_id`, known fields of the right JSON type, and no negative amount.
-fn valid_event_id(value: &str) -> Option<String> {
-    let v: serde_json::Value = serde_json::from_str(value).ok()?;
-    let o = v.as_object()?;
-    let id = o.get("event_id")?.as_str().filter(|s| !s.is_empty())?;
-    let int_or_null = |k: &str| o.get(k).is_none_or(|x| x.is_null() || x.is_i64());
-    let str_or_null = |k: &str| o.get(k).is_none_or(|x| x.is_null() || x.is_string());
-    if !int_or_null("user_id") || !int_or_null("product_id") {
-        return None;
-    }
-    if !["event_type", "page", "device", "country"]
-        .iter()
-        .all(|k| str_or_null(k))
-    {
-        return None;
-    }
-    match o.get("amount") {
-        None | Some(serde_json::Value::Null) => {}
-        Some(a) => {
-            if a.as_f64()? < 0.0 {
-                return None;
-            }
-        }
-    }
-    Some(id.to_string())
 }
 
 #[test]
@@ -342,7 +254,7 @@ fn topics_create_is_idempotent_and_topics_list_shows_them() {
 
 fn demo(dir: &std::path::Path) -> (String, std::time::Duration) {
     let started = Instant::now();
-    let o = Command::new(bin())
+    let o = app_cmd("warn")
         .current_dir(repo())
         .args([
             "demo",
@@ -353,7 +265,6 @@ fn demo(dir: &std::path::Path) -> (String, std::time::Duration) {
             "--output-dir",
             dir.join("data").to_str().unwrap(),
         ])
-        .env_remove("RUST_LOG")
         .output()
         .unwrap();
     let out = String::from_utf8(o.stdout).unwrap();
@@ -427,10 +338,9 @@ fn demo_runs_end_to_end_and_is_repeatable() {
             data.to_str().unwrap(),
         ];
         args.extend(extra);
-        let o = Command::new(bin())
+        let o = app_cmd("off")
             .current_dir(repo())
             .args(&args)
-            .env("RUST_LOG", "off")
             .output()
             .unwrap();
         let err = String::from_utf8(o.stderr).unwrap();
@@ -441,21 +351,18 @@ fn demo_runs_end_to_end_and_is_repeatable() {
     assert!(other.join("CURRENT").exists());
 }
 
-struct KillOnDrop(std::process::Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[test]
 fn daily_summary_scheduler_runs_yesterday_then_stops_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
     let segments = repo().join("topology/dims/segments.csv");
-    let child = Command::new(bin())
-        .args([
+    let yesterday = || {
+        (chrono::Utc::now() - chrono::Duration::days(1))
+            .format("%Y-%m-%d")
+            .to_string()
+    };
+    let before = yesterday();
+    let mut child = Proc::spawn(
+        &[
             "daily-summary",
             "--app-id",
             "x",
@@ -465,57 +372,27 @@ fn daily_summary_scheduler_runs_yesterday_then_stops_on_sigterm() {
             dir.path().to_str().unwrap(),
             "--segments",
             segments.to_str().unwrap(),
-        ])
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    // Killed when the test ends, whatever happens (the scheduler never exits alone).
-    let mut child = KillOnDrop(child);
-    let child = &mut child.0;
-    let yesterday = || {
-        (chrono::Utc::now() - chrono::Duration::days(1))
-            .format("%Y-%m-%d")
-            .to_string()
-    };
-    let before = yesterday();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
+        ],
+        "info",
+    );
+    child.wait_stdout(": no input", Duration::from_secs(30));
     let after = yesterday();
+    let out = child.stdout();
     assert!(
         [before, after]
             .iter()
-            .any(|d| line.starts_with(&format!("{d}: no input"))),
-        "{line}"
+            .any(|d| out.starts_with(&format!("{d}: no input"))),
+        "{out}"
     );
-    let mut waiting = String::new();
-    let mut err = BufReader::new(child.stderr.take().unwrap());
-    while !waiting.contains("waiting for the next run") {
-        waiting.clear();
-        assert!(err.read_line(&mut waiting).unwrap() > 0, "scheduler exited");
-    }
+    child.wait_stderr("waiting for the next run", Duration::from_secs(30));
+    let log = child.stderr();
+    let waiting = log
+        .lines()
+        .find(|l| l.contains("waiting for the next run"))
+        .unwrap();
     assert!(waiting.contains("00:15:00"), "{waiting}");
-    let pid = child.id().to_string();
-    assert!(Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap()
-        .success());
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            assert!(status.success(), "{status:?}");
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "scheduler did not stop on SIGTERM"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let status = child.sigterm_and_wait(Duration::from_secs(10));
+    assert!(status.success(), "{status:?}");
 }
 
 #[test]
@@ -524,8 +401,8 @@ fn produce_without_count_stops_on_sigterm_with_everything_acknowledged() {
     let b = c.bootstrap_servers();
     c.create_topic("clickstream", 2, 1).unwrap();
     let dims = repo().join("topology/dims");
-    let child = Command::new(bin())
-        .args([
+    let mut child = Proc::spawn(
+        &[
             "produce",
             "--bootstrap-servers",
             &b,
@@ -533,13 +410,9 @@ fn produce_without_count_stops_on_sigterm_with_everything_acknowledged() {
             "2000",
             "--dims-dir",
             dims.to_str().unwrap(),
-        ])
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut child = KillOnDrop(child);
+        ],
+        "warn",
+    );
     // Paced at 2000/s from now: wait until records arrive, then stop it like
     // `docker stop` would, in the middle of producing.
     let watcher: BaseConsumer = rdkafka::ClientConfig::new()
@@ -557,22 +430,8 @@ fn produce_without_count_stops_on_sigterm_with_everything_acknowledged() {
         assert!(Instant::now() < deadline, "produce sent nothing");
         std::thread::sleep(Duration::from_millis(50));
     }
-    let pid = child.0.id().to_string();
-    assert!(Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap()
-        .success());
-    let deadline = Instant::now() + Duration::from_secs(15);
-    let status = loop {
-        if let Some(s) = child.0.try_wait().unwrap() {
-            break s;
-        }
-        assert!(Instant::now() < deadline, "produce did not stop on SIGTERM");
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    let mut out = String::new();
-    std::io::Read::read_to_string(&mut child.0.stdout.take().unwrap(), &mut out).unwrap();
+    let status = child.sigterm_and_wait(Duration::from_secs(15));
+    let out = child.stdout();
     assert!(status.success(), "{status:?}: {out}");
     // "produced N records to `clickstream` in ... acknowledged N"
     let n: usize = out
@@ -585,5 +444,5 @@ fn produce_without_count_stops_on_sigterm_with_everything_acknowledged() {
         "{out}"
     );
     assert!(n >= 200, "{out}");
-    assert_eq!(read_raw(&b, "clickstream").len(), n);
+    assert_eq!(read_records(&b, "clickstream", 10).len(), n);
 }

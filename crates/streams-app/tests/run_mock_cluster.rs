@@ -99,9 +99,13 @@ fn bounded_run_then_sigkill_restarts_give_identical_outputs() {
     );
     for i in 0..10u64 {
         let mut child = spawn(&args);
+        // Every other kill lands after processing started (so the restarts are tested
+        // against real progress); the others may land during start-up or recovery.
+        if i % 2 == 0 {
+            child.wait_stderr("running", Duration::from_secs(30));
+        }
         std::thread::sleep(Duration::from_millis(300 + (i * 7919) % 900));
-        child.kill().unwrap(); // SIGKILL
-        child.wait().unwrap();
+        child.kill(); // SIGKILL
     }
     bounded_run(
         "app",
@@ -121,18 +125,8 @@ fn bounded_run_then_sigkill_restarts_give_identical_outputs() {
 
     // Parquet: the same rows in both datasets, each once, in published files only.
     for t in TABLES {
-        let read = |root: &std::path::Path| {
-            let mut rows: Vec<String> =
-                streams_parquet::read::read_table_json(&root.join("app").join(t))
-                    .unwrap()
-                    .iter()
-                    .map(|r| r.to_string())
-                    .collect();
-            rows.sort();
-            rows
-        };
-        let want = read(&outd);
-        let got = read(&out_b);
+        let want = parquet_rows(&outd, "app", t);
+        let got = parquet_rows(&out_b, "app", t);
         assert!(!want.is_empty(), "parquet {t} is empty");
         assert_eq!(got.len(), want.len(), "parquet {t}: row count after kills");
         assert_eq!(got, want, "parquet {t}: rows after kills");
@@ -206,12 +200,11 @@ fn refusals_and_one_line_errors() {
 
     // a second instance on the same state is refused while the first runs
     let mut first = spawn(&run_args("app", &bs, st, od, tp));
-    std::thread::sleep(Duration::from_millis(1500));
+    first.wait_stderr("running", Duration::from_secs(30));
     let mut args = run_args("app", &bs, st, od, tp);
     args.extend(["--until", "end"]);
     let o = run_cmd(&args);
-    first.kill().unwrap();
-    first.wait().unwrap();
+    first.kill();
     assert!(!o.status.success());
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("is running"), "{err}");
@@ -243,17 +236,6 @@ fn listing(dir: &std::path::Path) -> Vec<(String, u64)> {
     out
 }
 
-fn parquet_rows(root: &std::path::Path, table: &str) -> Vec<String> {
-    let mut rows: Vec<String> =
-        streams_parquet::read::read_table_json(&root.join("app").join(table))
-            .unwrap()
-            .iter()
-            .map(|r| r.to_string())
-            .collect();
-    rows.sort();
-    rows
-}
-
 #[test]
 fn replay_and_reset_state() {
     let c = MockCluster::new(1).unwrap();
@@ -270,7 +252,10 @@ fn replay_and_reset_state() {
         topology.to_str().unwrap(),
     );
     bounded_run("app", &bs, st, od, tp);
-    let first: Vec<Vec<String>> = TABLES.iter().map(|t| parquet_rows(&outd, t)).collect();
+    let first: Vec<Vec<String>> = TABLES
+        .iter()
+        .map(|t| parquet_rows(&outd, "app", t))
+        .collect();
     let topics_before: Vec<Vec<(Option<String>, String)>> =
         TABLES.iter().map(|t| contents(&bs, t)).collect();
 
@@ -302,7 +287,7 @@ fn replay_and_reset_state() {
 
     // refused while the app runs
     let mut running = spawn(&run_args("app", &bs, st, od, tp));
-    std::thread::sleep(Duration::from_millis(1500));
+    running.wait_stderr("running", Duration::from_secs(30));
     let o = run_cmd(&[
         "reset-state",
         "--app-id",
@@ -314,8 +299,7 @@ fn replay_and_reset_state() {
         "--bootstrap-servers",
         &bs,
     ]);
-    running.kill().unwrap();
-    running.wait().unwrap();
+    running.kill();
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("is running"));
 
@@ -341,7 +325,7 @@ fn replay_and_reset_state() {
     ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     for (t, want) in TABLES.iter().zip(&first) {
-        assert_eq!(&parquet_rows(&outd, t), want, "replayed parquet {t}");
+        assert_eq!(&parquet_rows(&outd, "app", t), want, "replayed parquet {t}");
     }
     let archived = std::fs::read_dir(outd.join("app/_archive"))
         .unwrap()
@@ -400,17 +384,15 @@ fn broker_down_then_up_mid_run_loses_nothing() {
         ob.to_str().unwrap(),
         tp,
     ));
-    std::thread::sleep(Duration::from_millis(1_500));
+    app.wait_stderr("running", Duration::from_secs(30));
+    std::thread::sleep(Duration::from_millis(500));
     b.broker_down(1).unwrap();
     std::thread::sleep(Duration::from_millis(3_000));
     b.broker_up(1).unwrap();
     produce(&bb, "clickstream", &records[2_000..]);
     std::thread::sleep(Duration::from_millis(3_000));
     // SIGTERM: graceful stop with a final checkpoint, then finish bounded
-    let _ = std::process::Command::new("kill")
-        .args(["-TERM", &app.id().to_string()])
-        .status();
-    let status = app.wait().unwrap();
+    let status = app.sigterm_and_wait(Duration::from_secs(60));
     assert!(status.success(), "graceful stop exits 0: {status:?}");
     bounded_run("app", &bb, sb.to_str().unwrap(), ob.to_str().unwrap(), tp);
 

@@ -105,6 +105,7 @@ fn outputs_equal_independent_computation() {
     let premium = load_segments(&c.segments).unwrap();
 
     let r1 = summarize_day(&c, &premium, "2026-01-01").unwrap();
+    assert!(!r1.checks.is_empty());
     assert!(r1.checks.iter().all(|c| c.ok), "{:?}", r1.checks);
     assert_eq!(r1.input_files, 2);
     let got: Vec<(String, String, f64, i64, i64, bool, i64)> = rows_of(&r1.files[0])

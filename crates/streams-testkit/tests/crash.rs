@@ -166,9 +166,15 @@ fn an_empty_partition_holds_the_watermark_after_restart() {
     d.commit().unwrap();
     d.crash();
     d.restart().unwrap();
+    // partition 1 holds the watermark where it was: c's windows are still open
+    let c_ts = parse_time("2026-01-01T00:00:20Z");
+    assert!(d.watermark() < c_ts, "watermark {} passed c", d.watermark());
     // partition 1 arrives late in wall time, with old event times: not late
     d.pipe(1, ts, &ev("c", "2026-01-01T00:00:20Z")).unwrap();
     d.end().unwrap();
     let ledger = d.ledger();
+    assert_eq!(ledger.accepted, 3, "{ledger}");
+    assert!(d.dead_letters().is_empty());
+    assert!(!ledger.late.is_empty(), "{ledger}");
     assert!(ledger.late.values().all(|n| *n == 0), "{ledger}");
 }

@@ -4,8 +4,10 @@
 pub mod broker;
 
 use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -138,6 +140,30 @@ pub fn read_topic(bootstrap: &str, topic: &str) -> Vec<Rec> {
 
 /// [`read_topic`] with a chosen `fetch.wait.max.ms`.
 pub fn read_topic_with(bootstrap: &str, topic: &str, fetch_wait_ms: u32) -> Vec<Rec> {
+    read_records(bootstrap, topic, fetch_wait_ms)
+        .into_iter()
+        .map(|r| {
+            let mut headers = r.headers;
+            headers.insert("@position".into(), format!("{}:{}", r.partition, r.offset));
+            (r.key, r.value, headers)
+        })
+        .collect()
+}
+
+/// One record as read back, with where it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawRec {
+    pub partition: i32,
+    pub offset: i64,
+    pub timestamp: Option<i64>,
+    pub key: Option<String>,
+    pub value: String,
+    pub headers: BTreeMap<String, String>,
+}
+
+/// Every record of `topic` from the beginning to the end of each partition (confirmed by
+/// partition EOF), in partition then offset order.
+pub fn read_records(bootstrap: &str, topic: &str, fetch_wait_ms: u32) -> Vec<RawRec> {
     let c: BaseConsumer = rdkafka::ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
         .set("fetch.wait.max.ms", fetch_wait_ms.to_string())
@@ -160,8 +186,13 @@ pub fn read_topic_with(bootstrap: &str, topic: &str, fetch_wait_ms: u32) -> Vec<
     while eof.len() < parts.len() {
         assert!(Instant::now() < deadline, "timed out reading {topic}");
         match c.poll(Duration::from_millis(100)) {
-            Some(Ok(m)) => {
-                let headers = m
+            Some(Ok(m)) => out.push(RawRec {
+                partition: m.partition(),
+                offset: m.offset(),
+                timestamp: m.timestamp().to_millis(),
+                key: m.key().map(|k| String::from_utf8_lossy(k).into_owned()),
+                value: String::from_utf8_lossy(m.payload().unwrap_or_default()).into_owned(),
+                headers: m
                     .headers()
                     .map(|h| {
                         h.iter()
@@ -174,24 +205,15 @@ pub fn read_topic_with(bootstrap: &str, topic: &str, fetch_wait_ms: u32) -> Vec<
                             })
                             .collect()
                     })
-                    .unwrap_or_default();
-                let mut headers: BTreeMap<String, String> = headers;
-                headers.insert(
-                    "@position".into(),
-                    format!("{}:{}", m.partition(), m.offset()),
-                );
-                out.push((
-                    m.key().map(|k| String::from_utf8_lossy(k).into_owned()),
-                    String::from_utf8_lossy(m.payload().unwrap_or_default()).into_owned(),
-                    headers,
-                ));
-            }
+                    .unwrap_or_default(),
+            }),
             Some(Err(rdkafka::error::KafkaError::PartitionEOF(p))) => {
                 eof.insert(p);
             }
             _ => {}
         }
     }
+    out.sort_by_key(|r| (r.partition, r.offset));
     out
 }
 
@@ -201,22 +223,183 @@ pub fn run_cmd(args: &[&str]) -> Output {
 
 /// [`run_cmd`] with a chosen `RUST_LOG`.
 pub fn run_cmd_log(args: &[&str], log: &str) -> Output {
-    Command::new(bin())
-        .args(args)
-        .env("RUST_LOG", log)
-        .env("NO_COLOR", "1")
-        .output()
-        .unwrap()
+    app_cmd(log).args(args).output().unwrap()
 }
 
-pub fn spawn(args: &[&str]) -> Child {
-    Command::new(bin())
-        .args(args)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
+/// The binary with `RUST_LOG=log`, no colours, and none of the developer's `STREAMS_*`
+/// settings (they would change defaults the tests rely on).
+pub fn app_cmd(log: &str) -> Command {
+    let mut cmd = Command::new(bin());
+    for (k, _) in std::env::vars() {
+        if k.starts_with("STREAMS_") {
+            cmd.env_remove(k);
+        }
+    }
+    cmd.env("RUST_LOG", log).env("NO_COLOR", "1");
+    cmd
+}
+
+/// A running `streams-app`: its stdout and stderr are collected by threads (a chatty
+/// child never blocks on a full pipe), and it is killed when dropped.
+pub struct Proc {
+    child: Child,
+    stdout: Arc<Mutex<String>>,
+    stderr: Arc<Mutex<String>>,
+}
+
+fn collect(pipe: impl std::io::Read + Send + 'static) -> Arc<Mutex<String>> {
+    let buf = Arc::new(Mutex::new(String::new()));
+    let b = buf.clone();
+    std::thread::spawn(move || {
+        for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+            let mut b = b.lock().unwrap();
+            b.push_str(&line);
+            b.push('\n');
+        }
+    });
+    buf
+}
+
+impl Proc {
+    /// Starts the binary with `args` and `RUST_LOG=log`.
+    pub fn spawn(args: &[&str], log: &str) -> Proc {
+        let mut child = app_cmd(log)
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdout = collect(child.stdout.take().unwrap());
+        let stderr = collect(child.stderr.take().unwrap());
+        Proc {
+            child,
+            stdout,
+            stderr,
+        }
+    }
+
+    pub fn id(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn stdout(&self) -> String {
+        self.stdout.lock().unwrap().clone()
+    }
+
+    pub fn stderr(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    fn wait_for(&mut self, stream: &Arc<Mutex<String>>, needle: &str, within: Duration) {
+        let deadline = Instant::now() + within;
+        loop {
+            if stream.lock().unwrap().contains(needle) {
+                return;
+            }
+            if let Some(status) = self.child.try_wait().unwrap() {
+                // The collectors may still be draining the pipes.
+                std::thread::sleep(Duration::from_millis(200));
+                if stream.lock().unwrap().contains(needle) {
+                    return;
+                }
+                panic!(
+                    "exited ({status:?}) before printing {needle:?}:\n{}",
+                    self.stderr()
+                );
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no {needle:?} within {within:?}:\n{}",
+                self.stderr()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Waits until stderr (the log) contains `needle`; panics with the log otherwise.
+    pub fn wait_stderr(&mut self, needle: &str, within: Duration) {
+        let s = self.stderr.clone();
+        self.wait_for(&s, needle, within)
+    }
+
+    /// Waits until stdout contains `needle`; panics with the log otherwise.
+    pub fn wait_stdout(&mut self, needle: &str, within: Duration) {
+        let s = self.stdout.clone();
+        self.wait_for(&s, needle, within)
+    }
+
+    /// SIGKILL, and reap.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// SIGTERM, then the exit status; panics if it does not stop within `within`.
+    pub fn sigterm_and_wait(&mut self, within: Duration) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        assert!(Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success());
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                // Let the collectors take the last lines.
+                std::thread::sleep(Duration::from_millis(200));
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "did not stop within {within:?} of SIGTERM:\n{}",
+                self.stderr()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Starts `streams-app` with `RUST_LOG=info` (so tests can wait for its log lines).
+pub fn spawn(args: &[&str]) -> Proc {
+    Proc::spawn(args, "info")
+}
+
+/// Every Parquet row of `<root>/<app>/<table>` as JSON text, sorted.
+pub fn parquet_rows(root: &Path, app: &str, table: &str) -> Vec<String> {
+    let mut rows: Vec<String> = streams_parquet::read::read_table_json(&root.join(app).join(table))
         .unwrap()
+        .iter()
+        .map(|r| r.to_string())
+        .collect();
+    rows.sort();
+    rows
+}
+
+/// The ledger counters (`consumed=… accepted=… dlq.x=…`) of the last line of `text` that
+/// has them: the app's "end of input reached" log line or the benchmark's report.
+pub fn ledger(text: &str) -> BTreeMap<String, u64> {
+    let line = text
+        .lines()
+        .rfind(|l| l.contains("consumed="))
+        .unwrap_or_else(|| panic!("no ledger in:\n{text}"));
+    let mut out = BTreeMap::new();
+    for token in line.split_whitespace() {
+        let token = token.strip_prefix("ledger=").unwrap_or(token);
+        if let Some((k, v)) = token.split_once('=') {
+            if let Ok(v) = v.trim_matches('"').parse() {
+                out.insert(k.trim_matches('"').to_string(), v);
+            }
+        }
+    }
+    let balanced = out["consumed"] == out["accepted"] + out["duplicate"] + out["dead_lettered"];
+    assert!(balanced, "ledger does not balance: {line}");
+    out
 }
 
 pub const TABLES: [&str; 6] = [
@@ -252,19 +435,44 @@ pub fn contents(bootstrap: &str, topic: &str) -> Vec<(Option<String>, String)> {
 }
 
 /// What DESIGN §3.1 makes of an input record: `Some(event)` if accepted by validation
-/// (before dedup), `None` if dead-lettered. `max_bytes` is the topology's limit.
+/// (before dedup), `None` if dead-lettered. Written independently of the app's decoder:
+/// larger than `max_bytes` (the topology's limit), not a JSON object, `event_id` missing,
+/// empty or not a string, a known field of the wrong JSON type, a negative amount, or an
+/// event time more than an hour past the Kafka timestamp → dead letter.
 pub fn valid_event(bytes: &[u8], kafka_ts: i64, max_bytes: usize) -> Option<Value> {
     if bytes.len() > max_bytes {
         return None;
     }
     let v: Value = serde_json::from_slice(bytes).ok()?;
-    if !v["user_id"].is_i64() {
+    let o = v.as_object()?;
+    o.get("event_id")?.as_str().filter(|s| !s.is_empty())?;
+    let int_or_null = |k: &str| o.get(k).is_none_or(|x| x.is_null() || x.is_i64());
+    let str_or_null = |k: &str| o.get(k).is_none_or(|x| x.is_null() || x.is_string());
+    if !int_or_null("user_id") || !int_or_null("product_id") {
         return None;
     }
-    if v["event_time"]
-        .as_i64()
-        .is_some_and(|t| t > kafka_ts + 3_600_000)
+    if !["event_type", "page", "device", "country"]
+        .iter()
+        .all(|k| str_or_null(k))
     {
+        return None;
+    }
+    match o.get("amount") {
+        None | Some(Value::Null) => {}
+        Some(a) => {
+            if a.as_f64()? < 0.0 {
+                return None;
+            }
+        }
+    }
+    let event_ts = match o.get("event_time") {
+        Some(Value::Number(n)) => n.as_i64(),
+        Some(Value::String(t)) => chrono::DateTime::parse_from_rfc3339(t)
+            .ok()
+            .map(|t| t.timestamp_millis()),
+        _ => None,
+    };
+    if event_ts.is_some_and(|t| t > kafka_ts + 3_600_000) {
         return None;
     }
     Some(v)
