@@ -30,6 +30,16 @@ pub fn parse_part_name(name: &str) -> Option<(u64, u64, u32)> {
     Some((first, last, task))
 }
 
+/// Name of the hidden file a task stages from `first_epoch` on, until it is published.
+pub fn staged_name(first_epoch: u64, task: u32) -> String {
+    format!(".part-{first_epoch:020}-{task:04}.parquet.inprogress")
+}
+
+/// Whether `name` is a file staged by [`staged_name`] (a crash leaves it behind).
+pub fn is_staged(name: &str) -> bool {
+    name.starts_with(".part-") && name.ends_with(".inprogress")
+}
+
 /// Hidden files (names starting with `.` or `_`) are skipped by Spark, pyarrow and DuckDB.
 pub fn is_hidden(name: &str) -> bool {
     name.starts_with('.') || name.starts_with('_')
@@ -58,5 +68,8 @@ mod tests {
             assert_eq!(parse_part_name(bad), None, "{bad}");
         }
         assert!(is_hidden(".part-1.tmp") && is_hidden("_SUCCESS") && !is_hidden(&a));
+        let staged = staged_name(5, 0);
+        assert!(is_hidden(&staged) && is_staged(&staged) && !is_staged(&a));
+        assert_eq!(parse_part_name(&staged), None);
     }
 }

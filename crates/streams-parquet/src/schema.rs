@@ -4,8 +4,8 @@
 use std::sync::Arc;
 
 use arrow::array::{
-    ArrayRef, BooleanBuilder, Date32Builder, Float64Builder, Int64Builder, StringBuilder,
-    TimestampMillisecondBuilder,
+    ArrayRef, BooleanArray, Date32Array, Float64Array, Int64Array, StringArray,
+    TimestampMillisecondArray,
 };
 use arrow::datatypes::{DataType, Field, Schema as ArrowSchema, SchemaRef, TimeUnit};
 use arrow::error::ArrowError;
@@ -45,73 +45,56 @@ pub fn to_record_batch(
     for (i, col) in schema.columns.iter().enumerate() {
         let values = rows.iter().map(|r| r.get(i).unwrap_or(&Value::Null));
         let array: ArrayRef = match col.ty {
-            ColumnType::Bool => {
-                let mut b = BooleanBuilder::with_capacity(rows.len());
-                values.for_each(|v| {
-                    b.append_option(if let Value::Bool(x) = v {
-                        Some(*x)
-                    } else {
-                        None
+            ColumnType::Bool => Arc::new(
+                values
+                    .map(|v| match v {
+                        Value::Bool(x) => Some(*x),
+                        _ => None,
                     })
-                });
-                Arc::new(b.finish())
-            }
-            ColumnType::Int => {
-                let mut b = Int64Builder::with_capacity(rows.len());
-                values.for_each(|v| {
-                    b.append_option(if let Value::Int(x) = v {
-                        Some(*x)
-                    } else {
-                        None
+                    .collect::<BooleanArray>(),
+            ),
+            ColumnType::Int => Arc::new(
+                values
+                    .map(|v| match v {
+                        Value::Int(x) => Some(*x),
+                        _ => None,
                     })
-                });
-                Arc::new(b.finish())
-            }
-            ColumnType::Float => {
-                let mut b = Float64Builder::with_capacity(rows.len());
-                values.for_each(|v| {
-                    b.append_option(match v {
+                    .collect::<Int64Array>(),
+            ),
+            ColumnType::Float => Arc::new(
+                values
+                    .map(|v| match v {
                         Value::Float(x) => Some(*x),
                         Value::Int(x) => Some(*x as f64),
                         _ => None,
                     })
-                });
-                Arc::new(b.finish())
-            }
-            ColumnType::Str => {
-                let mut b = StringBuilder::with_capacity(rows.len(), rows.len() * 8);
-                values.for_each(|v| {
-                    b.append_option(if let Value::Str(x) = v {
-                        Some(x.as_str())
-                    } else {
-                        None
+                    .collect::<Float64Array>(),
+            ),
+            ColumnType::Str => Arc::new(
+                values
+                    .map(|v| match v {
+                        Value::Str(x) => Some(x.as_str()),
+                        _ => None,
                     })
-                });
-                Arc::new(b.finish())
-            }
-            ColumnType::Timestamp => {
-                let mut b =
-                    TimestampMillisecondBuilder::with_capacity(rows.len()).with_timezone("UTC");
-                values.for_each(|v| {
-                    b.append_option(if let Value::Timestamp(x) = v {
-                        Some(*x)
-                    } else {
-                        None
+                    .collect::<StringArray>(),
+            ),
+            ColumnType::Timestamp => Arc::new(
+                values
+                    .map(|v| match v {
+                        Value::Timestamp(x) => Some(*x),
+                        _ => None,
                     })
-                });
-                Arc::new(b.finish())
-            }
-            ColumnType::Date => {
-                let mut b = Date32Builder::with_capacity(rows.len());
-                values.for_each(|v| {
-                    b.append_option(if let Value::Date(x) = v {
-                        Some(*x)
-                    } else {
-                        None
+                    .collect::<TimestampMillisecondArray>()
+                    .with_timezone("UTC"),
+            ),
+            ColumnType::Date => Arc::new(
+                values
+                    .map(|v| match v {
+                        Value::Date(x) => Some(*x),
+                        _ => None,
                     })
-                });
-                Arc::new(b.finish())
-            }
+                    .collect::<Date32Array>(),
+            ),
         };
         columns.push(array);
     }

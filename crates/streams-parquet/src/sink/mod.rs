@@ -17,7 +17,7 @@ use streams_core::{Row, Value};
 use streams_runtime::{OutboxBatch, OutboxPayload};
 
 use crate::error::ParquetError;
-use crate::layout::{is_hidden, parse_part_name, part_name, partition_dir, table_dir};
+use crate::layout::{is_staged, parse_part_name, part_name, partition_dir, staged_name, table_dir};
 use crate::schema::{arrow_schema, to_record_batch};
 
 mod recovery;
@@ -111,7 +111,7 @@ impl ParquetSink {
                     .flatten()
                 {
                     let fname = f.file_name().to_string_lossy().into_owned();
-                    if is_hidden(&fname) && fname.starts_with(".part-") {
+                    if is_staged(&fname) {
                         std::fs::remove_file(f.path())
                             .map_err(ParquetError::io("remove staged file", f.path()))?;
                         continue;
@@ -181,34 +181,29 @@ impl ParquetSink {
         epoch: u64,
         rows: &[&Row],
     ) -> Result<(), ParquetError> {
-        if !self.open.contains_key(&(t, date)) {
-            let dir = partition_dir(
-                &table_dir(&self.cfg.output_dir, &self.cfg.app_id, &self.tables[t].name),
-                &format_date(date),
-            );
-            std::fs::create_dir_all(&dir).map_err(ParquetError::io("create directory", &dir))?;
-            let tmp = dir.join(format!(
-                ".part-{epoch:020}-{:04}.parquet.inprogress",
-                self.cfg.task
-            ));
-            let file = File::create(&tmp).map_err(ParquetError::io("create", &tmp))?;
-            let writer =
-                ArrowWriter::try_new(file, self.arrow[t].clone(), Some(writer_properties()))
-                    .map_err(|e| ParquetError::format(&tmp, e))?;
-            self.open.insert(
-                (t, date),
-                OpenFile {
+        let f = match self.open.entry((t, date)) {
+            std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::btree_map::Entry::Vacant(e) => {
+                let dir = partition_dir(
+                    &table_dir(&self.cfg.output_dir, &self.cfg.app_id, &self.tables[t].name),
+                    &format_date(date),
+                );
+                std::fs::create_dir_all(&dir)
+                    .map_err(ParquetError::io("create directory", &dir))?;
+                let tmp = dir.join(staged_name(epoch, self.cfg.task));
+                let file = File::create(&tmp).map_err(ParquetError::io("create", &tmp))?;
+                let writer =
+                    ArrowWriter::try_new(file, self.arrow[t].clone(), Some(writer_properties()))
+                        .map_err(|e| ParquetError::format(&tmp, e))?;
+                e.insert(OpenFile {
                     first_epoch: epoch,
                     last_epoch: epoch,
                     tmp,
                     dir,
                     writer,
                     opened: Instant::now(),
-                },
-            );
-        }
-        let Some(f) = self.open.get_mut(&(t, date)) else {
-            return Ok(());
+                })
+            }
         };
         let batch = to_record_batch(&self.tables[t].schema, &self.arrow[t], rows)
             .map_err(|e| ParquetError::format(&f.tmp, e))?;
