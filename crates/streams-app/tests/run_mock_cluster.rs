@@ -7,98 +7,125 @@
 
 mod common;
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use common::*;
 use rdkafka::mocking::MockCluster;
 
-fn run_args<'a>(
-    app: &'a str,
-    bootstrap: &'a str,
-    state: &'a str,
-    out: &'a str,
-    topology: &'a str,
-) -> Vec<&'a str> {
-    vec![
-        "run",
-        "--app-id",
-        app,
-        "--bootstrap-servers",
-        bootstrap,
-        "--state-dir",
-        state,
-        "--output-dir",
-        out,
-        "--topology",
-        topology,
-        "--fetch-wait-max-ms",
-        "10",
-        "--parquet-roll-interval",
-        "700ms",
-    ]
+/// A mock cluster with the app's topics and `records` in `clickstream`, and a state and
+/// output directory of its own.
+struct Setup {
+    cluster: MockCluster<'static, rdkafka::producer::DefaultProducerContext>,
+    bs: String,
+    _dir: tempfile::TempDir,
+    state: PathBuf,
+    out: PathBuf,
+    topology: PathBuf,
 }
 
-/// The mock cluster has no CreateTopics: the topics the app would create are made here.
-fn create_topics(
-    c: &MockCluster<'static, rdkafka::producer::DefaultProducerContext>,
-    partitions: i32,
-) {
-    c.create_topic("clickstream", partitions, 1).unwrap();
-    for t in TABLES.iter().copied().chain(["app-dlq", "other-dlq"]) {
-        c.create_topic(t, partitions, 1).unwrap();
+impl Setup {
+    fn new(partitions: i32, records: &[(i32, String, Vec<u8>, i64)]) -> Setup {
+        let cluster = MockCluster::new(1).unwrap();
+        let bs = cluster.bootstrap_servers();
+        // The mock cluster has no CreateTopics: the topics the app would create are
+        // made here.
+        cluster.create_topic("clickstream", partitions, 1).unwrap();
+        for t in TABLES.iter().copied().chain(["app-dlq", "other-dlq"]) {
+            cluster.create_topic(t, partitions, 1).unwrap();
+        }
+        produce(&bs, "clickstream", records);
+        let dir = tempfile::tempdir().unwrap();
+        Setup {
+            cluster,
+            bs,
+            state: dir.path().join("state"),
+            out: dir.path().join("data"),
+            _dir: dir,
+            topology: topology(),
+        }
     }
-}
 
-fn bounded_run(app: &str, bootstrap: &str, state: &str, out: &str, topology: &str) {
-    let mut args = run_args(app, bootstrap, state, out, topology);
-    args.extend(["--until", "end"]);
-    let o = run_cmd(&args);
-    assert!(
-        o.status.success(),
-        "run failed: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    fn st(&self) -> &str {
+        self.state.to_str().unwrap()
+    }
+
+    fn od(&self) -> &str {
+        self.out.to_str().unwrap()
+    }
+
+    fn tp(&self) -> &str {
+        self.topology.to_str().unwrap()
+    }
+
+    /// `run` (or `replay`) of app `app` on this cluster and directories.
+    fn args<'a>(&'a self, cmd: &'a str, app: &'a str) -> Vec<&'a str> {
+        vec![
+            cmd,
+            "--app-id",
+            app,
+            "--bootstrap-servers",
+            &self.bs,
+            "--state-dir",
+            self.st(),
+            "--output-dir",
+            self.od(),
+            "--topology",
+            self.tp(),
+            "--fetch-wait-max-ms",
+            "10",
+            "--parquet-roll-interval",
+            "700ms",
+        ]
+    }
+
+    fn run_args(&self) -> Vec<&str> {
+        self.args("run", "app")
+    }
+
+    /// `run --until end`, which must succeed.
+    fn bounded_run(&self) {
+        let mut args = self.run_args();
+        args.extend(["--until", "end"]);
+        let o = run_cmd(&args);
+        assert!(
+            o.status.success(),
+            "run failed: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+
+    /// `reset-state` of app `app` with `extra` flags.
+    fn reset_state(&self, extra: &[&str]) -> std::process::Output {
+        let mut args = vec![
+            "reset-state",
+            "--app-id",
+            "app",
+            "--state-dir",
+            self.st(),
+            "--topology",
+            self.tp(),
+            "--bootstrap-servers",
+            &self.bs,
+        ];
+        args.extend(extra);
+        run_cmd(&args)
+    }
 }
 
 #[test]
 fn bounded_run_then_sigkill_restarts_give_identical_outputs() {
     let records = input(6_000, 4, 1);
-    let topology = topology();
-    let topology = topology.to_str().unwrap();
 
     // Uninterrupted run.
-    let a = MockCluster::new(1).unwrap();
-    let ba = a.bootstrap_servers();
-    create_topics(&a, 4);
-    produce(&ba, "clickstream", &records);
-    let dir = tempfile::tempdir().unwrap();
-    let state = dir.path().join("state");
-    let outd = dir.path().join("data");
-    bounded_run(
-        "app",
-        &ba,
-        state.to_str().unwrap(),
-        outd.to_str().unwrap(),
-        topology,
-    );
+    let a = Setup::new(4, &records);
+    a.bounded_run();
+    let (ba, outd) = (&a.bs, &a.out);
 
     // The same input, killed with SIGKILL at random instants, restarted, then bounded.
-    let b = MockCluster::new(1).unwrap();
-    let bb = b.bootstrap_servers();
-    create_topics(&b, 4);
-    produce(&bb, "clickstream", &records);
-    let dir_b = tempfile::tempdir().unwrap();
-    let state_b = dir_b.path().join("state");
-    let out_b = dir_b.path().join("data");
-    let args = run_args(
-        "app",
-        &bb,
-        state_b.to_str().unwrap(),
-        out_b.to_str().unwrap(),
-        topology,
-    );
+    let b = Setup::new(4, &records);
     for i in 0..10u64 {
-        let mut child = spawn(&args);
+        let mut child = spawn(&b.run_args());
         // Every other kill lands after processing started (so the restarts are tested
         // against real progress); the others may land during start-up or recovery.
         if i % 2 == 0 {
@@ -107,17 +134,12 @@ fn bounded_run_then_sigkill_restarts_give_identical_outputs() {
         std::thread::sleep(Duration::from_millis(300 + (i * 7919) % 900));
         child.kill(); // SIGKILL
     }
-    bounded_run(
-        "app",
-        &bb,
-        state_b.to_str().unwrap(),
-        out_b.to_str().unwrap(),
-        topology,
-    );
+    b.bounded_run();
+    let (bb, out_b) = (&b.bs, &b.out);
 
     for t in TABLES.iter().copied().chain(["app-dlq"]) {
-        let want = contents(&ba, t);
-        let got = contents(&bb, t);
+        let want = contents(ba, t);
+        let got = contents(bb, t);
         assert!(!want.is_empty(), "{t} is empty");
         assert_eq!(got.len(), want.len(), "{t}: row count after kills");
         assert_eq!(got, want, "{t}: contents after kills");
@@ -125,12 +147,12 @@ fn bounded_run_then_sigkill_restarts_give_identical_outputs() {
 
     // Parquet: the same rows in both datasets, each once, in published files only.
     for t in TABLES {
-        let want = parquet_rows(&outd, "app", t);
-        let got = parquet_rows(&out_b, "app", t);
+        let want = parquet_rows(outd, "app", t);
+        let got = parquet_rows(out_b, "app", t);
         assert!(!want.is_empty(), "parquet {t} is empty");
         assert_eq!(got.len(), want.len(), "parquet {t}: row count after kills");
         assert_eq!(got, want, "parquet {t}: rows after kills");
-        let kafka_rows = contents(&ba, t).len();
+        let kafka_rows = contents(ba, t).len();
         assert_eq!(
             want.len(),
             kafka_rows,
@@ -145,9 +167,9 @@ fn bounded_run_then_sigkill_restarts_give_identical_outputs() {
         .filter_map(|r| valid_event(&r.2, r.3, 1 << 20))
         .map(|v| v["event_id"].as_str().unwrap().to_string())
         .collect();
-    let clean = contents(&ba, "events_clean");
+    let clean = contents(ba, "events_clean");
     assert_eq!(clean.len(), valid.len());
-    let csr_events: i64 = contents(&ba, "country_segment_revenue")
+    let csr_events: i64 = contents(ba, "country_segment_revenue")
         .iter()
         .map(|(_, v)| {
             serde_json::from_str::<serde_json::Value>(v).unwrap()["events"]
@@ -164,7 +186,7 @@ fn bounded_run_then_sigkill_restarts_give_identical_outputs() {
         .iter()
         .filter(|r| valid_event(&r.2, r.3, 1 << 20).is_none())
         .count();
-    let dlq = read_topic(&ba, "app-dlq");
+    let dlq = read_topic(ba, "app-dlq");
     assert_eq!(dlq.len(), bad);
     let reasons = ["malformed_json", "invalid_field", "future_timestamp"];
     assert!(dlq
@@ -174,23 +196,12 @@ fn bounded_run_then_sigkill_restarts_give_identical_outputs() {
 
 #[test]
 fn refusals_and_one_line_errors() {
-    let c = MockCluster::new(1).unwrap();
-    let bs = c.bootstrap_servers();
-    create_topics(&c, 2);
-    produce(&bs, "clickstream", &input(200, 2, 3));
-    let dir = tempfile::tempdir().unwrap();
-    let state = dir.path().join("state");
-    let outd = dir.path().join("data");
-    let topology = topology();
-    let (st, od, tp) = (
-        state.to_str().unwrap(),
-        outd.to_str().unwrap(),
-        topology.to_str().unwrap(),
-    );
-    bounded_run("app", &bs, st, od, tp);
+    let c = Setup::new(2, &input(200, 2, 3));
+    c.bounded_run();
+    let (st, od, tp) = (c.st(), c.od(), c.tp());
 
     // --from earliest on existing state names replay
-    let mut args = run_args("app", &bs, st, od, tp);
+    let mut args = c.run_args();
     args.extend(["--from", "earliest", "--until", "end"]);
     let o = run_cmd(&args);
     assert!(!o.status.success());
@@ -199,9 +210,9 @@ fn refusals_and_one_line_errors() {
     assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
 
     // a second instance on the same state is refused while the first runs
-    let mut first = spawn(&run_args("app", &bs, st, od, tp));
+    let mut first = spawn(&c.run_args());
     first.wait_stderr("running", Duration::from_secs(30));
-    let mut args = run_args("app", &bs, st, od, tp);
+    let mut args = c.run_args();
     args.extend(["--until", "end"]);
     let o = run_cmd(&args);
     first.kill();
@@ -210,7 +221,19 @@ fn refusals_and_one_line_errors() {
     assert!(err.contains("is running"), "{err}");
 
     // unreachable broker: one line, non-zero, in bounded time
-    let mut args = run_args("other", "127.0.0.1:1", st, od, tp);
+    let mut args = vec![
+        "run",
+        "--app-id",
+        "other",
+        "--bootstrap-servers",
+        "127.0.0.1:1",
+        "--state-dir",
+        st,
+        "--output-dir",
+        od,
+        "--topology",
+        tp,
+    ];
     args.extend(["--connect-timeout", "3s"]);
     let o = run_cmd(&args);
     assert!(!o.status.success());
@@ -238,41 +261,20 @@ fn listing(dir: &std::path::Path) -> Vec<(String, u64)> {
 
 #[test]
 fn replay_and_reset_state() {
-    let c = MockCluster::new(1).unwrap();
-    let bs = c.bootstrap_servers();
-    create_topics(&c, 3);
-    produce(&bs, "clickstream", &input(1500, 3, 5));
-    let dir = tempfile::tempdir().unwrap();
-    let state = dir.path().join("state");
-    let outd = dir.path().join("data");
-    let topology = topology();
-    let (st, od, tp) = (
-        state.to_str().unwrap(),
-        outd.to_str().unwrap(),
-        topology.to_str().unwrap(),
-    );
-    bounded_run("app", &bs, st, od, tp);
+    let c = Setup::new(3, &input(1500, 3, 5));
+    c.bounded_run();
+    let (bs, state, outd) = (c.bs.as_str(), &c.state, &c.out);
+
     let first: Vec<Vec<String>> = TABLES
         .iter()
-        .map(|t| parquet_rows(&outd, "app", t))
+        .map(|t| parquet_rows(outd, "app", t))
         .collect();
     let topics_before: Vec<Vec<(Option<String>, String)>> =
-        TABLES.iter().map(|t| contents(&bs, t)).collect();
+        TABLES.iter().map(|t| contents(bs, t)).collect();
 
     // --dry-run prints the plan and changes nothing
-    let before = listing(&state);
-    let o = run_cmd(&[
-        "reset-state",
-        "--app-id",
-        "app",
-        "--state-dir",
-        st,
-        "--topology",
-        tp,
-        "--bootstrap-servers",
-        &bs,
-        "--dry-run",
-    ]);
+    let before = listing(state);
+    let o = c.reset_state(&["--dry-run"]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let plan = String::from_utf8_lossy(&o.stdout);
     assert!(
@@ -280,52 +282,26 @@ fn replay_and_reset_state() {
         "{plan}"
     );
     assert_eq!(
-        listing(&state),
+        listing(state),
         before,
         "dry run changed the state directory"
     );
 
     // refused while the app runs
-    let mut running = spawn(&run_args("app", &bs, st, od, tp));
+    let mut running = spawn(&c.run_args());
     running.wait_stderr("running", Duration::from_secs(30));
-    let o = run_cmd(&[
-        "reset-state",
-        "--app-id",
-        "app",
-        "--state-dir",
-        st,
-        "--topology",
-        tp,
-        "--bootstrap-servers",
-        &bs,
-    ]);
+    let o = c.reset_state(&[]);
     running.kill();
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("is running"));
 
     // replay: identical results, exactly one copy in the live dataset, the old one archived
-    let o = run_cmd(&[
-        "replay",
-        "--app-id",
-        "app",
-        "--from",
-        "earliest",
-        "--until",
-        "end",
-        "--state-dir",
-        st,
-        "--output-dir",
-        od,
-        "--topology",
-        tp,
-        "--bootstrap-servers",
-        &bs,
-        "--fetch-wait-max-ms",
-        "10",
-    ]);
+    let mut args = c.args("replay", "app");
+    args.extend(["--from", "earliest", "--until", "end"]);
+    let o = run_cmd(&args);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     for (t, want) in TABLES.iter().zip(&first) {
-        assert_eq!(&parquet_rows(&outd, "app", t), want, "replayed parquet {t}");
+        assert_eq!(&parquet_rows(outd, "app", t), want, "replayed parquet {t}");
     }
     let archived = std::fs::read_dir(outd.join("app/_archive"))
         .unwrap()
@@ -333,7 +309,7 @@ fn replay_and_reset_state() {
     assert_eq!(archived, 1);
     // the topics now hold the first run and the replay: the replay wrote the same records
     for (t, before) in TABLES.iter().zip(&topics_before) {
-        let all = contents(&bs, t);
+        let all = contents(bs, t);
         let mut doubled: Vec<(Option<String>, String)> =
             before.iter().chain(before.iter()).cloned().collect();
         doubled.sort();
@@ -341,19 +317,7 @@ fn replay_and_reset_state() {
     }
 
     // reset-state: state gone; the next run starts over from the group position given
-    let o = run_cmd(&[
-        "reset-state",
-        "--app-id",
-        "app",
-        "--state-dir",
-        st,
-        "--topology",
-        tp,
-        "--bootstrap-servers",
-        &bs,
-        "--to",
-        "latest",
-    ]);
+    let o = c.reset_state(&["--to", "latest"]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(!state.join("app").exists());
 }
@@ -361,45 +325,28 @@ fn replay_and_reset_state() {
 #[test]
 fn broker_down_then_up_mid_run_loses_nothing() {
     let records = input(4_000, 2, 9);
-    let topology = topology();
-    let tp = topology.to_str().unwrap();
+    let a = Setup::new(2, &records);
+    a.bounded_run();
 
-    let a = MockCluster::new(1).unwrap();
-    let ba = a.bootstrap_servers();
-    create_topics(&a, 2);
-    produce(&ba, "clickstream", &records);
-    let dir = tempfile::tempdir().unwrap();
-    let (sa, oa) = (dir.path().join("sa"), dir.path().join("oa"));
-    bounded_run("app", &ba, sa.to_str().unwrap(), oa.to_str().unwrap(), tp);
-
-    let b = MockCluster::new(1).unwrap();
-    let bb = b.bootstrap_servers();
-    create_topics(&b, 2);
-    produce(&bb, "clickstream", &records[..2_000]);
-    let (sb, ob) = (dir.path().join("sb"), dir.path().join("ob"));
-    let mut app = spawn(&run_args(
-        "app",
-        &bb,
-        sb.to_str().unwrap(),
-        ob.to_str().unwrap(),
-        tp,
-    ));
+    let b = Setup::new(2, &records[..2_000]);
+    let bb = b.bs.as_str();
+    let mut app = spawn(&b.run_args());
     app.wait_stderr("running", Duration::from_secs(30));
     std::thread::sleep(Duration::from_millis(500));
-    b.broker_down(1).unwrap();
+    b.cluster.broker_down(1).unwrap();
     std::thread::sleep(Duration::from_millis(3_000));
-    b.broker_up(1).unwrap();
-    produce(&bb, "clickstream", &records[2_000..]);
+    b.cluster.broker_up(1).unwrap();
+    produce(bb, "clickstream", &records[2_000..]);
     std::thread::sleep(Duration::from_millis(3_000));
     // SIGTERM: graceful stop with a final checkpoint, then finish bounded
     let status = app.sigterm_and_wait(Duration::from_secs(60));
     assert!(status.success(), "graceful stop exits 0: {status:?}");
-    bounded_run("app", &bb, sb.to_str().unwrap(), ob.to_str().unwrap(), tp);
+    b.bounded_run();
 
     for t in TABLES.iter().copied().chain(["app-dlq"]) {
         assert_eq!(
-            contents(&bb, t),
-            contents(&ba, t),
+            contents(bb, t),
+            contents(&a.bs, t),
             "{t} after the broker outage"
         );
     }
