@@ -174,38 +174,18 @@ fn an_unreachable_broker_is_a_one_line_error() {
         "--connect-timeout",
         "2s",
     ];
+    let app = |cmd: &'static str| -> Vec<&str> {
+        let mut args = vec![cmd, "--app-id", "a", "--state-dir", state];
+        if cmd != "reset-state" {
+            args.extend(["--output-dir", out]);
+        }
+        args.extend(["--topology", topology]);
+        args
+    };
     let cases: Vec<Vec<&str>> = vec![
-        vec![
-            "run",
-            "--app-id",
-            "a",
-            "--state-dir",
-            state,
-            "--output-dir",
-            out,
-            "--topology",
-            topology,
-        ],
-        vec![
-            "replay",
-            "--app-id",
-            "a",
-            "--state-dir",
-            state,
-            "--output-dir",
-            out,
-            "--topology",
-            topology,
-        ],
-        vec![
-            "reset-state",
-            "--app-id",
-            "a",
-            "--state-dir",
-            state,
-            "--topology",
-            topology,
-        ],
+        app("run"),
+        app("replay"),
+        app("reset-state"),
         vec!["produce", "--count", "10", "--dims-dir", dims],
         vec!["topics", "create", "--topology", topology],
         vec!["topics", "list"],
