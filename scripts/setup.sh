@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Installs what the build needs on a fresh Debian/Ubuntu machine, only if missing:
-# libclang (bindgen for RocksDB), a C++ compiler, and cargo-nextest (optional: the test
-# script falls back to `cargo test`).
+# Installs what the build and the tests need on a fresh Debian/Ubuntu machine, only if
+# missing: libclang (bindgen for RocksDB), a C++ compiler, OpenSSL headers (librdkafka's
+# TLS and SASL/SCRAM), Java 17 and Maven (the Apache Kafka broker of the real-broker
+# tests, see scripts/install-kafka.sh) and cargo-nextest (the test runner) with --tests.
 set -euo pipefail
 
 need_apt=()
@@ -13,6 +14,15 @@ fi
 command -v g++ >/dev/null 2>&1 || need_apt+=(g++)
 command -v make >/dev/null 2>&1 || need_apt+=(make)
 command -v cmake >/dev/null 2>&1 || need_apt+=(cmake)
+command -v pkg-config >/dev/null 2>&1 || need_apt+=(pkg-config)
+[ -f /usr/include/openssl/ssl.h ] || need_apt+=(libssl-dev)
+# The tests also need (`setup.sh --tests`): Java and Maven for the Apache Kafka broker.
+tests=false
+[ "${1:-}" = "--tests" ] && tests=true
+if $tests; then
+  command -v java >/dev/null 2>&1 || need_apt+=(openjdk-17-jre-headless)
+  command -v mvn >/dev/null 2>&1 || need_apt+=(maven)
+fi
 
 if ((${#need_apt[@]})); then
   echo "setup: installing ${need_apt[*]}" >&2
@@ -25,4 +35,9 @@ fi
 if ! command -v cargo >/dev/null 2>&1; then
   echo "setup: cargo is missing; install Rust with rustup (https://rustup.rs) and retry" >&2
   exit 1
+fi
+
+if $tests && ! cargo nextest --version >/dev/null 2>&1; then
+  echo "setup: installing cargo-nextest from crates.io (a few minutes, once)" >&2
+  cargo install --locked cargo-nextest
 fi

@@ -5,8 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-bash scripts/setup.sh
-bash scripts/install-tansu.sh
+bash scripts/setup.sh --tests
+bash scripts/install-kafka.sh
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/streams-app/target}"
 mkdir -p "$CARGO_TARGET_DIR"
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
@@ -16,10 +16,6 @@ cargo fmt --all -- --check
 echo "== cargo clippy"
 cargo clippy --release --workspace --all-targets --locked -- -D warnings
 echo "== tests"
-if cargo nextest --version >/dev/null 2>&1; then
-  # nextest does not run doctests; they go first so nextest's summary closes the output
-  cargo test --release --workspace --locked --doc
-  cargo nextest run --release --workspace --locked --no-fail-fast
-else
-  cargo test --release --workspace --locked
-fi
+# nextest does not run doctests; they go first so nextest's summary closes the output
+cargo test --release --workspace --locked --doc
+cargo nextest run --release --workspace --locked --no-fail-fast

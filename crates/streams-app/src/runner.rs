@@ -11,12 +11,15 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context as _};
 use clap::ValueEnum as _;
 use streams_kafka::admin::{self, TopicSpec};
-use streams_kafka::{ClientConfig, KafkaSink, KafkaSource, SinkConfig, SourceConfig};
+use streams_kafka::{ClientConfig, Guarantee, KafkaSink, KafkaSource, SinkConfig, SourceConfig};
 use streams_parquet::{ParquetSink, ParquetSinkConfig};
 use streams_runtime::checkpoint::{start_offset, StartFrom};
 use streams_runtime::{Engine, EngineOptions, OutboxBatch, TopologyDef};
 use streams_state::StateConfig;
 use tracing::{info, warn};
+
+/// How often a running app looks for partitions added to its input topics.
+const DISCOVER_EVERY: Duration = Duration::from_secs(10);
 
 /// Where a run starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -44,20 +47,22 @@ impl From<FromArg> for StartFrom {
 pub struct RunOptions {
     pub app_id: String,
     pub topology: Arc<TopologyDef>,
-    pub bootstrap_servers: String,
+    /// The Kafka client settings (servers, TLS, SASL, ...).
+    pub client: ClientConfig,
     pub from: FromArg,
     pub bounded: bool,
     pub state_dir: PathBuf,
     pub output_dir: PathBuf,
-    pub replication_factor: i32,
+    /// Replication factor of the topics the app creates (`None`: the broker's default).
+    pub replication_factor: Option<i32>,
+    /// The delivery protocol asked for.
+    pub guarantee: Guarantee,
     pub fetch_wait_max_ms: u32,
     pub block_cache_mb: usize,
     pub write_buffer_mb: usize,
     pub connect_timeout: Duration,
     pub parquet_max_file_bytes: u64,
     pub parquet_roll_interval: Duration,
-    /// With `FromArg::Earliest` on a new state: start at the first record at or after this time (ms).
-    pub start_time: Option<i64>,
 }
 
 /// The outputs: Kafka topics (with the DLQ) and Parquet tables.
@@ -80,7 +85,12 @@ pub fn dlq_topic(app_id: &str) -> String {
     format!("{app_id}-dlq")
 }
 
-/// The topics an app writes: one per output table, then the DLQ.
+/// The app's internal topic of committed-epoch markers (transactional delivery).
+pub fn epochs_topic(app_id: &str) -> String {
+    format!("{app_id}-epochs")
+}
+
+/// The topics an app writes: one per output table, the DLQ, then its epochs topic.
 pub fn output_topics(def: &TopologyDef, app_id: &str) -> Vec<String> {
     let mut names: Vec<String> = Vec::new();
     for t in def.topics.values() {
@@ -89,7 +99,24 @@ pub fn output_topics(def: &TopologyDef, app_id: &str) -> Vec<String> {
         }
     }
     names.push(dlq_topic(app_id));
+    names.push(epochs_topic(app_id));
     names
+}
+
+/// How the app creates one of its topics: the epochs topic is compacted (only the
+/// newest marker per task matters), the others keep the broker's retention.
+pub fn topic_spec(
+    name: String,
+    app_id: &str,
+    partitions: i32,
+    replication: Option<i32>,
+) -> TopicSpec {
+    TopicSpec {
+        compact: name == epochs_topic(app_id),
+        name,
+        partitions,
+        replication,
+    }
 }
 
 /// An exclusive lock on the app's state: two processes never share one state directory.
@@ -237,7 +264,7 @@ opts
         signal_hook::flag::register(sig, stop.clone()).context("cannot install signal handlers")?;
     }
 
-    let client = ClientConfig::new(&opts.bootstrap_servers);
+    let client = opts.client.clone();
     let timeout = opts.connect_timeout;
     let mut source = KafkaSource::connect(SourceConfig {
         client: client.clone(),
@@ -254,11 +281,7 @@ opts
         .count() as i32;
     let wanted: Vec<TopicSpec> = output_topics(&def, &opts.app_id)
         .into_iter()
-        .map(|name| TopicSpec {
-            name,
-            partitions: out_partitions,
-            replication: opts.replication_factor,
-        })
+        .map(|name| topic_spec(name, &opts.app_id, out_partitions, opts.replication_factor))
         .collect();
     for (t, state) in admin::ensure_topics(&client, &wanted, timeout)? {
         if state == admin::TopicState::Created {
@@ -284,22 +307,16 @@ opts
         .into_iter()
         .filter_map(|(tp, o)| o.map(|o| (tp, o)))
         .collect();
+    // Partitions without a checkpointed position start where `reset-state --to` put them.
+    let requested = streams_runtime::checkpoint::read_start_positions(&dir)
+        .with_context(|| format!("cannot read the start positions in {}", dir.display()))?;
     let from = StartFrom::from(opts.from);
     let mut starts = Vec::new();
     let mut ends = BTreeMap::new();
-    let by_time = match opts.start_time {
-        Some(ms) if checkpointed.is_empty() => {
-            Some(source.offsets_for_time(&partitions, ms, timeout)?)
-        }
-        _ => None,
-    };
     for tp in &partitions {
         let (low, high) = source.watermarks(tp, timeout)?;
-        let (low, from) = match by_time.as_ref().and_then(|m| m.get(tp)) {
-            Some(o) => ((*o).clamp(low, high), StartFrom::Earliest),
-            None => (low, from),
-        };
-        let start = start_offset(checkpointed.get(tp).copied(), from, low, high);
+        let position = checkpointed.get(tp).or(requested.get(tp)).copied();
+        let start = start_offset(position, from, low, high);
         if start.skipped > 0 {
             warn!(topic = %tp.0, partition = tp.1, skipped = start.skipped, "records past the checkpoint were deleted by retention before they were processed");
         }
@@ -318,11 +335,24 @@ opts
     let kafka = KafkaSink::connect(SinkConfig {
         client: client.clone(),
         app_id: opts.app_id.clone(),
+        task: 0,
         topics: def.topics.clone(),
         dlq_topic: dlq_topic(&opts.app_id),
+        epochs_topic: epochs_topic(&opts.app_id),
+        guarantee: opts.guarantee,
         delivery_timeout: Duration::from_secs(30),
         recovery_settle: Duration::from_secs(5),
+        max_dead_letter_bytes: streams_kafka::sink::MAX_MESSAGE_BYTES
+            - streams_kafka::sink::DEAD_LETTER_OVERHEAD,
     })?;
+    info!(
+        protocol = %kafka.protocol(),
+        "kafka delivery: {}",
+        match kafka.protocol() {
+            streams_kafka::Protocol::Transactions => "one transaction per checkpoint; read outputs with isolation.level=read_committed",
+            streams_kafka::Protocol::IdempotentScan => "idempotent producer with recovery scan (the broker has no transactions)",
+        }
+    );
     let parquet = ParquetSink::open(
         ParquetSinkConfig {
             output_dir: opts.output_dir.clone(),
@@ -367,6 +397,7 @@ opts
     let started = Instant::now();
     let mut last_log = Instant::now();
     let mut last_roll = Instant::now();
+    let mut last_discover = Instant::now();
     let mut consumed_at_log = engine.ledger().consumed;
     loop {
         if stop.load(Ordering::Relaxed) {
@@ -386,7 +417,11 @@ opts
             });
         }
         let now = wall_ms();
-        match source.poll(Duration::from_millis(50))? {
+        let polled = source.poll(Duration::from_millis(50))?;
+        for ((t, p), caught_up) in source.take_caught_up() {
+            engine.caught_up(&t, p, caught_up, now);
+        }
+        match polled {
             Some(rec) => engine.process(&rec, now)?,
             None => engine.tick(now)?,
         }
@@ -410,6 +445,25 @@ opts
                 reached_end: true,
                 elapsed: started.elapsed(),
             });
+        }
+        if !opts.bounded && last_discover.elapsed() >= DISCOVER_EVERY {
+            // Partitions added to the input while running: read from their start, in
+            // event time like the others (they hold the watermark until they show data).
+            last_discover = Instant::now();
+            let now_parts = source.discover(timeout)?;
+            let added: Vec<(String, i32)> = now_parts
+                .into_iter()
+                .filter(|tp| !source.positions().contains_key(tp))
+                .collect();
+            if !added.is_empty() {
+                let mut starts = Vec::new();
+                for tp in &added {
+                    starts.push((tp.clone(), source.watermarks(tp, timeout)?.0));
+                }
+                engine.assign(&added, wall_ms());
+                source.add_partitions(&starts)?;
+                info!(partitions = ?added, "reading input partitions added while running");
+            }
         }
         if last_roll.elapsed() >= Duration::from_secs(1) {
             // Age-based publishing also happens while no records arrive.

@@ -4,6 +4,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "../../../tests/common/mod.rs"]
 mod common;
 
 /// Every runnable subcommand path (`["topics", "create"]`, ...), with its definition.

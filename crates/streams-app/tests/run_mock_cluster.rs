@@ -5,6 +5,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "../../../tests/common/mod.rs"]
 mod common;
 
 use std::path::PathBuf;
@@ -31,7 +32,8 @@ impl Setup {
         // The mock cluster has no CreateTopics: the topics the app would create are
         // made here.
         cluster.create_topic("clickstream", partitions, 1).unwrap();
-        for t in TABLES.iter().copied().chain(["app-dlq", "other-dlq"]) {
+        let internal = ["app-dlq", "other-dlq", "app-epochs", "other-epochs"];
+        for t in TABLES.iter().copied().chain(internal) {
             cluster.create_topic(t, partitions, 1).unwrap();
         }
         produce(&bs, "clickstream", records);
@@ -76,6 +78,9 @@ impl Setup {
             "10",
             "--parquet-roll-interval",
             "700ms",
+            // The mock cluster has no real transactions: this tier proves the scan path.
+            "--guarantee",
+            "idempotent-scan",
         ]
     }
 
@@ -316,10 +321,36 @@ fn replay_and_reset_state() {
         assert_eq!(all, doubled, "topic {t} after replay");
     }
 
-    // reset-state: state gone; the next run starts over from the group position given
+    // reset-state --to latest: the state is gone, and the next run reads only what is
+    // produced after the reset (before the fix it started over at the earliest offsets
+    // and re-emitted all history)
     let o = c.reset_state(&["--to", "latest"]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    assert!(!state.join("app").exists());
+    assert!(!state.join("app/CURRENT").exists(), "no state left");
+    let later: Vec<(i32, String, Vec<u8>, i64)> = input(300, 3, 77)
+        .into_iter()
+        .map(|(p, k, v, ts)| {
+            let v = String::from_utf8(v)
+                .unwrap()
+                .replace(r#""event_id":"e"#, r#""event_id":"later-e"#);
+            (p, k, v.into_bytes(), ts)
+        })
+        .collect();
+    produce(bs, "clickstream", &later);
+    let mut args = c.run_args();
+    args.extend(["--until", "end"]);
+    let o = run_cmd_log(&args, "info");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let ledger = ledger(&String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        ledger["consumed"], 300,
+        "only the records after the reset: {ledger:?}"
+    );
+    let before: usize = topics_before[0].len();
+    let now = contents(bs, "events_clean");
+    let new = now.iter().filter(|(_, v)| v.contains("later-e")).count();
+    assert_eq!(now.len(), 2 * before + new, "history is not re-emitted");
+    assert!(new > 250, "the new events are there: {new}");
 }
 
 #[test]

@@ -1,8 +1,10 @@
 //! Event time and watermarks (DESIGN §3.4).
 //!
 //! `W = min over the input partitions of (max event_ts seen in that partition) − delay`.
-//! A partition idle for `idle_timeout` (wall clock, passed in by the caller: operators
-//! never read the clock) stops holding `W` back. `W` never goes backwards, also across a
+//! A partition that has caught up with its high watermark (the source says so) and has
+//! had no record for `idle_timeout` (wall clock, passed in by the caller: operators
+//! never read the clock) stops holding `W` back; one with a backlog always holds it, so
+//! a broker outage or a stalled fetch never turns its records late. `W` never goes backwards, also across a
 //! restart: the checkpoint keeps the last emitted value. In bounded mode, once every
 //! partition reached its end offset, `W` becomes `+∞`.
 
@@ -19,6 +21,22 @@ pub const END_OF_TIME: i64 = i64::MAX;
 struct PartitionClock {
     max_ts: Option<i64>,
     last_active_wall: i64,
+    /// The source reached the partition's end (nothing more to read right now).
+    caught_up: bool,
+}
+
+impl PartitionClock {
+    fn new(max_ts: Option<i64>, wall_now: i64) -> Self {
+        PartitionClock {
+            max_ts,
+            last_active_wall: wall_now,
+            caught_up: false,
+        }
+    }
+
+    fn is_idle(&self, wall_now: i64, idle_timeout: i64) -> bool {
+        self.caught_up && wall_now - self.last_active_wall >= idle_timeout
+    }
 }
 
 /// The part of the watermark state that is checkpointed.
@@ -56,13 +74,8 @@ impl WatermarkTracker {
     pub fn restore(&mut self, state: &WatermarkState, wall_now: i64) {
         self.emitted = state.emitted;
         for (p, ts) in &state.max_ts {
-            self.partitions.insert(
-                *p,
-                PartitionClock {
-                    max_ts: Some(*ts),
-                    last_active_wall: wall_now,
-                },
-            );
+            self.partitions
+                .insert(*p, PartitionClock::new(Some(*ts), wall_now));
         }
     }
 
@@ -81,18 +94,31 @@ impl WatermarkTracker {
     /// Declares an input partition (assigned to this instance): until it shows data or
     /// goes idle, it holds the watermark back.
     pub fn register(&mut self, partition: u32, wall_now: i64) {
-        self.partitions.entry(partition).or_insert(PartitionClock {
-            max_ts: None,
-            last_active_wall: wall_now,
-        });
+        self.partitions
+            .entry(partition)
+            .or_insert(PartitionClock::new(None, wall_now));
+    }
+
+    /// The source reached the end of `partition` (`true`) or found more records there
+    /// (`false`). Only a caught-up partition can become idle.
+    pub fn set_caught_up(&mut self, partition: u32, caught_up: bool, wall_now: i64) {
+        let clock = self
+            .partitions
+            .entry(partition)
+            .or_insert(PartitionClock::new(None, wall_now));
+        if caught_up && !clock.caught_up {
+            // Idleness counts from the moment it caught up, not from its last record.
+            clock.last_active_wall = clock.last_active_wall.max(wall_now);
+        }
+        clock.caught_up = caught_up;
     }
 
     /// A record arrived on `partition` (valid or not): the partition is active.
     pub fn touch(&mut self, partition: u32, wall_now: i64) {
-        let clock = self.partitions.entry(partition).or_insert(PartitionClock {
-            max_ts: None,
-            last_active_wall: wall_now,
-        });
+        let clock = self
+            .partitions
+            .entry(partition)
+            .or_insert(PartitionClock::new(None, wall_now));
         clock.last_active_wall = clock.last_active_wall.max(wall_now);
     }
 
@@ -139,7 +165,7 @@ impl WatermarkTracker {
         let computed = compute_watermark(
             self.partitions
                 .values()
-                .map(|c| (c.max_ts, wall_now - c.last_active_wall >= self.idle_timeout)),
+                .map(|c| (c.max_ts, c.is_idle(wall_now, self.idle_timeout))),
             self.delay,
         );
         self.emitted = self.emitted.max(computed);
@@ -207,6 +233,8 @@ mod tests {
         let mut t = WatermarkTracker::new(10, 1_000);
         t.register(0, 0);
         t.register(1, 0);
+        t.set_caught_up(0, true, 0);
+        t.set_caught_up(1, true, 0);
         t.observe(0, 500, 0);
         assert_eq!(t.advance(0), MIN_WATERMARK, "partition 1 has no data yet");
         t.observe(1, 300, 10);
@@ -220,6 +248,32 @@ mod tests {
         assert_eq!(t.advance(1_020), 790);
         t.end_of_input();
         assert_eq!(t.advance(1_030), END_OF_TIME);
+    }
+
+    #[test]
+    fn a_partition_with_a_backlog_never_goes_idle() {
+        // (caught up?, wall clock of the advance, expected W): partition 1 saw 300 at
+        // wall 0 and then nothing; partition 0 keeps going.
+        let cases: Vec<(bool, i64, i64)> = vec![
+            (false, 500, 290),
+            (false, 60_000, 290), // a broker outage: still behind, still holds W
+            (true, 60_000, 290),  // caught up just now: idleness counts from here
+            (true, 60_999, 290),
+            (true, 61_000, 1_990), // caught up and quiet for the idle timeout
+        ];
+        let mut t = WatermarkTracker::new(10, 1_000);
+        t.register(0, 0);
+        t.register(1, 0);
+        t.observe(1, 300, 0);
+        for (caught_up, wall, expected) in cases {
+            t.observe(0, 2_000, wall);
+            t.set_caught_up(1, caught_up, wall.min(60_000));
+            assert_eq!(
+                t.advance(wall),
+                expected,
+                "caught up {caught_up}, wall {wall}"
+            );
+        }
     }
 
     #[test]
@@ -254,6 +308,7 @@ mod props {
             let mut t = WatermarkTracker::new(delay, idle);
             for p in 0..4 {
                 t.register(p, 0);
+                t.set_caught_up(p, true, 0);
             }
             let mut wall = 0i64;
             let mut history: Vec<(u32, i64, i64)> = Vec::new();

@@ -26,8 +26,10 @@ pub struct TopicSpec {
     pub name: String,
     /// Partition count.
     pub partitions: i32,
-    /// Replication factor.
-    pub replication: i32,
+    /// Replication factor; `None`: the broker's `default.replication.factor`.
+    pub replication: Option<i32>,
+    /// Log compaction (`cleanup.policy=compact`) instead of deletion by age.
+    pub compact: bool,
 }
 
 fn metadata_client(cfg: &ClientConfig) -> Result<BaseConsumer, KafkaError> {
@@ -110,11 +112,17 @@ pub fn create_topics(
     let new: Vec<NewTopic<'_>> = topics
         .iter()
         .map(|t| {
-            NewTopic::new(
+            // -1 asks the broker for its default (KIP-464).
+            let new = NewTopic::new(
                 &t.name,
                 t.partitions,
-                TopicReplication::Fixed(t.replication),
-            )
+                TopicReplication::Fixed(t.replication.unwrap_or(-1)),
+            );
+            if t.compact {
+                new.set("cleanup.policy", "compact")
+            } else {
+                new
+            }
         })
         .collect();
     let opts = AdminOptions::new()

@@ -37,7 +37,24 @@ pub enum KafkaError {
         /// librdkafka's message.
         message: String,
     },
-    /// A record could not be delivered.
+    /// The broker refuses a record for good (too large for the topic, not authorised,
+    /// topic deleted): retrying cannot help, so the app stops.
+    #[error("cannot deliver to `{topic}`: {cause}; retrying cannot clear this, so the app stops")]
+    Rejected {
+        /// Target topic.
+        topic: String,
+        /// The broker's or client's reason.
+        cause: String,
+    },
+    /// `--guarantee exactly-once` was asked for on a broker without transactions.
+    #[error("--guarantee exactly-once needs Kafka transactions, which {bootstrap} does not offer ({message}); use `--guarantee auto` (transactions where available, else idempotent delivery with a recovery scan) or `--guarantee idempotent-scan`")]
+    NoTransactions {
+        /// Bootstrap servers.
+        bootstrap: String,
+        /// Why transactions could not be initialised.
+        message: String,
+    },
+    /// A record could not be delivered (a transient failure: retried with recovery).
     #[error("delivery to `{topic}` failed: {message}")]
     Delivery {
         /// Target topic.
@@ -52,7 +69,10 @@ impl KafkaError {
     pub fn is_retriable(&self) -> bool {
         match self {
             KafkaError::Unreachable { .. } => true,
-            KafkaError::MissingTopic { .. } | KafkaError::OffsetOutOfRange { .. } => false,
+            KafkaError::MissingTopic { .. }
+            | KafkaError::OffsetOutOfRange { .. }
+            | KafkaError::Rejected { .. }
+            | KafkaError::NoTransactions { .. } => false,
             KafkaError::Client { source, .. } => source.rdkafka_error_code().is_some_and(|c| {
                 use rdkafka::types::RDKafkaErrorCode as C;
                 matches!(
@@ -69,6 +89,24 @@ impl KafkaError {
             }),
             KafkaError::Delivery { .. } => true,
         }
+    }
+
+    /// Whether a delivery error code can never clear by retrying the same record.
+    pub(crate) fn cannot_clear(code: rdkafka::types::RDKafkaErrorCode) -> bool {
+        use rdkafka::types::RDKafkaErrorCode as C;
+        matches!(
+            code,
+            C::MessageSizeTooLarge
+                | C::MessageBatchTooLarge
+                | C::InvalidRecord
+                | C::InvalidMessage
+                | C::TopicAuthorizationFailed
+                | C::ClusterAuthorizationFailed
+                | C::TransactionalIdAuthorizationFailed
+                | C::UnknownTopic
+                | C::InvalidTopic
+                | C::PolicyViolation
+        )
     }
 
     pub(crate) fn client(op: &'static str) -> impl FnOnce(RdError) -> KafkaError {

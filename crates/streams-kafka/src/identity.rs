@@ -23,6 +23,10 @@ pub const DLQ_TOPIC: &str = "streams-dlq-topic";
 pub const DLQ_PARTITION: &str = "streams-dlq-partition";
 /// Header of dead letters: source offset.
 pub const DLQ_OFFSET: &str = "streams-dlq-offset";
+/// Header of a truncated dead letter: the original value's size in bytes.
+pub const DLQ_ORIGINAL_SIZE: &str = "streams-dlq-original-size";
+/// Header of a truncated dead letter: SHA-256 of the original value (lowercase hex).
+pub const DLQ_ORIGINAL_SHA256: &str = "streams-dlq-original-sha256";
 
 /// The identity of one output record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -63,9 +67,102 @@ pub fn still_missing(wanted: &[RecordId], present: &HashSet<RecordId>) -> Vec<Re
         .collect()
 }
 
+/// The epoch-marker record of a transaction: written in the same transaction as the
+/// epoch's outputs, so a `read_committed` reader of the epochs topic learns which epochs
+/// are committed without reading any output topic.
+pub fn epoch_marker(app_id: &str, task: u32, epoch: u64) -> (Vec<u8>, Vec<u8>) {
+    let key = format!("{app_id}/task-{task}").into_bytes();
+    (key, epoch.to_string().into_bytes())
+}
+
+/// The newest committed epoch of `task` among marker records `(key, value)` read from
+/// the epochs topic (in any order); `None` when none is `task`'s. Pure: the sink's
+/// transactional recovery is this plus I/O.
+pub fn last_committed_epoch(
+    app_id: &str,
+    task: u32,
+    markers: &[(Option<Vec<u8>>, Vec<u8>)],
+) -> Option<u64> {
+    let (want, _) = epoch_marker(app_id, task, 0);
+    markers
+        .iter()
+        .filter(|(k, _)| k.as_deref() == Some(want.as_slice()))
+        .filter_map(|(_, v)| std::str::from_utf8(v).ok()?.parse::<u64>().ok())
+        .max()
+}
+
+/// A dead letter's value cut to at most `limit` bytes. Returns the bytes to send and, when
+/// it was cut, the original size and SHA-256 (hex) for the headers: an oversized record
+/// still reaches the DLQ (never a stall) and can be matched with its source.
+pub fn truncate_dead_letter(value: &[u8], limit: usize) -> (&[u8], Option<(usize, String)>) {
+    if value.len() <= limit {
+        return (value, None);
+    }
+    use sha2::Digest as _;
+    let digest = sha2::Sha256::digest(value);
+    let hex = digest
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<String>();
+    (&value[..limit], Some((value.len(), hex)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn last_committed_epoch_table() {
+        let m = |task: u32, epoch: u64| {
+            let (k, v) = epoch_marker("app", task, epoch);
+            (Some(k), v)
+        };
+        let other_app = {
+            let (k, v) = epoch_marker("app2", 0, 99);
+            (Some(k), v)
+        };
+        let cases: Vec<(&str, Vec<(Option<Vec<u8>>, Vec<u8>)>, Option<u64>)> = vec![
+            ("nothing written yet", vec![], None),
+            ("one marker", vec![m(0, 7)], Some(7)),
+            (
+                "newest wins, any order",
+                vec![m(0, 9), m(0, 7), m(0, 8)],
+                Some(9),
+            ),
+            ("other tasks ignored", vec![m(1, 50), m(0, 3)], Some(3)),
+            ("only other tasks", vec![m(1, 50)], None),
+            (
+                "another app with a prefix of ours",
+                vec![other_app, m(0, 4)],
+                Some(4),
+            ),
+            (
+                "garbage value ignored",
+                vec![(m(0, 1).0, b"x".to_vec()), m(0, 2)],
+                Some(2),
+            ),
+            ("no key ignored", vec![(None, b"5".to_vec())], None),
+        ];
+        for (name, markers, want) in cases {
+            assert_eq!(last_committed_epoch("app", 0, &markers), want, "{name}");
+        }
+    }
+
+    #[test]
+    fn dead_letters_over_the_limit_are_cut_with_size_and_hash() {
+        let small = b"{oops".to_vec();
+        assert_eq!(truncate_dead_letter(&small, 5), (&small[..], None));
+        let big = vec![b'x'; 10];
+        let (cut, meta) = truncate_dead_letter(&big, 4);
+        assert_eq!(cut, b"xxxx");
+        let (size, sha) = meta.unwrap();
+        assert_eq!(size, 10);
+        // sha256("xxxxxxxxxx"), as `printf xxxxxxxxxx | sha256sum` prints it
+        assert_eq!(
+            sha,
+            "fc11d6f28e59d3cc33c0b14ceb644bf0902ebd63d61218dffe9e7dac7c254542"
+        );
+    }
 
     #[test]
     fn identity_headers_table() {

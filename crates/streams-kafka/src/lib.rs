@@ -14,7 +14,7 @@ pub mod sink;
 pub mod source;
 
 pub use error::KafkaError;
-pub use sink::{KafkaSink, SinkConfig};
+pub use sink::{Guarantee, KafkaSink, Protocol, SinkConfig};
 pub use source::{KafkaSource, SourceConfig};
 
 /// Client settings shared by every client this crate creates.

@@ -40,6 +40,10 @@ pub struct KafkaSource {
     /// Bounded mode: end offsets captured at start, and whether the fetch high watermark
     /// confirmed the end (PartitionEOF at or past it).
     end: Option<BTreeMap<Tp, (i64, bool)>>,
+    /// Partitions whose end the consumer reached, with no record read since.
+    caught_up: BTreeMap<Tp, bool>,
+    /// Changes of `caught_up` not yet taken by [`take_caught_up`](Self::take_caught_up).
+    caught_up_changes: Vec<(Tp, bool)>,
 }
 
 impl KafkaSource {
@@ -62,6 +66,8 @@ impl KafkaSource {
             names: HashMap::new(),
             position: BTreeMap::new(),
             end: None,
+            caught_up: BTreeMap::new(),
+            caught_up_changes: Vec::new(),
         })
     }
 
@@ -153,6 +159,18 @@ impl KafkaSource {
             .map_err(KafkaError::client("assign"))
     }
 
+    /// Adds partitions (created on the input while running) at the given offsets; the
+    /// others continue where they are.
+    pub fn add_partitions(&mut self, added: &[(Tp, i64)]) -> Result<(), KafkaError> {
+        let mut all: Vec<(Tp, i64)> = self
+            .position
+            .iter()
+            .map(|(tp, o)| (tp.clone(), *o))
+            .collect();
+        all.extend(added.iter().cloned());
+        self.assign(&all)
+    }
+
     /// Bounded mode: records up to these end offsets (exclusive) are read, then
     /// [`reached_end`](Self::reached_end) turns true. An end is confirmed by the fetch
     /// high watermark (PartitionEOF), because some brokers under-report `ListOffsets`.
@@ -188,6 +206,10 @@ impl KafkaSource {
                     None => Arc::from(m.topic()),
                 };
                 let tp = (m.topic().to_string(), m.partition());
+                if self.caught_up.get(&tp) == Some(&true) {
+                    self.caught_up.insert(tp.clone(), false);
+                    self.caught_up_changes.push((tp.clone(), false));
+                }
                 self.position.insert(tp, m.offset() + 1);
                 Ok(Some(SourceRecord {
                     topic,
@@ -199,13 +221,33 @@ impl KafkaSource {
                 }))
             }
             Some(Err(RdError::PartitionEOF(p))) => {
-                if let Some(end) = self.end.as_mut() {
-                    for ((t, q), (e, confirmed)) in end.iter_mut() {
-                        if *q == p {
-                            let pos = self.position.get(&(t.clone(), *q)).copied().unwrap_or(0);
-                            if pos >= *e {
-                                *confirmed = true;
-                            }
+                // The fetch reached the partition's end (the last stable offset, with
+                // read_committed). Control records of transactions take offsets that no
+                // record is delivered for: the consumer's own position is past them.
+                let fetched = self.consumer.position().ok();
+                let tps: Vec<Tp> = self
+                    .position
+                    .keys()
+                    .filter(|(_, q)| *q == p)
+                    .cloned()
+                    .collect();
+                for tp in tps {
+                    if let Some(Offset::Offset(o)) = fetched
+                        .as_ref()
+                        .and_then(|l| l.find_partition(&tp.0, tp.1))
+                        .map(|e| e.offset())
+                    {
+                        let pos = self.position.entry(tp.clone()).or_insert(o);
+                        *pos = (*pos).max(o);
+                    }
+                    if self.caught_up.insert(tp.clone(), true) != Some(true) {
+                        self.caught_up_changes.push((tp.clone(), true));
+                    }
+                    let pos = self.position.get(&tp).copied().unwrap_or(0);
+                    if let Some((e, confirmed)) = self.end.as_mut().and_then(|end| end.get_mut(&tp))
+                    {
+                        if pos >= *e {
+                            *confirmed = true;
                         }
                     }
                 }
@@ -224,6 +266,12 @@ impl KafkaSource {
                 Ok(None)
             }
         }
+    }
+
+    /// Partitions that reached their end (`true`) or showed records past it (`false`)
+    /// since the last call: the engine lets only caught-up partitions go idle.
+    pub fn take_caught_up(&mut self) -> Vec<(Tp, bool)> {
+        std::mem::take(&mut self.caught_up_changes)
     }
 
     /// Publishes positions as the group's offsets (lag monitoring only; never read back).

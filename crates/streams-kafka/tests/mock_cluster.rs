@@ -16,7 +16,7 @@ use rdkafka::{Offset, TopicPartitionList};
 use streams_core::topology::TableInfo;
 use streams_core::{Column, ColumnType, Schema, Value};
 use streams_kafka::identity;
-use streams_kafka::{ClientConfig, KafkaSink, KafkaSource, SinkConfig, SourceConfig};
+use streams_kafka::{ClientConfig, Guarantee, KafkaSink, KafkaSource, SinkConfig, SourceConfig};
 use streams_runtime::outbox::plan_outbox;
 use streams_runtime::{DeadLetterRecord, OutboxBatch};
 
@@ -137,10 +137,14 @@ fn sink(bootstrap: &str, out: &str, dlq: &str) -> KafkaSink {
     KafkaSink::connect(SinkConfig {
         client: ClientConfig::new(bootstrap),
         app_id: "app".into(),
+        task: 0,
         topics: BTreeMap::from([("counts".to_string(), out.to_string())]),
         dlq_topic: dlq.into(),
+        epochs_topic: format!("{out}-epochs"),
+        guarantee: Guarantee::IdempotentScan,
         delivery_timeout: Duration::from_secs(10),
         recovery_settle: Duration::from_millis(300),
+        max_dead_letter_bytes: 900_000,
     })
     .unwrap()
 }
@@ -286,10 +290,14 @@ fn broker_down_then_up_loses_nothing_and_duplicates_nothing() {
     let mut s = KafkaSink::connect(SinkConfig {
         client: ClientConfig::new(&bootstrap),
         app_id: "app".into(),
+        task: 0,
         topics: BTreeMap::from([("counts".to_string(), out.clone())]),
         dlq_topic: dlq.clone(),
+        epochs_topic: format!("{out}-epochs"),
+        guarantee: Guarantee::IdempotentScan,
         delivery_timeout: Duration::from_secs(2),
         recovery_settle: Duration::from_millis(300),
+        max_dead_letter_bytes: 900_000,
     })
     .unwrap();
     s.deliver(&tables, &batches(1, 20), false).unwrap();

@@ -81,9 +81,55 @@ pub fn start_offset(checkpointed: Option<i64>, from: StartFrom, low: i64, high: 
     }
 }
 
+/// Start positions chosen by `reset-state --to` for the next run of a state that has none
+/// (a file in the state directory, so deleting the state deletes it too). Positions in
+/// the checkpoint always win over these.
+pub const START_POSITIONS_FILE: &str = "start-positions.json";
+
+/// Writes the start positions `(topic, partition, offset)` into the (new) state
+/// directory `dir`, durably: written to a temp file, synced, renamed.
+pub fn write_start_positions(
+    dir: &std::path::Path,
+    positions: &[(String, i32, i64)],
+) -> std::io::Result<()> {
+    use std::io::Write as _;
+    std::fs::create_dir_all(dir)?;
+    let tmp = dir.join(format!(".{START_POSITIONS_FILE}.tmp"));
+    let mut f = std::fs::File::create(&tmp)?;
+    f.write_all(&serde_json::to_vec(positions).map_err(std::io::Error::other)?)?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, dir.join(START_POSITIONS_FILE))?;
+    std::fs::File::open(dir)?.sync_all()
+}
+
+/// The start positions `reset-state --to` left in `dir` (empty if none).
+pub fn read_start_positions(
+    dir: &std::path::Path,
+) -> std::io::Result<BTreeMap<(String, i32), i64>> {
+    let bytes = match std::fs::read(dir.join(START_POSITIONS_FILE)) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(BTreeMap::new()),
+        Err(e) => return Err(e),
+    };
+    let list: Vec<(String, i32, i64)> =
+        serde_json::from_slice(&bytes).map_err(std::io::Error::other)?;
+    Ok(list.into_iter().map(|(t, p, o)| ((t, p), o)).collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn start_positions_round_trip() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().join("app");
+        assert!(read_start_positions(&d).unwrap().is_empty(), "none yet");
+        write_start_positions(&d, &[("in".into(), 0, 5), ("in".into(), 1, 9)]).unwrap();
+        let got = read_start_positions(&d).unwrap();
+        assert_eq!(got.get(&("in".to_string(), 1)), Some(&9));
+        assert_eq!(got.len(), 2);
+    }
 
     #[test]
     fn start_offset_table() {

@@ -247,6 +247,13 @@ impl Engine {
         }
     }
 
+    /// The source reached the end of a partition (`true`) or found records past it
+    /// (`false`): only a caught-up partition may go idle and stop holding the watermark.
+    pub fn caught_up(&mut self, topic: &str, partition: i32, caught_up: bool, wall_now: i64) {
+        let pid = self.partition_id(&Arc::from(topic), partition, wall_now);
+        self.wm.set_caught_up(pid, caught_up, wall_now);
+    }
+
     /// Consumption starts now: idle timeouts count from `wall_now` (not from `open`, which
     /// may be followed by a long recovery).
     pub fn start_consuming(&mut self, wall_now: i64) {

@@ -106,6 +106,11 @@ impl TopologyTestDriver {
             .map(|p| (self.topic.to_string(), p))
             .collect();
         engine.assign(&parts, self.wall);
+        // The in-memory input has no backlog: what is piped is processed at once, so
+        // every partition is caught up (and may go idle) whenever nothing is piped.
+        for (t, p) in &parts {
+            engine.caught_up(t, *p, true, self.wall);
+        }
         self.tables = engine.tables().iter().map(|t| t.name.clone()).collect();
         for t in engine.tables() {
             self.sink.set_schema(&t.name, t.schema.clone());

@@ -4,9 +4,11 @@
 #![warn(missing_docs)]
 
 mod driver;
+pub mod kafka;
 mod sink;
 
 pub use driver::{CrashPoint, TopologyTestDriver};
+pub use kafka::{BrokerOptions, KafkaBroker};
 pub use sink::MemorySink;
 
 /// The reference topology file of this repository.

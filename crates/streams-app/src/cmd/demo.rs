@@ -182,19 +182,20 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let outcome = runner::run(RunOptions {
         app_id: args.app_id.clone(),
         topology: def.clone(),
-        bootstrap_servers: bootstrap.clone(),
+        client: ClientConfig::new(&bootstrap),
         from: FromArg::Checkpoint,
         bounded: true,
         state_dir: args.state_dir.clone(),
         output_dir: args.output_dir.clone(),
-        replication_factor: 1,
+        replication_factor: Some(1),
+        // The embedded broker (librdkafka's mock cluster) has no real transactions.
+        guarantee: streams_kafka::Guarantee::IdempotentScan,
         fetch_wait_max_ms: 10,
         block_cache_mb: 32,
         write_buffer_mb: 64,
         connect_timeout: Duration::from_secs(30),
         parquet_max_file_bytes: 128 << 20,
         parquet_roll_interval: Duration::from_secs(300),
-        start_time: None,
     })?;
     anyhow::ensure!(
         outcome.reached_end,

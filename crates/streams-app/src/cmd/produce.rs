@@ -129,9 +129,9 @@ impl Args {
         })
     }
 
-    fn producer_config(&self) -> ProducerConfig {
-        ProducerConfig {
-            client: self.broker.client(),
+    fn producer_config(&self) -> anyhow::Result<ProducerConfig> {
+        Ok(ProducerConfig {
+            client: self.broker.client()?,
             topic: self.topic.clone(),
             acks: match self.acks {
                 AcksArg::All => Acks::All,
@@ -140,7 +140,7 @@ impl Args {
             },
             compression: format!("{:?}", self.compression).to_lowercase(),
             timeout: self.broker.connect_timeout,
-        }
+        })
     }
 }
 
@@ -189,7 +189,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let start_ms = cfg.start_ms;
     // Until connected, SIGTERM / Ctrl-C keep their default effect (end the process at
     // once); from here on they stop producing and flush what is queued.
-    let producer = InputProducer::connect(&args.producer_config())?;
+    let producer = InputProducer::connect(&args.producer_config()?)?;
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
         signal_hook::flag::register(sig, stop.clone()).context("cannot install signal handlers")?;

@@ -63,7 +63,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         &a.app_id,
         &a.state_dir,
         &def,
-        &a.broker.bootstrap_servers,
+        &a.broker.client()?,
         to,
         false,
         a.broker.connect_timeout,
@@ -71,10 +71,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     if let Some(dest) = archive_output(&a.output_dir, &a.app_id)? {
         println!("previous Parquet output moved to {}", dest.display());
     }
-    let start_time = match to {
-        ResetTo::Time(ms) => Some(ms),
-        _ => None,
-    };
-    runner::run(a.options(def, FromArg::Earliest, start_time))?;
+    // The reset wrote the start positions (earliest, or the first record at the time).
+    runner::run(a.options(def, FromArg::Checkpoint)?)?;
     Ok(ExitCode::SUCCESS)
 }

@@ -16,8 +16,9 @@ pub struct Args {
     /// Application id.
     #[arg(long, env = "STREAMS_APP_ID")]
     pub app_id: String,
-    /// Where the consumer group's offsets are set: `earliest`, `latest` or an RFC 3339
-    /// time (the first record at or after it).
+    /// Where the next run starts: `earliest`, `latest` or an RFC 3339 time (the first
+    /// record at or after it). Written into the new state (the consumer group's offsets
+    /// are set too, for lag monitoring).
     #[arg(long, default_value = "earliest", env = "STREAMS_RESET_TO")]
     pub to: String,
     /// Print the plan and change nothing.
@@ -85,7 +86,7 @@ pub fn reset(
     app_id: &str,
     state_dir: &Path,
     def: &TopologyDef,
-    bootstrap: &str,
+    client: &ClientConfig,
     to: ResetTo,
     dry_run: bool,
     timeout: Duration,
@@ -110,7 +111,7 @@ pub fn reset(
         println!("  - local state {}: none", dir.display());
     }
     println!(
-        "  - {prefix} set consumer group `{app_id}` offsets on {} to {}",
+        "  - {prefix} start the next run of `{app_id}` on {} at {} (written into the new state; the consumer group's offsets are set too, for lag monitoring)",
         def.source_topics.join(", "),
         match to {
             ResetTo::Earliest => "earliest".to_string(),
@@ -124,7 +125,7 @@ pub fn reset(
         return Ok(());
     }
     let source = KafkaSource::connect(SourceConfig {
-        client: ClientConfig::new(bootstrap),
+        client: client.clone(),
         group_id: app_id.to_string(),
         topics: def.source_topics.clone(),
         fetch_wait_max_ms: 100,
@@ -145,10 +146,16 @@ pub fn reset(
         std::fs::remove_dir_all(&dir)
             .with_context(|| format!("cannot delete {}", dir.display()))?;
     }
+    let positions: Vec<(String, i32, i64)> = offsets
+        .iter()
+        .map(|((t, p), o)| (t.clone(), *p, *o))
+        .collect();
+    streams_runtime::checkpoint::write_start_positions(&dir, &positions)
+        .with_context(|| format!("cannot write the start positions into {}", dir.display()))?;
     source.commit_offsets(&offsets)?;
     drop(lock);
     println!(
-        "done: state deleted, group offsets reset on {} partitions",
+        "done: state deleted; the next run starts at the chosen positions on {} partitions",
         offsets.len()
     );
     Ok(())
@@ -161,7 +168,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         &args.app_id,
         &args.state_dir,
         &load_topology(&args.topology.path)?,
-        &args.broker.bootstrap_servers,
+        &args.broker.client()?,
         to,
         args.dry_run,
         args.broker.connect_timeout,

@@ -8,6 +8,27 @@ use streams_runtime::{load_topology, TopologyDef};
 
 use crate::runner::{self, FromArg, RunOptions};
 
+/// `--guarantee`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum GuaranteeArg {
+    /// Transactions where the broker has them, else idempotent delivery + recovery scan.
+    Auto,
+    /// Kafka transactions, or refuse to start.
+    ExactlyOnce,
+    /// Idempotent delivery + recovery scan (no transactions).
+    IdempotentScan,
+}
+
+impl From<GuaranteeArg> for streams_kafka::Guarantee {
+    fn from(g: GuaranteeArg) -> Self {
+        match g {
+            GuaranteeArg::Auto => Self::Auto,
+            GuaranteeArg::ExactlyOnce => Self::ExactlyOnce,
+            GuaranteeArg::IdempotentScan => Self::IdempotentScan,
+        }
+    }
+}
+
 /// Arguments of `run`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct Args {
@@ -40,9 +61,16 @@ pub struct RunArgs {
     /// Output directory for Parquet tables (`<output-dir>/<app-id>/<table>/`).
     #[arg(long, default_value = "data", env = "STREAMS_OUTPUT_DIR")]
     pub output_dir: PathBuf,
-    /// Replication factor of output topics the app creates.
-    #[arg(long, default_value_t = 1, env = "STREAMS_REPLICATION_FACTOR")]
-    pub replication_factor: i32,
+    /// Replication factor of the output topics the app creates (default: the broker's
+    /// `default.replication.factor`).
+    #[arg(long, value_parser = clap::value_parser!(i32).range(1..=100), env = "STREAMS_REPLICATION_FACTOR")]
+    pub replication_factor: Option<i32>,
+    /// Delivery protocol: `auto` uses Kafka transactions where the broker has them and
+    /// an idempotent producer with a recovery scan where it does not; `exactly-once`
+    /// requires transactions (refuses to start without them); `idempotent-scan` never
+    /// uses them.
+    #[arg(long, value_enum, default_value_t = GuaranteeArg::Auto, env = "STREAMS_GUARANTEE")]
+    pub guarantee: GuaranteeArg,
     /// Longest time (ms) the broker may hold a fetch open waiting for data.
     #[arg(long, default_value_t = 100, env = "STREAMS_FETCH_WAIT_MAX_MS")]
     pub fetch_wait_max_ms: u32,
@@ -62,37 +90,35 @@ pub struct RunArgs {
 }
 
 impl RunArgs {
-    /// Options of a run starting at `from` (and, on a new state, at `start_time`).
-    /// Options of a run of `def` (the topology loaded from `--topology`).
+    /// Options of a run of `def` (the topology loaded from `--topology`) starting at `from`.
     pub(crate) fn options(
         &self,
         def: Arc<TopologyDef>,
         from: FromArg,
-        start_time: Option<i64>,
-    ) -> RunOptions {
-        RunOptions {
+    ) -> anyhow::Result<RunOptions> {
+        Ok(RunOptions {
             app_id: self.app_id.clone(),
             topology: def,
-            bootstrap_servers: self.broker.bootstrap_servers.clone(),
+            client: self.broker.client()?,
             from,
             bounded: self.until.is_some(),
             state_dir: self.state_dir.clone(),
             output_dir: self.output_dir.clone(),
             replication_factor: self.replication_factor,
+            guarantee: self.guarantee.into(),
             fetch_wait_max_ms: self.fetch_wait_max_ms,
             block_cache_mb: self.block_cache_mb,
             write_buffer_mb: self.write_buffer_mb,
             connect_timeout: self.broker.connect_timeout,
             parquet_max_file_bytes: self.parquet_max_file_mb << 20,
             parquet_roll_interval: self.parquet_roll_interval,
-            start_time,
-        }
+        })
     }
 }
 
 /// Runs the app until SIGTERM/Ctrl-C (or the end, in bounded mode).
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let def = Arc::new(load_topology(&args.run.topology.path)?);
-    runner::run(args.run.options(def, args.from, None))?;
+    runner::run(args.run.options(def, args.from)?)?;
     Ok(ExitCode::SUCCESS)
 }

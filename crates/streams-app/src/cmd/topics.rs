@@ -7,7 +7,7 @@ use streams_kafka::admin::{self, TopicSpec, TopicState};
 use streams_runtime::load_topology;
 
 use super::broker::BrokerArgs;
-use crate::runner::output_topics;
+use crate::runner::{output_topics, topic_spec};
 
 /// Arguments of `topics create`.
 #[derive(Debug, clap::Args)]
@@ -22,9 +22,10 @@ pub struct CreateArgs {
     /// Partitions of every topic created (existing topics are left as they are).
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(i32).range(1..=10_000), env = "STREAMS_PARTITIONS")]
     pub partitions: i32,
-    /// Replication factor of every topic created.
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(i32).range(1..=100), env = "STREAMS_REPLICATION_FACTOR")]
-    pub replication_factor: i32,
+    /// Replication factor of every topic created (default: the broker's
+    /// `default.replication.factor`).
+    #[arg(long, value_parser = clap::value_parser!(i32).range(1..=100), env = "STREAMS_REPLICATION_FACTOR")]
+    pub replication_factor: Option<i32>,
 }
 
 /// Arguments of `topics list`.
@@ -50,13 +51,10 @@ pub fn create(args: CreateArgs) -> anyhow::Result<ExitCode> {
     let def = load_topology(&args.topology.path)?;
     let specs: Vec<TopicSpec> = app_topics(&def, &args.app_id)
         .into_iter()
-        .map(|name| TopicSpec {
-            name,
-            partitions: args.partitions,
-            replication: args.replication_factor,
-        })
+        .map(|name| topic_spec(name, &args.app_id, args.partitions, args.replication_factor))
         .collect();
-    let outcome = admin::ensure_topics(&args.broker.client(), &specs, args.broker.connect_timeout)?;
+    let outcome =
+        admin::ensure_topics(&args.broker.client()?, &specs, args.broker.connect_timeout)?;
     let wanted = args.partitions as usize;
     for (name, state) in outcome {
         match state {
@@ -79,7 +77,7 @@ pub fn create(args: CreateArgs) -> anyhow::Result<ExitCode> {
 
 /// Runs `topics list`.
 pub fn list(args: ListArgs) -> anyhow::Result<ExitCode> {
-    let client = args.broker.client();
+    let client = args.broker.client()?;
     let topics = admin::describe_topics(&client, args.broker.connect_timeout)?;
     let mut t = super::table();
     t.set_header(vec!["topic", "partitions", "records"]);

@@ -1,7 +1,7 @@
 //! Helpers for tests that run the real binary against a broker.
 #![allow(dead_code)]
 
-pub mod broker;
+pub mod proxy;
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
@@ -33,6 +33,61 @@ pub fn topology() -> PathBuf {
 /// Input records with in-partition disorder below the watermark delay, a span below the
 /// dedup retention, duplicates in the same partition and some bad records: outputs do
 /// not depend on how partitions interleave, so runs can be compared row for row.
+/// The reference topology with topics prefixed (runs on one broker stay apart) and
+/// absolute dimension paths,
+/// and records over `max_record_bytes` dead-lettered as `too_large`.
+pub fn topology_with_prefix(
+    dir: &Path,
+    input: &str,
+    prefix: &str,
+    max_record_bytes: usize,
+) -> PathBuf {
+    let text = std::fs::read_to_string(topology()).unwrap();
+    let dims = repo().join("topology/dims");
+    let mut out = String::new();
+    let mut name = String::new();
+    for line in text.lines() {
+        let l = line.trim_start();
+        if let Some(rest) = l.strip_prefix("name = \"") {
+            name = rest.trim_end_matches('"').to_string();
+        }
+        if l.starts_with("max_record_bytes") {
+            out.push_str(&format!("max_record_bytes = {max_record_bytes}\n"));
+            continue;
+        }
+        if l.starts_with("topics = [") {
+            out.push_str(&format!("topics = [\"{input}\"]\n"));
+            continue;
+        }
+        out.push_str(&line.replace("\"dims/", &format!("\"{}/", dims.display())));
+        out.push('\n');
+        if l == "type = \"window_aggregate\"" || l == "type = \"sink\"" {
+            out.push_str(&format!("topic = \"{prefix}{name}\"\n"));
+        }
+    }
+    let path = dir.join(format!("{prefix}topology.toml"));
+    std::fs::write(&path, out).unwrap();
+    path
+}
+
+/// Creates a topic with topic-level settings (e.g. `max.message.bytes`).
+pub fn create_topic(bootstrap: &str, name: &str, partitions: i32, config: &[(&str, &str)]) {
+    use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+    let admin: AdminClient<rdkafka::client::DefaultClientContext> = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .create()
+        .unwrap();
+    let mut topic = NewTopic::new(name, partitions, TopicReplication::Fixed(1));
+    for (k, v) in config {
+        topic = topic.set(k, v);
+    }
+    let opts = AdminOptions::new().operation_timeout(Some(T));
+    let r = futures_executor::block_on(admin.create_topics(&[topic], &opts)).unwrap();
+    for r in r {
+        r.unwrap_or_else(|(t, e)| panic!("cannot create {t}: {e}"));
+    }
+}
+
 pub fn input(n: usize, partitions: i32, seed: u64) -> Vec<(i32, String, Vec<u8>, i64)> {
     use rand::{Rng, SeedableRng};
     let mut rng = rand::rngs::SmallRng::seed_from_u64(seed);
@@ -168,6 +223,8 @@ pub fn read_records(bootstrap: &str, topic: &str, fetch_wait_ms: u32) -> Vec<Raw
         .set("bootstrap.servers", bootstrap)
         .set("fetch.wait.max.ms", fetch_wait_ms.to_string())
         .set("group.id", "test-reader")
+        // Outputs written in transactions: only committed records count.
+        .set("isolation.level", "read_committed")
         .set("enable.partition.eof", "true")
         .create()
         .unwrap();
@@ -326,6 +383,11 @@ impl Proc {
     pub fn wait_stdout(&mut self, needle: &str, within: Duration) {
         let s = self.stdout.clone();
         self.wait_for(&s, needle, within)
+    }
+
+    /// The exit status, if it has exited.
+    pub fn try_wait(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.try_wait().unwrap()
     }
 
     /// SIGKILL, and reap.

@@ -1,0 +1,266 @@
+//! The transactional protocol: one Kafka transaction per checkpoint epoch holding the
+//! epoch's output records, its dead letters and an epoch marker (DESIGN §4.2).
+//!
+//! - `init_transactions` under `streams-app-<app-id>-task-<task>` fences every earlier
+//!   producer of the task: a killed instance's requests still on the wire are rejected,
+//!   and its open transaction is aborted (or, if its commit was already decided,
+//!   completed) before the new producer may write.
+//! - Recovery reads the newest marker of the task from the epochs topic with
+//!   `read_committed`: epochs up to it are in Kafka, later ones are delivered again. It
+//!   reads a few records at the end of one partition, whatever the output history.
+//! - Any failure of a transaction replaces the producer (which fences the failed one and
+//!   settles its transaction) and re-reads the marker, so a retry neither loses nor
+//!   doubles an epoch.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::KafkaError as RdError;
+use rdkafka::message::{Message, OwnedHeaders};
+use rdkafka::producer::{Producer, PurgeConfig};
+use rdkafka::{Offset, TopicPartitionList};
+use streams_core::topology::TableInfo;
+use streams_runtime::OutboxBatch;
+
+use super::{
+    base_producer_config, create, delivery_error, Encoded, KafkaSink, Producer_, SinkConfig,
+};
+use crate::error::KafkaError;
+use crate::identity::{epoch_marker, last_committed_epoch};
+
+/// How long a transaction may stay open before the broker aborts it. A checkpoint's
+/// transaction lasts well under a second; a producer that stalls longer is fenced.
+const TRANSACTION_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The `transactional.id` of an app's task: stable across restarts, so that a new
+/// instance fences the one before it.
+pub fn transactional_id(app_id: &str, task: u32) -> String {
+    format!("streams-app-{app_id}-task-{task}")
+}
+
+/// A transactional producer, initialised (which fences its predecessors).
+pub(super) fn producer(cfg: &SinkConfig) -> Result<Producer_, KafkaError> {
+    let mut rd = base_producer_config(cfg);
+    rd.set("transactional.id", transactional_id(&cfg.app_id, cfg.task))
+        .set(
+            "transaction.timeout.ms",
+            TRANSACTION_TIMEOUT.as_millis().to_string(),
+        )
+        // Must not exceed the transaction timeout.
+        .set(
+            "message.timeout.ms",
+            cfg.delivery_timeout
+                .min(TRANSACTION_TIMEOUT)
+                .as_millis()
+                .max(1000)
+                .to_string(),
+        );
+    let producer = create(&rd)?;
+    producer
+        .init_transactions(cfg.delivery_timeout)
+        .map_err(KafkaError::client("initialise transactions"))?;
+    Ok(producer)
+}
+
+impl KafkaSink {
+    pub(super) fn deliver_transactional(
+        &mut self,
+        tables: &[TableInfo],
+        batches: &[OutboxBatch],
+        recover: bool,
+    ) -> Result<u64, KafkaError> {
+        if self.needs_restart {
+            self.restart_transactional()?;
+        }
+        let committed = match self.committed {
+            Some(c) if !recover => c,
+            _ => {
+                let c = self.read_committed_epoch()?.unwrap_or(0);
+                self.committed = Some(c);
+                c
+            }
+        };
+        let mut epochs: BTreeMap<u64, Vec<&OutboxBatch>> = BTreeMap::new();
+        for b in batches.iter().filter(|b| b.epoch > committed) {
+            epochs.entry(b.epoch).or_default().push(b);
+        }
+        let mut sent = 0;
+        for (epoch, bs) in epochs {
+            match self.transaction(tables, epoch, &bs) {
+                Ok(n) => {
+                    sent += n;
+                    self.committed = Some(epoch);
+                }
+                Err(e) => {
+                    // Whether the broker committed it is unknown until a new producer
+                    // has fenced this one and the marker is read again.
+                    self.committed = None;
+                    self.needs_restart = true;
+                    return Err(e);
+                }
+            }
+        }
+        Ok(sent)
+    }
+
+    fn transaction(
+        &mut self,
+        tables: &[TableInfo],
+        epoch: u64,
+        batches: &[&OutboxBatch],
+    ) -> Result<u64, KafkaError> {
+        let mut records = Vec::new();
+        for b in batches {
+            self.encode(tables, b, |_, _| false, &mut records)?;
+        }
+        let n = records.len() as u64;
+        self.producer
+            .begin_transaction()
+            .map_err(|e| txn_error(&self.cfg.epochs_topic, "begin", e))?;
+        for (i, r) in records.into_iter().enumerate() {
+            self.send(r, None)?;
+            if i % 1024 == 1023 {
+                if let Some(e) = self.take_failures() {
+                    return Err(e);
+                }
+            }
+        }
+        let partition = self.marker_partition()?;
+        let (key, value) = epoch_marker(&self.cfg.app_id, self.cfg.task, epoch);
+        self.send(
+            Encoded {
+                topic: self.cfg.epochs_topic.clone(),
+                key: Some(key),
+                value,
+                headers: OwnedHeaders::new(),
+            },
+            Some(partition),
+        )?;
+        let committed = self.producer.commit_transaction(self.cfg.delivery_timeout);
+        // A record the broker refused makes the commit fail; its own cause says more.
+        if let Some(e) = self.take_failures() {
+            return Err(e);
+        }
+        committed.map_err(|e| txn_error(&self.cfg.epochs_topic, "commit", e))?;
+        self.take_acked();
+        Ok(n)
+    }
+
+    /// A new producer under the same `transactional.id`: fences the failed one and
+    /// settles its open transaction on the broker.
+    fn restart_transactional(&mut self) -> Result<(), KafkaError> {
+        self.producer
+            .purge(PurgeConfig::default().queue().inflight());
+        // The broker may still be unreachable: that clears with time (retried); a refusal
+        // (e.g. not authorised for the transactional id) does not.
+        self.producer = producer(&self.cfg).map_err(|e| match e {
+            KafkaError::Client { source, .. } => delivery_error(&self.cfg.epochs_topic, &source),
+            other => other,
+        })?;
+        self.needs_restart = false;
+        self.committed = None;
+        tracing::info!(
+            transactional_id = %transactional_id(&self.cfg.app_id, self.cfg.task),
+            "transactional producer replaced; the failed transaction is settled"
+        );
+        Ok(())
+    }
+
+    /// The epochs-topic partition of this task's markers.
+    fn marker_partition(&mut self) -> Result<i32, KafkaError> {
+        if let Some(p) = self.marker_partition {
+            return Ok(p);
+        }
+        let parts = crate::admin::partitions(
+            &self.cfg.client,
+            &self.cfg.epochs_topic,
+            self.cfg.delivery_timeout,
+        )?;
+        let p = parts
+            .get(self.cfg.task as usize % parts.len().max(1))
+            .copied()
+            .unwrap_or(0);
+        self.marker_partition = Some(p);
+        Ok(p)
+    }
+
+    /// The newest epoch of this task committed to Kafka (`None`: none ever was). Reads
+    /// backwards from the end of the task's epochs partition in growing windows: the
+    /// newest marker is normally among the last few records.
+    fn read_committed_epoch(&mut self) -> Result<Option<u64>, KafkaError> {
+        let partition = self.marker_partition()?;
+        let topic = self.cfg.epochs_topic.clone();
+        let mut rd = self.cfg.client.rd();
+        rd.set("group.id", format!("{}-epochs-reader", self.cfg.app_id))
+            .set("enable.auto.commit", "false")
+            .set("enable.partition.eof", "true")
+            .set("isolation.level", "read_committed")
+            .set("fetch.wait.max.ms", "10");
+        let consumer: BaseConsumer = rd
+            .create()
+            .map_err(KafkaError::client("create epochs reader"))?;
+        let timeout = self.cfg.delivery_timeout;
+        let (low, high) = consumer
+            .fetch_watermarks(&topic, partition, timeout)
+            .map_err(|e| delivery(&topic, format!("reading its end failed: {e}")))?;
+        let deadline = Instant::now() + timeout;
+        let (mut end, mut window) = (high, 64);
+        while end > low {
+            let start = (end - window).max(low);
+            let markers = read_from(&consumer, &topic, partition, start, deadline)?;
+            if let Some(e) = last_committed_epoch(&self.cfg.app_id, self.cfg.task, &markers) {
+                tracing::info!(epoch = e, "last epoch committed to Kafka");
+                return Ok(Some(e));
+            }
+            end = start;
+            window *= 8;
+        }
+        Ok(None)
+    }
+}
+
+/// Committed records `(key, value)` of one partition from `start` to its end.
+fn read_from(
+    consumer: &BaseConsumer,
+    topic: &str,
+    partition: i32,
+    start: i64,
+    deadline: Instant,
+) -> Result<Vec<(Option<Vec<u8>>, Vec<u8>)>, KafkaError> {
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition_offset(topic, partition, Offset::Offset(start))
+        .map_err(KafkaError::client("assign epochs reader"))?;
+    consumer
+        .assign(&tpl)
+        .map_err(KafkaError::client("assign epochs reader"))?;
+    let mut out = Vec::new();
+    loop {
+        if Instant::now() > deadline {
+            return Err(delivery(
+                topic,
+                "reading the committed epochs did not finish in time".into(),
+            ));
+        }
+        match consumer.poll(Duration::from_millis(100)) {
+            None => {}
+            Some(Ok(m)) => out.push((
+                m.key().map(<[u8]>::to_vec),
+                m.payload().unwrap_or_default().to_vec(),
+            )),
+            Some(Err(RdError::PartitionEOF(_))) => return Ok(out),
+            Some(Err(e)) => tracing::warn!(error = %e, topic, "epochs reader error; retrying"),
+        }
+    }
+}
+
+fn delivery(topic: &str, message: String) -> KafkaError {
+    KafkaError::Delivery {
+        topic: topic.to_string(),
+        message,
+    }
+}
+
+fn txn_error(topic: &str, what: &str, e: RdError) -> KafkaError {
+    delivery(topic, format!("transaction {what} failed: {e}"))
+}

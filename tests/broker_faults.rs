@@ -1,0 +1,389 @@
+//! Faults against Apache Kafka (started by each test; any broker with
+//! `STREAMS_TEST_BOOTSTRAP` where the test needs no broker of its own), running the real
+//! binary with `--guarantee exactly-once`:
+//! - a killed instance's produce requests delivered late (held by a TCP proxy until
+//!   after its successor recovered) change nothing: the successor fenced them;
+//! - a dead letter larger than any record Kafka takes reaches the DLQ truncated, with its
+//!   original size and SHA-256 in headers, instead of stalling the app;
+//! - an output record the topic refuses for good stops the app with one line naming the
+//!   topic and the cause, and a non-zero exit, instead of retrying forever.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+use common::proxy::Proxy;
+use common::*;
+use serde_json::Value;
+use streams_testkit::{BrokerOptions, KafkaBroker};
+
+fn run_args<'a>(app: &'a str, bs: &'a str, dir: &'a str, topo: &'a str) -> Vec<&'a str> {
+    vec![
+        "run",
+        "--app-id",
+        app,
+        "--bootstrap-servers",
+        bs,
+        "--state-dir",
+        dir,
+        "--output-dir",
+        dir,
+        "--topology",
+        topo,
+        "--fetch-wait-max-ms",
+        "5",
+        "--parquet-roll-interval",
+        "2s",
+        "--guarantee",
+        "exactly-once",
+    ]
+}
+
+/// Waits for a child started with `Proc` to exit, at most `within`.
+fn wait_exit(p: &mut Proc, within: Duration) -> std::process::ExitStatus {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(s) = p.try_wait() {
+            std::thread::sleep(Duration::from_millis(200));
+            return s;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "still running after {within:?}:\n{}",
+            p.stderr()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn writes_of_a_killed_instance_that_land_after_its_successor_started_change_nothing() {
+    let proxy = Proxy::start();
+    let broker = KafkaBroker::start_with(BrokerOptions {
+        advertised_port: Some(proxy.port),
+        ..Default::default()
+    });
+    assert!(
+        KafkaBroker::external().is_none(),
+        "this test needs a broker of its own behind its proxy"
+    );
+    proxy.set_upstream(broker.listen_port());
+    let bs = broker.bootstrap().to_string();
+    let input_topic = "held-clickstream";
+    create_topic(&bs, input_topic, 4, &[]);
+    let records = input(200_000, 4, 7);
+    produce(&bs, input_topic, &records);
+
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    let topo_a = topology_with_prefix(dir.path(), input_topic, "a-", 2048);
+    let topo_b = topology_with_prefix(dir.path(), input_topic, "b-", 2048);
+
+    // Reference: uninterrupted.
+    let mut a = run_args("a", &bs, d, topo_a.to_str().unwrap());
+    a.extend(["--until", "end"]);
+    let o = run_cmd_log(&a, "info");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+
+    // The victim: hold its produce requests (records on the wire) from some instant on,
+    // then kill it.
+    let b = run_args("b", &bs, d, topo_b.to_str().unwrap());
+    let mut victim = spawn(&b);
+    victim.wait_stderr("progress", Duration::from_secs(60));
+    proxy.hold_produce();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while proxy.held_bytes() == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the victim sent no records ({} bytes held):\n{}",
+            proxy.held_bytes(),
+            victim.stderr()
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    victim.kill();
+    let held = proxy.held_bytes();
+
+    // Its successor fences it, recovers and runs to the end; the victim's held requests
+    // reach the broker in the middle of that.
+    let mut bounded = b.clone();
+    bounded.extend(["--until", "end"]);
+    let mut successor = spawn(&bounded);
+    successor.wait_stderr("running", Duration::from_secs(60));
+    proxy.release();
+    let status = wait_exit(&mut successor, Duration::from_secs(240));
+    assert!(status.success(), "{}", successor.stderr());
+    eprintln!("released {held} held bytes after the successor started");
+
+    for t in TABLES {
+        let want = contents(&bs, &format!("a-{t}"));
+        let got = contents(&bs, &format!("b-{t}"));
+        assert!(!want.is_empty(), "{t} empty");
+        assert_eq!(got.len(), want.len(), "topic {t}: row count");
+        assert_eq!(got, want, "topic {t}");
+    }
+    assert_eq!(contents(&bs, "b-dlq"), contents(&bs, "a-dlq"));
+}
+
+#[test]
+fn a_dead_letter_over_the_record_size_limit_is_delivered_truncated() {
+    let broker = KafkaBroker::start();
+    let bs = broker.bootstrap().to_string();
+    let run: u32 = rand::random();
+    let input_topic = format!("big-{run}");
+    // The input topic takes records of up to 3 MB; the DLQ has Kafka's default limit.
+    create_topic(&bs, &input_topic, 1, &[("max.message.bytes", "3000000")]);
+    let mut records = input(200, 1, 3);
+    let huge = format!(
+        r#"{{"event_id":"huge","user_id":1,"page":"{}"}}"#,
+        "y".repeat(1_500_000)
+    )
+    .into_bytes();
+    let ts = records.last().unwrap().3;
+    records.push((0, "1".into(), huge.clone(), ts));
+    let p: rdkafka::producer::BaseProducer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", &bs)
+        .set("message.max.bytes", "3000000")
+        .create()
+        .unwrap();
+    for (partition, key, value, ts) in &records {
+        p.send(
+            rdkafka::producer::BaseRecord::to(&input_topic)
+                .partition(*partition)
+                .key(key.as_str())
+                .payload(value.as_slice())
+                .timestamp(*ts),
+        )
+        .unwrap();
+        p.poll(Duration::ZERO);
+    }
+    rdkafka::producer::Producer::flush(&p, T).unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    let prefix = format!("p{run}-");
+    let topo = topology_with_prefix(dir.path(), &input_topic, &prefix, 1 << 20);
+    let app = format!("big{run}");
+    let mut args = run_args(&app, &bs, d, topo.to_str().unwrap());
+    args.extend(["--until", "end"]);
+    let mut p = Proc::spawn(&args, "info");
+    let status = wait_exit(&mut p, Duration::from_secs(120));
+    assert!(status.success(), "{}", p.stderr());
+
+    let dlq = read_topic(&bs, &format!("{app}-dlq"));
+    let big: Vec<&Rec> = dlq
+        .iter()
+        .filter(|r| r.2["streams-dlq-reason"] == "too_large")
+        .collect();
+    assert_eq!(big.len(), 1, "one too_large dead letter");
+    let h = &big[0].2;
+    assert_eq!(h["streams-dlq-original-size"], huge.len().to_string());
+    let sha = {
+        use sha2::Digest as _;
+        sha2::Sha256::digest(&huge)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    };
+    assert_eq!(h["streams-dlq-original-sha256"], sha);
+    assert!(big[0].1.len() < 1_000_000 && big[0].1.len() > 900_000);
+    assert!(
+        huge.starts_with(big[0].1.as_bytes()),
+        "a prefix of the original"
+    );
+    let ledger = ledger(&p.stderr());
+    assert_eq!(ledger["consumed"], 201, "{ledger:?}");
+}
+
+#[test]
+fn an_output_record_the_topic_refuses_stops_the_app_with_one_line() {
+    let broker = KafkaBroker::start();
+    let bs = broker.bootstrap().to_string();
+    let run: u32 = rand::random();
+    let input_topic = format!("wide-{run}");
+    create_topic(&bs, &input_topic, 1, &[]);
+    let prefix = format!("w{run}-");
+    // events_clean takes records of at most 2,000 bytes.
+    create_topic(
+        &bs,
+        &format!("{prefix}events_clean"),
+        1,
+        &[("max.message.bytes", "2000")],
+    );
+    let mut records = input(100, 1, 5);
+    let ts = records.last().unwrap().3;
+    let wide = format!(
+        r#"{{"event_id":"wide","user_id":1,"page":"/{}","event_time":{ts}}}"#,
+        "p".repeat(5000)
+    );
+    records.push((0, "1".into(), wide.into_bytes(), ts));
+    produce(&bs, &input_topic, &records);
+
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    let topo = topology_with_prefix(dir.path(), &input_topic, &prefix, 1 << 20);
+    let app = format!("wide{run}");
+    let mut args = run_args(&app, &bs, d, topo.to_str().unwrap());
+    args.extend(["--until", "end"]);
+    let mut p = Proc::spawn(&args, "warn");
+    let status = wait_exit(&mut p, Duration::from_secs(120));
+    assert!(!status.success(), "the app must stop: {}", p.stderr());
+    let err = p.stderr();
+    let last = err.lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with("error: ")
+            && last.contains(&format!("`{prefix}events_clean`"))
+            && last.contains("retrying cannot clear"),
+        "one line naming the topic and the cause: {err}"
+    );
+    let ids: BTreeSet<String> = read_topic(&bs, &format!("{prefix}events_clean"))
+        .iter()
+        .map(|r| serde_json::from_str::<Value>(&r.1).unwrap()["event_id"].to_string())
+        .collect();
+    assert!(
+        !ids.contains("\"wide\""),
+        "the refused record is not in the topic"
+    );
+}
+
+#[test]
+fn a_broker_paused_past_the_delivery_timeout_then_restarted_costs_only_time() {
+    let mut broker = KafkaBroker::start();
+    assert!(
+        KafkaBroker::external().is_none(),
+        "this test pauses and restarts a broker of its own"
+    );
+    let bs = broker.bootstrap().to_string();
+    let input_topic = "paused-clickstream";
+    create_topic(&bs, input_topic, 4, &[]);
+    let records = input(200_000, 4, 11);
+    produce(&bs, input_topic, &records);
+
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    let topo_a = topology_with_prefix(dir.path(), input_topic, "a-", 2048);
+    let topo_b = topology_with_prefix(dir.path(), input_topic, "b-", 2048);
+    let mut a = run_args("a", &bs, d, topo_a.to_str().unwrap());
+    a.extend(["--until", "end"]);
+    let o = run_cmd_log(&a, "info");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let want_ledger = ledger(&String::from_utf8_lossy(&o.stderr));
+
+    let b = run_args("b", &bs, d, topo_b.to_str().unwrap());
+    let mut app = spawn(&b);
+    app.wait_stderr("progress", Duration::from_secs(60));
+    // Longer than the 30 s delivery timeout, shorter than the 60 s transaction timeout.
+    broker.signal("STOP");
+    std::thread::sleep(Duration::from_secs(40));
+    broker.signal("CONT");
+    std::thread::sleep(Duration::from_secs(5));
+    broker.restart();
+    std::thread::sleep(Duration::from_secs(5));
+    assert!(
+        app.try_wait().is_none(),
+        "the app survived: {}",
+        app.stderr()
+    );
+    let status = app.sigterm_and_wait(Duration::from_secs(120));
+    assert!(status.success(), "{}", app.stderr());
+    let mut bounded = b.clone();
+    bounded.extend(["--until", "end"]);
+    let o = run_cmd_log(&bounded, "info");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let got_ledger = ledger(&String::from_utf8_lossy(&o.stderr));
+    assert_eq!(got_ledger, want_ledger, "same ledger, no record late");
+
+    for t in TABLES {
+        let want = contents(&bs, &format!("a-{t}"));
+        let got = contents(&bs, &format!("b-{t}"));
+        assert!(!want.is_empty(), "{t} empty");
+        assert_eq!(got.len(), want.len(), "topic {t}: row count");
+        assert_eq!(got, want, "topic {t}");
+    }
+    assert_eq!(contents(&bs, "b-dlq"), contents(&bs, "a-dlq"));
+}
+
+#[test]
+fn sasl_scram_connections_are_configured_with_kafka_config_flags() {
+    let broker = KafkaBroker::start_with(BrokerOptions {
+        scram_user: Some(("alice".into(), "alice-secret".into())),
+        ..Default::default()
+    });
+    let Some(sasl) = broker.sasl_bootstrap() else {
+        eprintln!("external broker: no SASL listener of ours to test");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let settings = dir.path().join("client.properties");
+    std::fs::write(
+        &settings,
+        "# the Java clients' layout\nsecurity.protocol=SASL_PLAINTEXT\nsasl.mechanism=SCRAM-SHA-256\nsasl.username=alice\n",
+    )
+    .unwrap();
+    let settings = settings.to_str().unwrap();
+    let sasl_args = |cmd: &[&'static str]| -> Vec<String> {
+        let mut v: Vec<String> = cmd.iter().map(|s| s.to_string()).collect();
+        v.extend(
+            [
+                "--bootstrap-servers",
+                &sasl,
+                "--kafka-config-file",
+                settings,
+                "--kafka-config",
+                "sasl.password=alice-secret",
+                "--connect-timeout",
+                "20s",
+            ]
+            .iter()
+            .map(|s| s.to_string()),
+        );
+        v
+    };
+    let d = dir.path().to_str().unwrap();
+    let topo = topology();
+    let topo = topo.to_str().unwrap();
+    let dims = repo().join("topology/dims");
+    let mut create = sasl_args(&["topics", "create", "--partitions", "2"]);
+    create.extend(["--topology".to_string(), topo.to_string()]);
+    let mut produce = sasl_args(&["produce", "--count", "500", "--seed", "3"]);
+    produce.extend(["--dims-dir".to_string(), dims.display().to_string()]);
+    for step in [create, produce] {
+        let args: Vec<&str> = step.iter().map(String::as_str).collect();
+        let o = run_cmd(&args);
+        assert!(
+            o.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+    let mut run = sasl_args(&["run", "--app-id", "clickstream", "--until", "end"]);
+    run.extend(
+        [
+            "--state-dir",
+            d,
+            "--output-dir",
+            d,
+            "--topology",
+            topo,
+            "--guarantee",
+            "exactly-once",
+        ]
+        .map(String::from),
+    );
+    let args: Vec<&str> = run.iter().map(String::as_str).collect();
+    let o = run_cmd_log(&args, "info");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(ledger(&String::from_utf8_lossy(&o.stderr))["consumed"], 500);
+
+    // A wrong password is one line and a non-zero exit.
+    let mut bad = sasl_args(&["topics", "list"]);
+    bad.extend(["--kafka-config", "sasl.password=wrong"].map(String::from));
+    let args: Vec<&str> = bad.iter().map(String::as_str).collect();
+    let o = run_cmd(&args);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
+}
