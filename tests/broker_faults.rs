@@ -387,3 +387,162 @@ fn sasl_scram_connections_are_configured_with_kafka_config_flags() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
 }
+
+#[test]
+fn partitions_added_to_the_input_while_running_are_read_in_event_time() {
+    use rdkafka::admin::{AdminClient, AdminOptions, NewPartitions};
+    let broker = KafkaBroker::start();
+    let bs = broker.bootstrap().to_string();
+    let run: u32 = rand::random();
+    let input_topic = format!("growing-{run}");
+    create_topic(&bs, &input_topic, 2, &[]);
+    // The first half on 2 partitions, the second half (later event times) on 4.
+    let records = input(20_000, 4, 13);
+    let (early, late): (Vec<_>, Vec<_>) = records
+        .iter()
+        .cloned()
+        .enumerate()
+        .partition(|(i, _)| *i < 10_000);
+    let early: Vec<_> = early
+        .into_iter()
+        .map(|(_, r)| (r.0 % 2, r.1, r.2, r.3))
+        .collect();
+    let late: Vec<_> = late.into_iter().map(|(_, r)| r).collect();
+    produce(&bs, &input_topic, &early);
+
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    let prefix = format!("g{run}-");
+    let topo = topology_with_prefix(dir.path(), &input_topic, &prefix, 2048);
+    let app = format!("grow{run}");
+    let args = run_args(&app, &bs, d, topo.to_str().unwrap());
+    let mut p = spawn(&args);
+    p.wait_stderr("progress", Duration::from_secs(60));
+
+    let admin: AdminClient<rdkafka::client::DefaultClientContext> = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", &bs)
+        .create()
+        .unwrap();
+    let r = futures_executor::block_on(
+        admin.create_partitions(&[NewPartitions::new(&input_topic, 4)], &AdminOptions::new()),
+    )
+    .unwrap();
+    assert!(r.iter().all(|r| r.is_ok()), "{r:?}");
+    produce(&bs, &input_topic, &late);
+    p.wait_stderr(
+        "reading input partitions added while running",
+        Duration::from_secs(60),
+    );
+    // Let it read the new partitions' backlog, then stop and finish bounded.
+    std::thread::sleep(Duration::from_secs(3));
+    let status = p.sigterm_and_wait(Duration::from_secs(60));
+    assert!(status.success(), "{}", p.stderr());
+    let mut bounded = args.clone();
+    bounded.extend(["--until", "end"]);
+    let o = run_cmd_log(&bounded, "info");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let l = ledger(&String::from_utf8_lossy(&o.stderr));
+    assert_eq!(l["consumed"], 20_000, "{l:?}");
+    for (k, v) in &l {
+        if k.starts_with("late.") {
+            assert_eq!(*v, 0, "no record late: {l:?}");
+        }
+    }
+    let valid: BTreeSet<String> = records
+        .iter()
+        .filter_map(|r| valid_event(&r.2, r.3, 2048))
+        .map(|v| v["event_id"].as_str().unwrap().to_string())
+        .collect();
+    let clean = contents(&bs, &format!("{prefix}events_clean"));
+    assert_eq!(clean.len(), valid.len(), "every valid event once");
+}
+
+/// `key=value` of a log line's field.
+fn field(line: &str, key: &str) -> Option<u64> {
+    line.split_whitespace()
+        .find_map(|t| t.strip_prefix(&format!("{key}=")))
+        .and_then(|v| v.parse().ok())
+}
+
+#[test]
+fn a_restart_after_sigkill_reads_one_checkpoint_whatever_the_roll_interval_and_history() {
+    let broker = KafkaBroker::start();
+    let bs = broker.bootstrap().to_string();
+    let run: u32 = rand::random();
+    let input_topic = format!("history-{run}");
+    create_topic(&bs, &input_topic, 4, &[]);
+    let records = input(300_000, 4, 17);
+    produce(&bs, &input_topic, &records);
+
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    let prefix = format!("h{run}-");
+    let topo = topology_with_prefix(dir.path(), &input_topic, &prefix, 2048);
+    let app = format!("hist{run}");
+    // The default roll interval (5 minutes): no Parquet file is published during the test.
+    let mut args = run_args(&app, &bs, d, topo.to_str().unwrap());
+    let roll = args
+        .iter()
+        .position(|a| *a == "--parquet-roll-interval")
+        .unwrap();
+    args.drain(roll..roll + 2);
+    let mut victim = spawn(&args);
+    victim.wait_stderr("running", Duration::from_secs(60));
+    // Several seconds of checkpoints (history) before the kill.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let consumed = victim
+            .stderr()
+            .lines()
+            .filter(|l| l.contains(" progress "))
+            .filter_map(|l| field(l, "consumed"))
+            .max()
+            .unwrap_or(0);
+        if consumed >= 150_000 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "too slow:\n{}", victim.stderr());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    victim.kill();
+
+    let mut bounded = args.clone();
+    bounded.extend(["--until", "end"]);
+    let o = run_cmd_log(&bounded, "info");
+    let log = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{log}");
+    // What the restart loaded and read: at most the outbox of the last two checkpoints
+    // (the one being delivered at the kill, and the one before it while its cleanup was
+    // not yet written), and a few marker records; no output topic is scanned.
+    let redelivered = log.lines().find(|l| l.contains("re-delivering the outbox"));
+    if let Some(line) = redelivered {
+        let epochs = field(line, "epochs").unwrap();
+        assert!(epochs <= 2, "outbox of {epochs} checkpoints loaded: {line}");
+    }
+    let read = log
+        .lines()
+        .find(|l| l.contains("committed to Kafka"))
+        .and_then(|l| field(l, "records_read"))
+        .unwrap_or_else(|| panic!("no recovery line:\n{log}"));
+    assert!(read <= 64, "{read} marker records read");
+    eprintln!(
+        "restart loaded: {}; marker records read: {read}",
+        redelivered.unwrap_or("no outbox")
+    );
+
+    // And nothing is lost or doubled: every unique valid event once, in the topic and in
+    // Parquet.
+    let valid: BTreeSet<String> = records
+        .iter()
+        .filter_map(|r| valid_event(&r.2, r.3, 2048))
+        .map(|v| v["event_id"].as_str().unwrap().to_string())
+        .collect();
+    let clean = contents(&bs, &format!("{prefix}events_clean"));
+    assert_eq!(
+        clean.len(),
+        valid.len(),
+        "every valid event once in the topic"
+    );
+    let pq = parquet_rows(dir.path(), &app, "events_clean");
+    assert_eq!(pq.len(), valid.len(), "every valid event once in Parquet");
+}

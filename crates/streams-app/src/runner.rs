@@ -211,8 +211,15 @@ fn deliver(
     Ok(true)
 }
 
-/// The outbox may forget an epoch once Kafka acknowledged it and Parquet published it.
+/// The name under which the Parquet sink's staged files are checkpointed.
+const PARQUET_STATE: &str = "parquet";
+
+/// The outbox may forget an epoch once Kafka acknowledged it and Parquet staged it; the
+/// same checkpoint records the staged files' lengths.
 fn mark_durable(sinks: &mut Sinks, engine: &mut Engine, kafka_through: Option<u64>) {
+    // Vec of plain structs: serialising it cannot fail.
+    let staged = serde_json::to_vec(&sinks.parquet.staged()).unwrap_or_default();
+    engine.set_sink_state(PARQUET_STATE, staged);
     let kafka_through = kafka_through.unwrap_or(engine.epoch());
     let Some(e) = sinks
         .parquet
@@ -353,6 +360,16 @@ opts
             streams_kafka::Protocol::IdempotentScan => "idempotent producer with recovery scan (the broker has no transactions)",
         }
     );
+    let committed_staging: Vec<streams_parquet::StagedFile> = match engine.sink_state(PARQUET_STATE)
+    {
+        Some(bytes) => serde_json::from_slice(bytes).with_context(|| {
+            format!(
+                "state at {}: cannot decode the staged Parquet files",
+                dir.display()
+            )
+        })?,
+        None => Vec::new(),
+    };
     let parquet = ParquetSink::open(
         ParquetSinkConfig {
             output_dir: opts.output_dir.clone(),
@@ -362,6 +379,7 @@ opts
             max_file_age: opts.parquet_roll_interval,
         },
         engine.tables(),
+        &committed_staging,
     )?;
     let mut sinks = Sinks {
         kafka,
@@ -371,8 +389,11 @@ opts
     sinks.kafka.restore_positions(engine.sink_positions());
     let recovered = engine.take_recovered();
     if !recovered.is_empty() {
+        let epochs: std::collections::BTreeSet<u64> = recovered.iter().map(|b| b.epoch).collect();
         info!(
             entries = recovered.len(),
+            records = recovered.iter().map(|b| b.payload.len()).sum::<usize>(),
+            epochs = epochs.len(),
             "re-delivering the outbox of the last checkpoint"
         );
         if !deliver(&mut sinks, &mut engine, &recovered, true, &stop)? {

@@ -50,7 +50,7 @@ fn produce_is_deterministic_and_its_output_runs_with_a_balanced_ledger() {
     for t in ["clickstream", "copy", "other"] {
         c.create_topic(t, 4, 1).unwrap();
     }
-    for t in TABLES.iter().copied().chain(["app-dlq"]) {
+    for t in TABLES.iter().copied().chain(["app-dlq", "app-epochs"]) {
         c.create_topic(t, 4, 1).unwrap();
     }
     let dims = repo().join("topology/dims");
@@ -124,9 +124,38 @@ fn produce_is_deterministic_and_its_output_runs_with_a_balanced_ledger() {
     );
     let err = String::from_utf8_lossy(&o.stderr).into_owned();
     assert!(o.status.success(), "{err}");
+    // The mock cluster accepts transactions without their semantics: `auto` proves it
+    // and falls back to the scan protocol, saying so.
+    assert!(
+        err.contains("does not hide aborted records") && err.contains("protocol=idempotent-scan"),
+        "{err}"
+    );
     // `ledger` also asserts consumed = accepted + duplicate + dead_lettered.
     let l = ledger(&err);
     assert_eq!(l["consumed"], 3000);
+    // `--guarantee exactly-once` refuses such a broker: one line naming the alternatives.
+    let o = run_cmd(&[
+        "run",
+        "--app-id",
+        "app",
+        "--bootstrap-servers",
+        &b,
+        "--state-dir",
+        state.to_str().unwrap(),
+        "--output-dir",
+        data.to_str().unwrap(),
+        "--topology",
+        topology.to_str().unwrap(),
+        "--guarantee",
+        "exactly-once",
+    ]);
+    let refusal = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success());
+    assert_eq!(refusal.trim().lines().count(), 1, "one line: {refusal}");
+    assert!(
+        refusal.contains("needs Kafka transactions") && refusal.contains("idempotent-scan"),
+        "{refusal}"
+    );
     assert!(l["duplicate"] > 20 && l["dead_lettered"] > 2, "{l:?}");
     // Independent count: every distinct valid event id once in events_clean.
     let valid: std::collections::BTreeSet<String> = a

@@ -332,7 +332,7 @@ fn replay_and_reset_state() {
         .map(|(p, k, v, ts)| {
             let v = String::from_utf8(v)
                 .unwrap()
-                .replace(r#""event_id":"e"#, r#""event_id":"later-e"#);
+                .replace(r#""event_id":""#, r#""event_id":"later-"#);
             (p, k, v.into_bytes(), ts)
         })
         .collect();
@@ -348,7 +348,7 @@ fn replay_and_reset_state() {
     );
     let before: usize = topics_before[0].len();
     let now = contents(bs, "events_clean");
-    let new = now.iter().filter(|(_, v)| v.contains("later-e")).count();
+    let new = now.iter().filter(|(_, v)| v.contains("later-")).count();
     assert_eq!(now.len(), 2 * before + new, "history is not re-emitted");
     assert!(new > 250, "the new events are there: {new}");
 }
@@ -380,5 +380,81 @@ fn broker_down_then_up_mid_run_loses_nothing() {
             contents(&a.bs, t),
             "{t} after the broker outage"
         );
+    }
+}
+
+/// A small tmpfs at `dir` (root only): a disk that fills up.
+struct SmallDisk {
+    dir: PathBuf,
+}
+
+impl SmallDisk {
+    fn mount(dir: PathBuf, size: &str) -> Option<SmallDisk> {
+        std::fs::create_dir_all(&dir).unwrap();
+        let o = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(&dir)
+            .output()
+            .unwrap();
+        if !o.status.success() {
+            // Only root may mount; a developer's unprivileged run says so and skips.
+            let root = std::process::Command::new("id").arg("-u").output().unwrap();
+            assert!(
+                String::from_utf8_lossy(&root.stdout).trim() != "0",
+                "root but cannot mount a tmpfs: {}",
+                String::from_utf8_lossy(&o.stderr)
+            );
+            eprintln!("not root: the disk-full test needs a tmpfs mount, skipped");
+            return None;
+        }
+        Some(SmallDisk { dir })
+    }
+
+    fn grow(&self, size: &str) {
+        let o = std::process::Command::new("mount")
+            .args(["-o", &format!("remount,size={size}")])
+            .arg(&self.dir)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.dir).status();
+    }
+}
+
+#[test]
+fn a_full_parquet_disk_stops_the_app_and_a_restart_after_freeing_space_loses_nothing() {
+    let records = input(6_000, 2, 21);
+    let a = Setup::new(2, &records);
+    a.bounded_run();
+
+    let b = Setup::new(2, &records);
+    let Some(disk) = SmallDisk::mount(b.out.clone(), "48k") else {
+        return;
+    };
+    let mut args = b.run_args();
+    args.extend(["--until", "end"]);
+    let o = run_cmd(&args);
+    assert!(!o.status.success(), "a full disk stops the app");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
+    assert!(
+        err.contains("No space left on device") && err.contains(b.out.to_str().unwrap()),
+        "names the cause and the path: {err}"
+    );
+
+    disk.grow("64m");
+    b.bounded_run();
+    for t in TABLES.iter().copied().chain(["app-dlq"]) {
+        assert_eq!(contents(&b.bs, t), contents(&a.bs, t), "topic {t}");
+    }
+    for t in TABLES {
+        let want = parquet_rows(&a.out, "app", t);
+        assert!(!want.is_empty(), "parquet {t} is empty");
+        assert_eq!(parquet_rows(&b.out, "app", t), want, "parquet {t}");
     }
 }

@@ -11,7 +11,7 @@ use crate::ledger::Ledger;
 /// Key of the checkpoint record in the `meta` column family.
 pub const CHECKPOINT_KEY: &[u8] = b"checkpoint";
 /// Version of the checkpoint record's layout.
-pub const CHECKPOINT_FORMAT: u32 = 1;
+pub const CHECKPOINT_FORMAT: u32 = 2;
 
 /// The checkpoint record: written in the same batch as the state it describes.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -35,6 +35,9 @@ pub struct CheckpointMeta {
     /// Sink positions: per output topic-partition, the offset up to which this app is
     /// known to have written (where a recovery scan starts).
     pub sink_positions: Vec<(String, i32, i64)>,
+    /// Opaque state of each sink by name (e.g. the Parquet sink's staged files and their
+    /// committed lengths), written atomically with the outbox it accounts for.
+    pub sink_state: BTreeMap<String, Vec<u8>>,
 }
 
 /// Where a partition starts when there is no usable checkpoint position.

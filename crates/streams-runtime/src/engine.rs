@@ -82,6 +82,7 @@ pub struct Engine {
     poisoned: bool,
     aggregates: Vec<String>,
     sink_positions: Vec<(String, i32, i64)>,
+    sink_state: BTreeMap<String, Vec<u8>>,
 }
 
 fn config() -> bincode::config::Configuration {
@@ -104,11 +105,23 @@ impl Engine {
         };
         let meta: Option<CheckpointMeta> = match db.get_meta(CHECKPOINT_KEY)? {
             None => None,
-            Some(bytes) => Some(
-                bincode::serde::decode_from_slice(&bytes, config())
-                    .map(|(m, _)| m)
-                    .map_err(|e| corrupt("checkpoint", &e))?,
-            ),
+            Some(bytes) => {
+                // The format comes first in every layout: check it before decoding the rest.
+                let (format, _): (u32, usize) = bincode::serde::decode_from_slice(&bytes, config())
+                    .map_err(|e| corrupt("checkpoint", &e))?;
+                if format != CHECKPOINT_FORMAT {
+                    return Err(RuntimeError::StateFormat {
+                        path: opts.state_dir.clone(),
+                        found: format,
+                        expected: CHECKPOINT_FORMAT,
+                    });
+                }
+                Some(
+                    bincode::serde::decode_from_slice(&bytes, config())
+                        .map(|(m, _)| m)
+                        .map_err(|e| corrupt("checkpoint", &e))?,
+                )
+            }
         };
         let mut wm = WatermarkTracker::new(def.watermark_delay_ms, def.idle_timeout_ms);
         let mut engine_partitions = Vec::new();
@@ -119,9 +132,11 @@ impl Engine {
         // stay unique across `reset-state`/`replay` (which start a new state).
         let mut epoch = u64::try_from(wall_now).unwrap_or(0);
         let mut sink_positions = Vec::new();
+        let mut sink_state = BTreeMap::new();
         if let Some(m) = &meta {
             sink_positions = m.sink_positions.clone();
-            if m.fingerprint != def.fingerprint || m.format != CHECKPOINT_FORMAT {
+            sink_state = m.sink_state.clone();
+            if m.fingerprint != def.fingerprint {
                 return Err(RuntimeError::IncompatibleState {
                     path: opts.state_dir.clone(),
                     found: m.fingerprint.clone(),
@@ -193,6 +208,7 @@ impl Engine {
             poisoned: false,
             aggregates,
             sink_positions,
+            sink_state,
         })
     }
 
@@ -411,6 +427,7 @@ impl Engine {
                 .map(|(n, c)| (n.to_string(), (c.duplicate, c.late)))
                 .collect(),
             sink_positions: self.sink_positions.clone(),
+            sink_state: self.sink_state.clone(),
         };
         let encode = |v: &dyn erased::Encode| v.encode();
         let mut outbox = Vec::with_capacity(batches.len());
@@ -486,6 +503,20 @@ impl Engine {
             self.sink_positions = positions;
             self.changed = true;
         }
+    }
+
+    /// A sink's state (persisted with the next checkpoint, in the same batch that deletes
+    /// the outbox entries the sink made durable).
+    pub fn set_sink_state(&mut self, sink: &str, state: Vec<u8>) {
+        if self.sink_state.get(sink) != Some(&state) {
+            self.sink_state.insert(sink.to_string(), state);
+            self.changed = true;
+        }
+    }
+
+    /// A sink's state from the last checkpoint (or as last set).
+    pub fn sink_state(&self, sink: &str) -> Option<&[u8]> {
+        self.sink_state.get(sink).map(Vec::as_slice)
     }
 
     /// Sink positions from the last checkpoint (or as last set).

@@ -24,6 +24,16 @@ pub enum RuntimeError {
         /// Fingerprint of the loaded topology.
         expected: String,
     },
+    /// The state was written in another checkpoint layout (another version of the app).
+    #[error("state at {path} has checkpoint format {found}, this version reads format {expected}; run `streams-app replay` to rebuild it")]
+    StateFormat {
+        /// State directory.
+        path: PathBuf,
+        /// Format found.
+        found: u32,
+        /// Format this version writes.
+        expected: u32,
+    },
     /// A checkpoint or outbox entry could not be decoded.
     #[error("state at {path}: cannot decode {what}: {message}; run `reset-state` to start over")]
     Corrupt {

@@ -39,6 +39,7 @@ fn write_input(out: &Path, rows: &[In]) {
             max_file_age: std::time::Duration::from_secs(3600),
         },
         &tables,
+        &[],
     )
     .unwrap();
     // two epochs, so a day has several files

@@ -158,29 +158,34 @@ pub struct KafkaSink {
     committed: Option<u64>,
     /// Transactions: the producer failed and is replaced before the next delivery.
     needs_restart: bool,
-    /// Transactions: the epochs-topic partition of this task's markers, once looked up.
-    marker_partition: Option<i32>,
+    /// Transactions: the epochs-topic partition of this task's markers.
+    marker_partition: i32,
 }
 
 impl KafkaSink {
     /// Creates the producer of the protocol [`SinkConfig::guarantee`] resolves to. With
     /// transactions this fences every earlier producer of the same app and task.
     pub fn connect(cfg: SinkConfig) -> Result<Self, KafkaError> {
-        let (producer, protocol) = match cfg.guarantee {
-            Guarantee::IdempotentScan => (scan::producer(&cfg)?, Protocol::IdempotentScan),
-            Guarantee::ExactlyOnce => (
-                transactional::producer(&cfg).map_err(|e| KafkaError::NoTransactions {
-                    bootstrap: cfg.client.bootstrap_servers.clone(),
-                    message: e.to_string(),
-                })?,
-                Protocol::Transactions,
-            ),
-            Guarantee::Auto => match transactional::producer(&cfg) {
-                Ok(p) => (p, Protocol::Transactions),
+        let scan = |cfg: &SinkConfig| -> Result<_, KafkaError> {
+            Ok((scan::producer(cfg)?, Protocol::IdempotentScan, 0))
+        };
+        let (producer, protocol, marker_partition) = match cfg.guarantee {
+            Guarantee::IdempotentScan => scan(&cfg)?,
+            Guarantee::ExactlyOnce => {
+                let (p, partition) = transactional::verified_producer(&cfg).map_err(|e| {
+                    KafkaError::NoTransactions {
+                        bootstrap: cfg.client.bootstrap_servers.clone(),
+                        message: e.to_string(),
+                    }
+                })?;
+                (p, Protocol::Transactions, partition)
+            }
+            Guarantee::Auto => match transactional::verified_producer(&cfg) {
+                Ok((p, partition)) => (p, Protocol::Transactions, partition),
                 Err(e) => {
                     tracing::warn!(error = %e, bootstrap = %cfg.client.bootstrap_servers,
                         "the broker offers no Kafka transactions; delivering with an idempotent producer and a recovery scan");
-                    (scan::producer(&cfg)?, Protocol::IdempotentScan)
+                    scan(&cfg)?
                 }
             },
         };
@@ -191,7 +196,7 @@ impl KafkaSink {
             known: BTreeMap::new(),
             committed: None,
             needs_restart: false,
-            marker_partition: None,
+            marker_partition,
         })
     }
 

@@ -39,8 +39,92 @@ pub fn transactional_id(app_id: &str, task: u32) -> String {
     format!("streams-app-{app_id}-task-{task}")
 }
 
+/// A transactional producer, initialised (which fences its predecessors), after proving
+/// that the broker really implements transactions: a record written in an aborted
+/// transaction must be invisible to `read_committed` readers and one of a committed
+/// transaction visible (some brokers accept the requests without the semantics).
+pub(super) fn verified_producer(cfg: &SinkConfig) -> Result<(Producer_, i32), KafkaError> {
+    let partition = marker_partition(cfg)?;
+    let producer = producer(cfg)?;
+    let nonce = format!(
+        "{:x}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos())
+    );
+    let key = format!("{}/probe-{}", cfg.app_id, cfg.task).into_bytes();
+    let client = |op: &'static str| move |e: RdError| KafkaError::Client { op, source: e };
+    for (value, commit) in [
+        (format!("aborted-{nonce}"), false),
+        (format!("committed-{nonce}"), true),
+    ] {
+        producer
+            .begin_transaction()
+            .map_err(client("probe transactions"))?;
+        let rec = rdkafka::producer::BaseRecord::<[u8], [u8]>::to(&cfg.epochs_topic)
+            .partition(partition)
+            .key(key.as_slice())
+            .payload(value.as_bytes());
+        producer
+            .send(rec)
+            .map_err(|(e, _)| client("probe transactions")(e))?;
+        producer
+            .flush(cfg.delivery_timeout)
+            .map_err(client("probe transactions"))?;
+        if commit {
+            producer
+                .commit_transaction(cfg.delivery_timeout)
+                .map_err(client("probe transactions"))?;
+        } else {
+            producer
+                .abort_transaction(cfg.delivery_timeout)
+                .map_err(client("probe transactions"))?;
+        }
+    }
+    let consumer = epochs_reader(cfg)?;
+    let (low, high) = consumer
+        .fetch_watermarks(&cfg.epochs_topic, partition, cfg.delivery_timeout)
+        .map_err(client("probe transactions"))?;
+    let seen = read_from(
+        &consumer,
+        &cfg.epochs_topic,
+        partition,
+        (high - 64).max(low),
+        Instant::now() + cfg.delivery_timeout,
+    )?;
+    let has = |v: &str| seen.iter().any(|(_, p)| p.as_slice() == v.as_bytes());
+    if has(&format!("aborted-{nonce}")) || !has(&format!("committed-{nonce}")) {
+        return Err(KafkaError::Delivery {
+            topic: cfg.epochs_topic.clone(),
+            message: "the broker accepts transactions but does not hide aborted records from read_committed readers".into(),
+        });
+    }
+    Ok((producer, partition))
+}
+
+/// The epochs-topic partition of the task's markers.
+fn marker_partition(cfg: &SinkConfig) -> Result<i32, KafkaError> {
+    let parts = crate::admin::partitions(&cfg.client, &cfg.epochs_topic, cfg.delivery_timeout)?;
+    Ok(parts
+        .get(cfg.task as usize % parts.len().max(1))
+        .copied()
+        .unwrap_or(0))
+}
+
+/// A `read_committed` reader of the epochs topic.
+fn epochs_reader(cfg: &SinkConfig) -> Result<BaseConsumer, KafkaError> {
+    let mut rd = cfg.client.rd();
+    rd.set("group.id", format!("{}-epochs-reader", cfg.app_id))
+        .set("enable.auto.commit", "false")
+        .set("enable.partition.eof", "true")
+        .set("isolation.level", "read_committed")
+        .set("fetch.wait.max.ms", "10");
+    rd.create()
+        .map_err(KafkaError::client("create epochs reader"))
+}
+
 /// A transactional producer, initialised (which fences its predecessors).
-pub(super) fn producer(cfg: &SinkConfig) -> Result<Producer_, KafkaError> {
+fn producer(cfg: &SinkConfig) -> Result<Producer_, KafkaError> {
     let mut rd = base_producer_config(cfg);
     rd.set("transactional.id", transactional_id(&cfg.app_id, cfg.task))
         .set(
@@ -126,7 +210,7 @@ impl KafkaSink {
                 }
             }
         }
-        let partition = self.marker_partition()?;
+        let partition = self.marker_partition;
         let (key, value) = epoch_marker(&self.cfg.app_id, self.cfg.task, epoch);
         self.send(
             Encoded {
@@ -167,55 +251,35 @@ impl KafkaSink {
         Ok(())
     }
 
-    /// The epochs-topic partition of this task's markers.
-    fn marker_partition(&mut self) -> Result<i32, KafkaError> {
-        if let Some(p) = self.marker_partition {
-            return Ok(p);
-        }
-        let parts = crate::admin::partitions(
-            &self.cfg.client,
-            &self.cfg.epochs_topic,
-            self.cfg.delivery_timeout,
-        )?;
-        let p = parts
-            .get(self.cfg.task as usize % parts.len().max(1))
-            .copied()
-            .unwrap_or(0);
-        self.marker_partition = Some(p);
-        Ok(p)
-    }
-
     /// The newest epoch of this task committed to Kafka (`None`: none ever was). Reads
     /// backwards from the end of the task's epochs partition in growing windows: the
     /// newest marker is normally among the last few records.
     fn read_committed_epoch(&mut self) -> Result<Option<u64>, KafkaError> {
-        let partition = self.marker_partition()?;
+        let partition = self.marker_partition;
         let topic = self.cfg.epochs_topic.clone();
-        let mut rd = self.cfg.client.rd();
-        rd.set("group.id", format!("{}-epochs-reader", self.cfg.app_id))
-            .set("enable.auto.commit", "false")
-            .set("enable.partition.eof", "true")
-            .set("isolation.level", "read_committed")
-            .set("fetch.wait.max.ms", "10");
-        let consumer: BaseConsumer = rd
-            .create()
-            .map_err(KafkaError::client("create epochs reader"))?;
+        let consumer = epochs_reader(&self.cfg)?;
         let timeout = self.cfg.delivery_timeout;
         let (low, high) = consumer
             .fetch_watermarks(&topic, partition, timeout)
             .map_err(|e| delivery(&topic, format!("reading its end failed: {e}")))?;
         let deadline = Instant::now() + timeout;
-        let (mut end, mut window) = (high, 64);
+        let (mut end, mut window, mut read) = (high, 64, 0);
         while end > low {
             let start = (end - window).max(low);
             let markers = read_from(&consumer, &topic, partition, start, deadline)?;
+            read += markers.len();
             if let Some(e) = last_committed_epoch(&self.cfg.app_id, self.cfg.task, &markers) {
-                tracing::info!(epoch = e, "last epoch committed to Kafka");
+                tracing::info!(
+                    epoch = e,
+                    records_read = read,
+                    "last epoch committed to Kafka"
+                );
                 return Ok(Some(e));
             }
             end = start;
             window *= 8;
         }
+        tracing::info!(records_read = read, "no epoch committed to Kafka yet");
         Ok(None)
     }
 }

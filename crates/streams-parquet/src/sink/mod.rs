@@ -1,9 +1,13 @@
-//! The Parquet sink: one open (hidden) file per (table, event date), rows appended as
-//! whole checkpoint epochs, published by fsync + rename when it reaches its size or age
-//! limit, at shutdown, and at the end of a bounded run.
+//! The Parquet sink: the rows of each (table, event date) are appended as whole
+//! checkpoint epochs to a hidden staging file ([`staging`]) and fsynced at every
+//! delivery; the checkpoint records the staged lengths, so the outbox forgets an epoch as
+//! soon as it is staged. A staging file is published as one Parquet file (written
+//! hidden, fsynced, renamed) when it reaches its size or age limit, at shutdown, and at
+//! the end of a bounded run.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -21,8 +25,14 @@ use crate::layout::{is_staged, parse_part_name, part_name, partition_dir, staged
 use crate::schema::{arrow_schema, to_record_batch};
 
 mod recovery;
+pub mod staging;
 
 pub use recovery::covered;
+pub use staging::StagedFile;
+use staging::{
+    parse_staging_name, plan_recovery, read_frames, staging_name, write_frame, FoundStaging,
+    Recovery,
+};
 
 /// Settings of the Parquet sink.
 #[derive(Debug, Clone)]
@@ -33,18 +43,20 @@ pub struct ParquetSinkConfig {
     pub app_id: String,
     /// The task id (part of file names).
     pub task: u32,
-    /// Publish a file once it holds about this many bytes.
+    /// Publish a file once its staged rows take about this many bytes.
     pub max_file_bytes: u64,
     /// Publish a file once its first row is this old (wall clock).
     pub max_file_age: Duration,
 }
 
-struct OpenFile {
+/// An open staging file of one (table, date).
+struct Staging {
     first_epoch: u64,
     last_epoch: u64,
-    tmp: PathBuf,
+    len: u64,
+    path: PathBuf,
     dir: PathBuf,
-    writer: ArrowWriter<File>,
+    file: File,
     opened: Instant,
 }
 
@@ -54,7 +66,7 @@ pub struct ParquetSink {
     tables: Vec<TableInfo>,
     arrow: Vec<SchemaRef>,
     date_col: Vec<Option<usize>>,
-    open: BTreeMap<(usize, i32), OpenFile>,
+    staging: BTreeMap<(usize, i32), Staging>,
     published: HashMap<(usize, i32), Vec<(u64, u64)>>,
     delivered: Option<u64>,
     /// Files published so far by this sink.
@@ -89,9 +101,16 @@ pub fn publish_staged(file: File, tmp: &Path, target: &Path) -> Result<(), Parqu
 
 impl ParquetSink {
     /// Opens the sink for the given output tables: lists the files already published
-    /// (what recovery must not write again) and removes staged files a crash left behind.
-    pub fn open(cfg: ParquetSinkConfig, tables: &[TableInfo]) -> Result<Self, ParquetError> {
+    /// and recovers the staging files of the last checkpoint (`committed`): cut back to
+    /// their committed length; staging files the checkpoint does not know, and hidden
+    /// files of an unfinished publish, are removed (their rows are still in the outbox).
+    pub fn open(
+        cfg: ParquetSinkConfig,
+        tables: &[TableInfo],
+        committed: &[StagedFile],
+    ) -> Result<Self, ParquetError> {
         let mut published: HashMap<(usize, i32), Vec<(u64, u64)>> = HashMap::new();
+        let mut found = Vec::new();
         for (t, info) in tables.iter().enumerate() {
             let dir = table_dir(&cfg.output_dir, &cfg.app_id, &info.name);
             let Ok(parts) = std::fs::read_dir(&dir) else {
@@ -113,14 +132,85 @@ impl ParquetSink {
                     let fname = f.file_name().to_string_lossy().into_owned();
                     if is_staged(&fname) {
                         std::fs::remove_file(f.path())
-                            .map_err(ParquetError::io("remove staged file", f.path()))?;
-                        continue;
-                    }
-                    if let Some((first, last, task)) = parse_part_name(&fname) {
+                            .map_err(ParquetError::io("remove unfinished file", f.path()))?;
+                    } else if let Some((first, last, task)) = parse_part_name(&fname) {
                         if task == cfg.task {
                             published.entry((t, date)).or_default().push((first, last));
                         }
+                    } else if let Some((first, task)) = parse_staging_name(&fname) {
+                        if task == cfg.task {
+                            let len = f
+                                .metadata()
+                                .map_err(ParquetError::io("inspect", f.path()))?
+                                .len();
+                            found.push((
+                                f.path(),
+                                FoundStaging {
+                                    table: info.name.clone(),
+                                    date,
+                                    first_epoch: first,
+                                    len,
+                                },
+                            ));
+                        }
                     }
+                }
+            }
+        }
+        let by_name: HashMap<(String, i32), Vec<(u64, u64)>> = published
+            .iter()
+            .map(|((t, d), r)| ((tables[*t].name.clone(), *d), r.clone()))
+            .collect();
+        let plan = plan_recovery(
+            committed,
+            &found.iter().map(|(_, f)| f.clone()).collect::<Vec<_>>(),
+            &by_name,
+        )
+        .map_err(|message| ParquetError::Format {
+            path: cfg.output_dir.join(&cfg.app_id),
+            message,
+        })?;
+        let mut staging = BTreeMap::new();
+        for action in plan {
+            match action {
+                Recovery::Delete(f) => {
+                    if let Some((path, _)) = found.iter().find(|(_, g)| *g == f) {
+                        std::fs::remove_file(path)
+                            .map_err(ParquetError::io("remove staged rows", path))?;
+                    }
+                }
+                Recovery::Resume(c) => {
+                    let Some(t) = tables.iter().position(|i| i.name == c.table) else {
+                        continue;
+                    };
+                    let Some((path, _)) = found.iter().find(|(_, g)| {
+                        g.table == c.table && g.date == c.date && g.first_epoch == c.first_epoch
+                    }) else {
+                        continue;
+                    };
+                    let file = File::options()
+                        .write(true)
+                        .open(path)
+                        .map_err(ParquetError::io("open staged rows", path))?;
+                    file.set_len(c.len)
+                        .and_then(|_| file.sync_all())
+                        .map_err(ParquetError::io("cut back staged rows", path))?;
+                    let file = File::options()
+                        .append(true)
+                        .open(path)
+                        .map_err(ParquetError::io("open staged rows", path))?;
+                    staging.insert(
+                        (t, c.date),
+                        Staging {
+                            first_epoch: c.first_epoch,
+                            last_epoch: c.last_epoch,
+                            len: c.len,
+                            dir: path.parent().map(Path::to_path_buf).unwrap_or_default(),
+                            path: path.clone(),
+                            file,
+                            opened: Instant::now(),
+                        },
+                    );
                 }
             }
         }
@@ -132,15 +222,16 @@ impl ParquetSink {
                 .collect(),
             tables: tables.to_vec(),
             cfg,
-            open: BTreeMap::new(),
+            staging,
             published,
             delivered: None,
             files_published: 0,
         })
     }
 
-    /// Appends the rows of `batches` (dead letters are not Parquet's). Rows of epochs a
-    /// published file already holds for their (table, date) are skipped.
+    /// Stages the rows of `batches` (dead letters are not Parquet's), durably: every
+    /// touched staging file is fsynced before this returns. Rows of epochs a published or
+    /// staged file already holds for their (table, date) are skipped.
     pub fn deliver(&mut self, batches: &[OutboxBatch]) -> Result<(), ParquetError> {
         // Group by (table, date, epoch) so each epoch lands whole in one file.
         let mut groups: BTreeMap<(usize, i32, u64), Vec<&Row>> = BTreeMap::new();
@@ -161,68 +252,77 @@ impl ParquetSink {
                 groups.entry((t, date, b.epoch)).or_default().push(row);
             }
         }
+        let mut touched = Vec::new();
+        let mut new_dirs = Vec::new();
         for ((t, date, epoch), rows) in groups {
-            let done = self
+            let published = self
                 .published
                 .get(&(t, date))
                 .is_some_and(|r| covered(r, epoch));
-            if done {
+            let staged = self
+                .staging
+                .get(&(t, date))
+                .is_some_and(|s| epoch <= s.last_epoch);
+            if published || staged {
                 continue;
             }
-            self.append(t, date, epoch, &rows)?;
-        }
-        Ok(())
-    }
-
-    fn append(
-        &mut self,
-        t: usize,
-        date: i32,
-        epoch: u64,
-        rows: &[&Row],
-    ) -> Result<(), ParquetError> {
-        let f = match self.open.entry((t, date)) {
-            std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
-            std::collections::btree_map::Entry::Vacant(e) => {
+            if !self.staging.contains_key(&(t, date)) {
                 let dir = partition_dir(
                     &table_dir(&self.cfg.output_dir, &self.cfg.app_id, &self.tables[t].name),
                     &format_date(date),
                 );
                 std::fs::create_dir_all(&dir)
                     .map_err(ParquetError::io("create directory", &dir))?;
-                let tmp = dir.join(staged_name(epoch, self.cfg.task));
-                let file = File::create(&tmp).map_err(ParquetError::io("create", &tmp))?;
-                let writer =
-                    ArrowWriter::try_new(file, self.arrow[t].clone(), Some(writer_properties()))
-                        .map_err(|e| ParquetError::format(&tmp, e))?;
-                e.insert(OpenFile {
-                    first_epoch: epoch,
-                    last_epoch: epoch,
-                    tmp,
-                    dir,
-                    writer,
-                    opened: Instant::now(),
-                })
+                let path = dir.join(staging_name(epoch, self.cfg.task));
+                let file = File::create(&path).map_err(ParquetError::io("create", &path))?;
+                new_dirs.push(dir.clone());
+                self.staging.insert(
+                    (t, date),
+                    Staging {
+                        first_epoch: epoch,
+                        last_epoch: epoch,
+                        len: 0,
+                        path,
+                        dir,
+                        file,
+                        opened: Instant::now(),
+                    },
+                );
             }
-        };
-        let batch = to_record_batch(&self.tables[t].schema, &self.arrow[t], rows)
-            .map_err(|e| ParquetError::format(&f.tmp, e))?;
-        f.writer
-            .write(&batch)
-            .map_err(|e| ParquetError::format(&f.tmp, e))?;
-        f.last_epoch = f.last_epoch.max(epoch);
+            let batch = to_record_batch(&self.tables[t].schema, &self.arrow[t], &rows);
+            let Some(s) = self.staging.get_mut(&(t, date)) else {
+                continue;
+            };
+            let batch = batch.map_err(|e| ParquetError::format(&s.path, e))?;
+            let mut out = std::io::BufWriter::new(&s.file);
+            s.len += write_frame(&mut out, epoch, &batch, &s.path)?;
+            out.flush()
+                .map_err(ParquetError::io("append staged rows to", &s.path))?;
+            s.last_epoch = epoch;
+            touched.push((t, date));
+        }
+        touched.dedup();
+        for k in touched {
+            if let Some(s) = self.staging.get(&k) {
+                s.file
+                    .sync_data()
+                    .map_err(ParquetError::io("fsync", &s.path))?;
+            }
+        }
+        new_dirs.dedup();
+        for d in new_dirs {
+            fsync_dir(&d)?;
+        }
         Ok(())
     }
 
     /// Publishes the files that reached their size or age limit.
     pub fn roll(&mut self) -> Result<(), ParquetError> {
         let due: Vec<(usize, i32)> = self
-            .open
+            .staging
             .iter()
-            .filter(|(_, f)| {
-                f.opened.elapsed() >= self.cfg.max_file_age
-                    || f.writer.bytes_written() as u64 + f.writer.in_progress_size() as u64
-                        >= self.cfg.max_file_bytes
+            .filter(|(_, s)| {
+                s.opened.elapsed() >= self.cfg.max_file_age || s.len >= self.cfg.max_file_bytes
             })
             .map(|(k, _)| *k)
             .collect();
@@ -232,43 +332,70 @@ impl ParquetSink {
         Ok(())
     }
 
-    /// Publishes every open file (shutdown, end of a bounded run).
+    /// Publishes every staging file (shutdown, end of a bounded run).
     pub fn publish_all(&mut self) -> Result<(), ParquetError> {
-        let keys: Vec<(usize, i32)> = self.open.keys().copied().collect();
+        let keys: Vec<(usize, i32)> = self.staging.keys().copied().collect();
         for k in keys {
             self.publish(k)?;
         }
         Ok(())
     }
 
+    /// Rewrites a staging file as one Parquet file: written hidden, fsynced, renamed;
+    /// then the staging file is removed (recovery removes it if a crash comes first).
     fn publish(&mut self, key: (usize, i32)) -> Result<(), ParquetError> {
-        let Some(f) = self.open.remove(&key) else {
+        let Some(s) = self.staging.remove(&key) else {
             return Ok(());
         };
-        let file = f
-            .writer
+        let tmp = s.dir.join(staged_name(s.first_epoch, self.cfg.task));
+        let file = File::create(&tmp).map_err(ParquetError::io("create", &tmp))?;
+        let mut writer =
+            ArrowWriter::try_new(file, self.arrow[key.0].clone(), Some(writer_properties()))
+                .map_err(|e| ParquetError::format(&tmp, e))?;
+        let mut input = std::io::BufReader::new(
+            File::open(&s.path).map_err(ParquetError::io("open staged rows", &s.path))?,
+        );
+        read_frames(&mut input, &s.path, |_, batch| {
+            writer
+                .write(&batch)
+                .map_err(|e| ParquetError::format(&tmp, e))
+        })?;
+        let file = writer
             .into_inner()
-            .map_err(|e| ParquetError::format(&f.tmp, e))?;
-        let target = f
+            .map_err(|e| ParquetError::format(&tmp, e))?;
+        let target = s
             .dir
-            .join(part_name(f.first_epoch, f.last_epoch, self.cfg.task));
-        publish_staged(file, &f.tmp, &target)?;
-        fsync_dir(&f.dir)?;
+            .join(part_name(s.first_epoch, s.last_epoch, self.cfg.task));
+        publish_staged(file, &tmp, &target)?;
+        fsync_dir(&s.dir)?;
+        std::fs::remove_file(&s.path).map_err(ParquetError::io("remove staged rows", &s.path))?;
         self.published
             .entry(key)
             .or_default()
-            .push((f.first_epoch, f.last_epoch));
+            .push((s.first_epoch, s.last_epoch));
         self.files_published += 1;
         tracing::debug!(file = %target.display(), "published parquet file");
         Ok(())
     }
 
-    /// Every epoch up to this one is fully published (the outbox may forget it).
+    /// Every epoch up to this one is durable here (staged or published): the outbox may
+    /// forget it once the checkpoint records [`staged`](Self::staged).
     pub fn durable_through(&self) -> Option<u64> {
-        match self.open.values().map(|f| f.first_epoch).min() {
-            Some(first) => first.checked_sub(1),
-            None => self.delivered,
-        }
+        self.delivered
+    }
+
+    /// The staging files with their lengths, for the checkpoint.
+    pub fn staged(&self) -> Vec<StagedFile> {
+        self.staging
+            .iter()
+            .map(|((t, date), s)| StagedFile {
+                table: self.tables[*t].name.clone(),
+                date: *date,
+                first_epoch: s.first_epoch,
+                last_epoch: s.last_epoch,
+                len: s.len,
+            })
+            .collect()
     }
 }
 

@@ -68,10 +68,10 @@ fn countries(dir: &Path) -> Vec<String> {
 #[test]
 fn files_are_published_whole_and_typed() {
     let dir = tempfile::tempdir().unwrap();
-    let mut s = ParquetSink::open(cfg(dir.path()), &[table()]).unwrap();
+    let mut s = ParquetSink::open(cfg(dir.path()), &[table()], &[]).unwrap();
     s.deliver(&epoch(1, 10)).unwrap();
     s.deliver(&epoch(2, 4)).unwrap();
-    assert_eq!(s.durable_through(), Some(0), "nothing published yet");
+    assert_eq!(s.durable_through(), Some(2), "staged rows are durable");
     assert!(
         visible_files(&dir.path().join("app/t")).unwrap().is_empty(),
         "staged files are hidden"
@@ -117,7 +117,7 @@ fn files_are_published_whole_and_typed() {
 #[test]
 fn crash_then_redelivery_leaves_exactly_one_copy() {
     let dir = tempfile::tempdir().unwrap();
-    let mut s = ParquetSink::open(cfg(dir.path()), &[table()]).unwrap();
+    let mut s = ParquetSink::open(cfg(dir.path()), &[table()], &[]).unwrap();
     s.deliver(&epoch(1, 6)).unwrap();
     s.publish_all().unwrap(); // epoch 1 published, but the outbox cleanup never happens
     s.deliver(&epoch(2, 6)).unwrap(); // staged only
@@ -126,7 +126,7 @@ fn crash_then_redelivery_leaves_exactly_one_copy() {
     assert_eq!(staged.len(), 2, "{staged:?}");
 
     // restart: the outbox still holds epochs 1 and 2; both are delivered again
-    let mut s = ParquetSink::open(cfg(dir.path()), &[table()]).unwrap();
+    let mut s = ParquetSink::open(cfg(dir.path()), &[table()], &[]).unwrap();
     assert!(
         walk_hidden(dir.path()).is_empty(),
         "staged leftovers removed"
@@ -140,7 +140,7 @@ fn crash_then_redelivery_leaves_exactly_one_copy() {
     assert_eq!(countries(dir.path()), want);
 
     // and again after everything is published: nothing changes
-    let mut s = ParquetSink::open(cfg(dir.path()), &[table()]).unwrap();
+    let mut s = ParquetSink::open(cfg(dir.path()), &[table()], &[]).unwrap();
     s.deliver(&[epoch(1, 6), epoch(2, 6)].concat()).unwrap();
     s.publish_all().unwrap();
     assert_eq!(countries(dir.path()), want);
@@ -151,13 +151,49 @@ fn files_roll_by_size() {
     let dir = tempfile::tempdir().unwrap();
     let mut c = cfg(dir.path());
     c.max_file_bytes = 1;
-    let mut s = ParquetSink::open(c, &[table()]).unwrap();
+    let mut s = ParquetSink::open(c, &[table()], &[]).unwrap();
     for e in 1..=3 {
         s.deliver(&epoch(e, 2)).unwrap();
         s.roll().unwrap();
     }
     assert_eq!(visible_files(&dir.path().join("app/t")).unwrap().len(), 6);
     assert_eq!(s.durable_through(), Some(3));
+}
+
+#[test]
+fn a_restart_keeps_the_staged_rows_the_checkpoint_recorded_and_cuts_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = ParquetSink::open(cfg(dir.path()), &[table()], &[]).unwrap();
+    s.deliver(&epoch(1, 6)).unwrap();
+    // the checkpoint records the staging after epoch 1, and the outbox forgets epoch 1
+    let committed = s.staged();
+    assert_eq!(committed.len(), 2, "one staging file per date");
+    assert!(committed
+        .iter()
+        .all(|f| f.first_epoch == 1 && f.last_epoch == 1 && f.len > 0));
+    s.deliver(&epoch(2, 6)).unwrap(); // staged, but no checkpoint records it
+    drop(s); // crash
+
+    // restart: epoch 1 lives only in the staging files now; epoch 2 is still in the outbox
+    let mut s = ParquetSink::open(cfg(dir.path()), &[table()], &committed).unwrap();
+    assert_eq!(s.staged(), committed, "cut back to the committed length");
+    s.deliver(&epoch(2, 6)).unwrap();
+    s.publish_all().unwrap();
+    let mut want: Vec<String> = (1..=2)
+        .flat_map(|e| (0..6).map(move |i| format!("e{e}-{i}")))
+        .collect();
+    want.sort();
+    assert_eq!(countries(dir.path()), want, "each row once");
+    assert!(walk_hidden(dir.path()).is_empty(), "nothing staged is left");
+
+    // a checkpoint that still names the published staging files: nothing to resume
+    let s = ParquetSink::open(cfg(dir.path()), &[table()], &committed).unwrap();
+    assert!(s.staged().is_empty());
+    assert_eq!(countries(dir.path()), want);
+
+    // committed rows missing from disk are an error, never silently lost
+    std::fs::remove_dir_all(dir.path().join("app/t")).unwrap();
+    assert!(ParquetSink::open(cfg(dir.path()), &[table()], &committed).is_err());
 }
 
 fn walk_hidden(dir: &Path) -> Vec<PathBuf> {
