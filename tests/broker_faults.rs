@@ -428,11 +428,14 @@ fn partitions_added_to_the_input_while_running_are_read_in_event_time() {
     )
     .unwrap();
     assert!(r.iter().all(|r| r.is_ok()), "{r:?}");
-    produce(&bs, &input_topic, &late);
+    // Producers learn of new partitions from their metadata (every 5 minutes by default);
+    // the app within 10 s. Once it reads them, they hold the watermark until they show
+    // data, so what is written to them is processed in event time.
     p.wait_stderr(
         "reading input partitions added while running",
         Duration::from_secs(60),
     );
+    produce(&bs, &input_topic, &late);
     // Let it read the new partitions' backlog, then stop and finish bounded.
     std::thread::sleep(Duration::from_secs(3));
     let status = p.sigterm_and_wait(Duration::from_secs(60));

@@ -438,7 +438,17 @@ opts
             });
         }
         let now = wall_ms();
-        let polled = source.poll(Duration::from_millis(50))?;
+        let polled = match source.poll(Duration::from_millis(50)) {
+            Err(e @ streams_kafka::KafkaError::OffsetOutOfRange { .. }) => {
+                // A broker that restarts can report ranges it has not loaded yet: only a
+                // position outside what the broker holds now is an error.
+                warn!(error = %e, "input position reported out of range; checking");
+                std::thread::sleep(Duration::from_secs(1));
+                source.recover_out_of_range(timeout)?;
+                continue;
+            }
+            other => other?,
+        };
         for ((t, p), caught_up) in source.take_caught_up() {
             engine.caught_up(&t, p, caught_up, now);
         }
@@ -471,16 +481,27 @@ opts
             // Partitions added to the input while running: read from their start, in
             // event time like the others (they hold the watermark until they show data).
             last_discover = Instant::now();
-            let now_parts = source.discover(timeout)?;
+            let now_parts = source.discover(timeout).unwrap_or_else(|e| {
+                // The broker may be down for a while: that costs time, not the app.
+                warn!(error = %e, "cannot list the input partitions; retrying");
+                Vec::new()
+            });
             let added: Vec<(String, i32)> = now_parts
                 .into_iter()
                 .filter(|tp| !source.positions().contains_key(tp))
                 .collect();
-            if !added.is_empty() {
-                let mut starts = Vec::new();
-                for tp in &added {
-                    starts.push((tp.clone(), source.watermarks(tp, timeout)?.0));
+            let mut starts = Vec::new();
+            for tp in added {
+                // A partition just created may have no leader yet: try again next time.
+                match source.watermarks(&tp, timeout) {
+                    Ok((low, _)) => starts.push((tp, low)),
+                    Err(e) => {
+                        warn!(topic = %tp.0, partition = tp.1, error = %e, "new input partition not ready; retrying")
+                    }
                 }
+            }
+            if !starts.is_empty() {
+                let added: Vec<(String, i32)> = starts.iter().map(|(tp, _)| tp.clone()).collect();
                 engine.assign(&added, wall_ms());
                 source.add_partitions(&starts)?;
                 info!(partitions = ?added, "reading input partitions added while running");

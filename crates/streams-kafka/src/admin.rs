@@ -44,7 +44,16 @@ pub fn partitions(
     topic: &str,
     timeout: Duration,
 ) -> Result<Vec<i32>, KafkaError> {
-    let client = metadata_client(cfg)?;
+    partitions_with(&metadata_client(cfg)?, cfg, topic, timeout)
+}
+
+/// [`partitions`] through an existing client (whose metadata cache this refreshes).
+pub fn partitions_with<C: rdkafka::consumer::ConsumerContext>(
+    client: &BaseConsumer<C>,
+    cfg: &ClientConfig,
+    topic: &str,
+    timeout: Duration,
+) -> Result<Vec<i32>, KafkaError> {
     let md = client
         .fetch_metadata(Some(topic), timeout)
         .map_err(|source| KafkaError::Unreachable {

@@ -71,11 +71,12 @@ impl KafkaSource {
         })
     }
 
-    /// Every partition of the input topics; a missing topic is an error.
+    /// Every partition of the input topics; a missing topic is an error. Asked through
+    /// the consumer itself, so that its metadata knows partitions added since.
     pub fn discover(&self, timeout: Duration) -> Result<Vec<Tp>, KafkaError> {
         let mut all = Vec::new();
         for t in &self.cfg.topics {
-            for p in crate::admin::partitions(&self.cfg.client, t, timeout)? {
+            for p in crate::admin::partitions_with(&self.consumer, &self.cfg.client, t, timeout)? {
                 all.push((t.clone(), p));
             }
         }
@@ -168,6 +169,31 @@ impl KafkaSource {
             .map(|(tp, o)| (tp.clone(), *o))
             .collect();
         all.extend(added.iter().cloned());
+        self.assign(&all)
+    }
+
+    /// After an offset-out-of-range error: whether every position is still inside its
+    /// partition's retained range `[low, high]`. If so the error was transient (a broker
+    /// restarting reports ranges it has not loaded yet) and the partitions are assigned
+    /// again at their positions; if not, the log lost records the app has not read
+    /// (retention) or was truncated or recreated, and that is the error returned.
+    pub fn recover_out_of_range(&mut self, timeout: Duration) -> Result<(), KafkaError> {
+        for (tp, pos) in &self.position {
+            let (low, high) = self.watermarks(tp, timeout)?;
+            if *pos < low || *pos > high {
+                return Err(KafkaError::OffsetOutOfRange {
+                    message: format!(
+                        "{} partition {} is at offset {pos} but the broker holds offsets {low}..{high}",
+                        tp.0, tp.1
+                    ),
+                });
+            }
+        }
+        let all: Vec<(Tp, i64)> = self
+            .position
+            .iter()
+            .map(|(tp, o)| (tp.clone(), *o))
+            .collect();
         self.assign(&all)
     }
 
