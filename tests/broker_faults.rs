@@ -549,3 +549,54 @@ fn a_restart_after_sigkill_reads_one_checkpoint_whatever_the_roll_interval_and_h
     let pq = parquet_rows(dir.path(), &app, "events_clean");
     assert_eq!(pq.len(), valid.len(), "every valid event once in Parquet");
 }
+
+#[test]
+fn input_deleted_by_retention_before_it_was_read_stops_the_app_unless_allowed() {
+    use rdkafka::admin::{AdminClient, AdminOptions};
+    let broker = KafkaBroker::start();
+    let bs = broker.bootstrap().to_string();
+    let run: u32 = rand::random();
+    let input_topic = format!("retained-{run}");
+    create_topic(&bs, &input_topic, 1, &[]);
+    let records = input(3_000, 1, 19);
+    produce(&bs, &input_topic, &records[..1_000]);
+
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    let prefix = format!("r{run}-");
+    let topo = topology_with_prefix(dir.path(), &input_topic, &prefix, 2048);
+    let app = format!("ret{run}");
+    let mut args = run_args(&app, &bs, d, topo.to_str().unwrap());
+    args.extend(["--until", "end"]);
+    let o = run_cmd(&args);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+
+    // While the app is stopped, 2,000 more records arrive and the first 1,500 offsets are
+    // deleted (as retention would): offsets 1000..1500 were never read.
+    produce(&bs, &input_topic, &records[1_000..]);
+    let admin: AdminClient<rdkafka::client::DefaultClientContext> = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", &bs)
+        .create()
+        .unwrap();
+    let mut tpl = rdkafka::TopicPartitionList::new();
+    tpl.add_partition_offset(&input_topic, 0, rdkafka::Offset::Offset(1_500))
+        .unwrap();
+    futures_executor::block_on(admin.delete_records(&tpl, &AdminOptions::new())).unwrap();
+
+    let o = run_cmd(&args);
+    assert!(!o.status.success(), "lost input stops the app");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
+    assert!(
+        err.contains("500 records") && err.contains("--allow-input-loss"),
+        "{err}"
+    );
+
+    let mut allowed = args.clone();
+    allowed.push("--allow-input-loss");
+    let o = run_cmd_log(&allowed, "info");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let l = ledger(&String::from_utf8_lossy(&o.stderr));
+    assert_eq!(l["lost"], 500, "{l:?}");
+    assert_eq!(l["consumed"], 2_500, "{l:?}");
+}

@@ -57,6 +57,9 @@ pub struct RunOptions {
     pub replication_factor: Option<i32>,
     /// The delivery protocol asked for.
     pub guarantee: Guarantee,
+    /// Skip input records retention deleted before they were read (counted as `lost`)
+    /// instead of stopping.
+    pub allow_input_loss: bool,
     pub fetch_wait_max_ms: u32,
     pub block_cache_mb: usize,
     pub write_buffer_mb: usize,
@@ -236,6 +239,32 @@ fn mark_durable(sinks: &mut Sinks, engine: &mut Engine, kafka_through: Option<u6
     }
 }
 
+/// Records the broker deleted before the app read them: an error, unless the user
+/// allowed it (then they are counted as `lost` in the ledger).
+fn input_lost(
+    opts: &RunOptions,
+    engine: &mut Engine,
+    topic: &str,
+    partition: i32,
+    from: i64,
+    records: u64,
+) -> anyhow::Result<()> {
+    if !opts.allow_input_loss {
+        bail!(
+            "{records} records of `{topic}` partition {partition} (from offset {from}) were deleted by the broker's retention before the app read them; rerun with --allow-input-loss to skip them (counted as `lost` in the ledger), or raise the topic's retention"
+        );
+    }
+    warn!(
+        topic,
+        partition,
+        from,
+        records,
+        "input records deleted by retention before they were read; skipped and counted as lost"
+    );
+    engine.count_lost(records);
+    Ok(())
+}
+
 /// How a run ended.
 #[derive(Debug, Clone)]
 pub struct RunOutcome {
@@ -324,8 +353,11 @@ opts
         let (low, high) = source.watermarks(tp, timeout)?;
         let position = checkpointed.get(tp).or(requested.get(tp)).copied();
         let start = start_offset(position, from, low, high);
-        if start.skipped > 0 {
-            warn!(topic = %tp.0, partition = tp.1, skipped = start.skipped, "records past the checkpoint were deleted by retention before they were processed");
+        // Only records past a checkpoint are the app's to lose: a start position that
+        // `reset-state` chose and retention passed since simply starts later.
+        if start.skipped > 0 && checkpointed.contains_key(tp) {
+            let from = position.unwrap_or(low);
+            input_lost(&opts, &mut engine, &tp.0, tp.1, from, start.skipped)?;
         }
         if start.beyond_reported_end {
             warn!(topic = %tp.0, partition = tp.1, checkpoint = start.offset, reported_end = high, "checkpoint is past the end the broker reports; continuing from the checkpoint");
@@ -444,7 +476,9 @@ opts
                 // position outside what the broker holds now is an error.
                 warn!(error = %e, "input position reported out of range; checking");
                 std::thread::sleep(Duration::from_secs(1));
-                source.recover_out_of_range(timeout)?;
+                for ((topic, partition), from, records) in source.recover_out_of_range(timeout)? {
+                    input_lost(&opts, &mut engine, &topic, partition, from, records)?;
+                }
                 continue;
             }
             other => other?,

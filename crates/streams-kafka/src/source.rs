@@ -172,15 +172,23 @@ impl KafkaSource {
         self.assign(&all)
     }
 
-    /// After an offset-out-of-range error: whether every position is still inside its
-    /// partition's retained range `[low, high]`. If so the error was transient (a broker
-    /// restarting reports ranges it has not loaded yet) and the partitions are assigned
-    /// again at their positions; if not, the log lost records the app has not read
-    /// (retention) or was truncated or recreated, and that is the error returned.
-    pub fn recover_out_of_range(&mut self, timeout: Duration) -> Result<(), KafkaError> {
-        for (tp, pos) in &self.position {
-            let (low, high) = self.watermarks(tp, timeout)?;
-            if *pos < low || *pos > high {
+    /// After an offset-out-of-range error: compares every position with its partition's
+    /// retained range `[low, high]`. A position past the end is an error (the topic was
+    /// truncated or recreated). A position before the start means retention deleted
+    /// records the app had not read: those partitions move to the start, and the
+    /// `(partition, records)` lost are returned for the caller to refuse or count.
+    /// Otherwise the error was transient (a restarting broker reports ranges it has not
+    /// loaded yet). The partitions are assigned again at their positions.
+    pub fn recover_out_of_range(
+        &mut self,
+        timeout: Duration,
+    ) -> Result<Vec<(Tp, i64, u64)>, KafkaError> {
+        let mut lost = Vec::new();
+        let tps: Vec<Tp> = self.position.keys().cloned().collect();
+        for tp in tps {
+            let pos = self.position.get(&tp).copied().unwrap_or(0);
+            let (low, high) = self.watermarks(&tp, timeout)?;
+            if pos > high {
                 return Err(KafkaError::OffsetOutOfRange {
                     message: format!(
                         "{} partition {} is at offset {pos} but the broker holds offsets {low}..{high}",
@@ -188,13 +196,18 @@ impl KafkaSource {
                     ),
                 });
             }
+            if pos < low {
+                lost.push((tp.clone(), pos, (low - pos) as u64));
+                self.position.insert(tp, low);
+            }
         }
         let all: Vec<(Tp, i64)> = self
             .position
             .iter()
             .map(|(tp, o)| (tp.clone(), *o))
             .collect();
-        self.assign(&all)
+        self.assign(&all)?;
+        Ok(lost)
     }
 
     /// Bounded mode: records up to these end offsets (exclusive) are read, then

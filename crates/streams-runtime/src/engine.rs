@@ -505,6 +505,13 @@ impl Engine {
         }
     }
 
+    /// Input records the broker deleted before they were read, skipped with the user's
+    /// permission: counted as `lost` in the ledger (persisted with the next checkpoint).
+    pub fn count_lost(&mut self, records: u64) {
+        self.ledger.lost += records;
+        self.changed = true;
+    }
+
     /// A sink's state (persisted with the next checkpoint, in the same batch that deletes
     /// the outbox entries the sink made durable).
     pub fn set_sink_state(&mut self, sink: &str, state: Vec<u8>) {

@@ -20,6 +20,9 @@ pub struct Ledger {
     pub dead_letter_reasons: BTreeMap<String, u64>,
     /// Late records per aggregate.
     pub late: BTreeMap<String, u64>,
+    /// Input records the broker deleted (retention) before the app read them, skipped
+    /// with `--allow-input-loss`. Not part of `consumed`.
+    pub lost: u64,
 }
 
 impl Ledger {
@@ -34,8 +37,8 @@ impl std::fmt::Display for Ledger {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "consumed={} accepted={} duplicate={} dead_lettered={}",
-            self.consumed, self.accepted, self.duplicate, self.dead_lettered
+            "consumed={} accepted={} duplicate={} dead_lettered={} lost={}",
+            self.consumed, self.accepted, self.duplicate, self.dead_lettered, self.lost
         )?;
         for (r, n) in &self.dead_letter_reasons {
             write!(f, " dlq.{r}={n}")?;

@@ -196,6 +196,9 @@ impl KafkaBroker {
             ("share.coordinator.state.topic.min.isr", "1".to_string()),
             ("group.initial.rebalance.delay.ms", "0".to_string()),
             ("auto.create.topics.enable", "false".to_string()),
+            // Test records carry event times months in the past: time-based retention
+            // would delete them as soon as the broker (re)starts.
+            ("log.retention.ms", "-1".to_string()),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))

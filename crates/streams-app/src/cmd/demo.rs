@@ -190,6 +190,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         replication_factor: Some(1),
         // The embedded broker (librdkafka's mock cluster) has no real transactions.
         guarantee: streams_kafka::Guarantee::IdempotentScan,
+        allow_input_loss: false,
         fetch_wait_max_ms: 10,
         block_cache_mb: 32,
         write_buffer_mb: 64,

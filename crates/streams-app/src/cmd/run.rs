@@ -71,6 +71,10 @@ pub struct RunArgs {
     /// uses them.
     #[arg(long, value_enum, default_value_t = GuaranteeArg::Auto, env = "STREAMS_GUARANTEE")]
     pub guarantee: GuaranteeArg,
+    /// Input records the broker's retention deleted before the app read them are skipped
+    /// and counted as `lost` in the ledger; without this flag the app stops instead.
+    #[arg(long, env = "STREAMS_ALLOW_INPUT_LOSS")]
+    pub allow_input_loss: bool,
     /// Longest time (ms) the broker may hold a fetch open waiting for data.
     #[arg(long, default_value_t = 100, env = "STREAMS_FETCH_WAIT_MAX_MS")]
     pub fetch_wait_max_ms: u32,
@@ -106,6 +110,7 @@ impl RunArgs {
             output_dir: self.output_dir.clone(),
             replication_factor: self.replication_factor,
             guarantee: self.guarantee.into(),
+            allow_input_loss: self.allow_input_loss,
             fetch_wait_max_ms: self.fetch_wait_max_ms,
             block_cache_mb: self.block_cache_mb,
             write_buffer_mb: self.write_buffer_mb,
