@@ -321,6 +321,21 @@ fn replay_and_reset_state() {
         assert_eq!(all, doubled, "topic {t} after replay");
     }
 
+    // replay from a time would rebuild only part of the dataset it archives: refused
+    let mut args = c.args("replay", "app");
+    args.extend(["--from", "2026-01-01T00:10:00Z", "--until", "end"]);
+    let o = run_cmd(&args);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
+    assert!(
+        err.contains("older ones") && err.contains("--from earliest"),
+        "{err}"
+    );
+    for (t, want) in TABLES.iter().zip(&first) {
+        assert_eq!(&parquet_rows(outd, "app", t), want, "untouched parquet {t}");
+    }
+
     // reset-state --to latest: the state is gone, and the next run reads only what is
     // produced after the reset (before the fix it started over at the earliest offsets
     // and re-emitted all history)

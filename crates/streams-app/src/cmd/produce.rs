@@ -39,6 +39,8 @@ pub enum Compression {
     Snappy,
     /// LZ4.
     Lz4,
+    /// Zstandard.
+    Zstd,
 }
 
 /// Arguments of `produce`.

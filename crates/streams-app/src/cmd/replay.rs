@@ -25,16 +25,21 @@ pub struct Args {
 }
 
 /// Moves every table of the app's dataset to `_archive/<stamp>/`; returns where.
-fn archive_output(output_dir: &Path, app_id: &str) -> anyhow::Result<Option<PathBuf>> {
-    let root = output_dir.join(app_id);
-    let Ok(entries) = std::fs::read_dir(&root) else {
-        return Ok(None);
+/// The table directories of an app's live Parquet dataset.
+fn live_tables(output_dir: &Path, app_id: &str) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(output_dir.join(app_id)) else {
+        return Vec::new();
     };
-    let tables: Vec<PathBuf> = entries
+    entries
         .flatten()
         .filter(|e| !e.file_name().to_string_lossy().starts_with('_') && e.path().is_dir())
         .map(|e| e.path())
-        .collect();
+        .collect()
+}
+
+fn archive_output(output_dir: &Path, app_id: &str) -> anyhow::Result<Option<PathBuf>> {
+    let root = output_dir.join(app_id);
+    let tables = live_tables(output_dir, app_id);
     if tables.is_empty() {
         return Ok(None);
     }
@@ -58,6 +63,17 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         );
     }
     let a = &args.run;
+    if let ResetTo::Time(_) = to {
+        // The archive takes the whole dataset, but a replay from a time rebuilds only the
+        // results after it: the older ones would vanish from the live dataset.
+        if !live_tables(&a.output_dir, &a.app_id).is_empty() {
+            anyhow::bail!(
+                "replay --from {} would rebuild only the results after that time, but the Parquet output in {} also holds older ones; replay --from earliest, or move that directory aside first",
+                args.replay_from,
+                a.output_dir.join(&a.app_id).display()
+            );
+        }
+    }
     let def = Arc::new(load_topology(&a.topology.path)?);
     reset(
         &a.app_id,
