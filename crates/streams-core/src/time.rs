@@ -138,8 +138,15 @@ impl WatermarkTracker {
         }
     }
 
-    /// Bounded mode: every partition reached its end; the watermark becomes `+∞`.
-    pub fn end_of_input(&mut self) {
+    /// Bounded mode: every partition reached its end; the watermark becomes `+∞` and every
+    /// open window is emitted. What is checkpointed is a watermark that keeps those windows
+    /// closed for a run that continues later: the latest event time plus `closing_extent`
+    /// (see `WindowSpec::closing_extent`), so a record that belongs to an emitted window is
+    /// late then, never the start of a second result for the same window.
+    pub fn end_of_input(&mut self, closing_extent: i64) {
+        if let Some(max) = self.partitions.values().filter_map(|c| c.max_ts).max() {
+            self.emitted = self.emitted.max(max.saturating_add(closing_extent));
+        }
         self.ended = true;
     }
 
@@ -246,8 +253,10 @@ mod tests {
         // partition 1 wakes up with old data: W does not go back
         t.observe(1, 310, 1_020);
         assert_eq!(t.advance(1_020), 790);
-        t.end_of_input();
+        t.end_of_input(60);
         assert_eq!(t.advance(1_030), END_OF_TIME);
+        // what a checkpoint keeps: the latest event time plus the closing extent
+        assert_eq!(t.state().emitted, 860);
     }
 
     #[test]

@@ -29,6 +29,18 @@ pub enum WindowSpec {
     },
 }
 
+impl WindowSpec {
+    /// How far past the latest event time a window emitted early (at the end of a bounded
+    /// input) may reach: the watermark that closes every such window, and every session a
+    /// later event could still have merged with, is the latest event time plus this.
+    pub fn closing_extent(&self) -> i64 {
+        match *self {
+            WindowSpec::Tumbling { size } | WindowSpec::Hopping { size, .. } => size,
+            WindowSpec::Session { gap } => gap.saturating_mul(2),
+        }
+    }
+}
+
 /// A time window `[start, end)`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Window {

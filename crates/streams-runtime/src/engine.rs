@@ -372,7 +372,7 @@ impl Engine {
     /// Bounded mode: the input is exhausted; every open window is emitted.
     pub fn end_of_input(&mut self) -> Result<(), RuntimeError> {
         self.check()?;
-        self.wm.end_of_input();
+        self.wm.end_of_input(self.def.closing_extent_ms());
         self.advance(0)
     }
 

@@ -80,6 +80,18 @@ impl TopologyDef {
         &self.dims
     }
 
+    /// The largest [`WindowSpec::closing_extent`] of the windowed aggregates (0 without).
+    pub fn closing_extent_ms(&self) -> i64 {
+        self.processors
+            .iter()
+            .filter_map(|p| match &p.kind {
+                spec::Kind::Window { window, .. } => Some(window.closing_extent()),
+                _ => None,
+            })
+            .max()
+            .unwrap_or(0)
+    }
+
     /// Names of the windowed aggregates (each has a `late` count in the ledger).
     pub fn aggregate_names(&self) -> Vec<String> {
         self.processors
