@@ -19,9 +19,9 @@ enum Command {
     /// Process the input topics: exactly-once results to Kafka topics (and Parquet).
     Run(cmd::run::Args),
     /// Reprocess the input from the start (or a time) with fresh state; the previous
-    /// Parquet output is archived.
+    /// Parquet output is archived, and the output topics get every result again.
     Replay(cmd::replay::Args),
-    /// Delete an app's local state and reset its consumer group offsets.
+    /// Delete an app's local state; the next run starts where --to says.
     ResetState(cmd::reset_state::Args),
     /// Turn the Parquet output of `country_segment_revenue` into daily metrics.
     DailySummary(cmd::daily_summary::Args),

@@ -473,3 +473,36 @@ fn a_full_parquet_disk_stops_the_app_and_a_restart_after_freeing_space_loses_not
         assert_eq!(parquet_rows(&b.out, "app", t), want, "parquet {t}");
     }
 }
+
+#[test]
+fn a_full_state_disk_stops_the_app_and_a_restart_after_freeing_space_loses_nothing() {
+    let records = input(6_000, 2, 23);
+    let a = Setup::new(2, &records);
+    a.bounded_run();
+
+    let b = Setup::new(2, &records);
+    // Too small for this input's state (its write-ahead log alone outgrows it).
+    let Some(disk) = SmallDisk::mount(b.state.clone(), "256k") else {
+        return;
+    };
+    let mut args = b.run_args();
+    args.extend(["--until", "end"]);
+    let o = run_cmd(&args);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success(), "a full disk stops the app: {err}");
+    assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
+    assert!(
+        err.contains("No space left on device"),
+        "names the cause: {err}"
+    );
+
+    disk.grow("256m");
+    b.bounded_run();
+    for t in TABLES.iter().copied().chain(["app-dlq"]) {
+        assert_eq!(contents(&b.bs, t), contents(&a.bs, t), "topic {t}");
+    }
+    for t in TABLES {
+        let want = parquet_rows(&a.out, "app", t);
+        assert_eq!(parquet_rows(&b.out, "app", t), want, "parquet {t}");
+    }
+}

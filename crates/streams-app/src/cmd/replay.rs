@@ -1,7 +1,8 @@
 //! `streams-app replay`: reprocess an app's input from the start (or from a time) with
 //! fresh state. It is `reset-state` + `run --from ...`, and it moves the app's previous
 //! Parquet output aside to `<output-dir>/<app-id>/_archive/<time>/`, so the live dataset
-//! holds exactly one copy of every result.
+//! holds exactly one copy of every result. The output topics get every result again
+//! (after the old ones): topics cannot be rewritten.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;

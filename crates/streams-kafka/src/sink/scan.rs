@@ -103,6 +103,12 @@ impl KafkaSink {
             }
             self.take_acked();
             let _ = self.take_failures();
+            // An idempotent producer in a fatal state (e.g. a broken sequence) never
+            // sends again: the retry gets a new one.
+            if let Some((code, reason)) = self.producer.client().fatal_error() {
+                tracing::warn!(%code, reason, "idempotent producer failed fatally; replacing it");
+                self.producer = producer(&self.cfg)?;
+            }
             return Err(failure.unwrap_or_else(|| KafkaError::Delivery {
                 topic: self.cfg.dlq_topic.clone(),
                 message: "not all records were acknowledged in time".into(),
