@@ -59,6 +59,87 @@ fn wait_exit(p: &mut Proc, within: Duration) -> std::process::ExitStatus {
     }
 }
 
+/// A 4-partition input topic holding `n` messy records, and the reference: app `a`
+/// (outputs prefixed `a-`) ran it uninterrupted to the end. The test's own app is `b`.
+struct Reference {
+    dir: tempfile::TempDir,
+    bs: String,
+    /// The reference run's final ledger.
+    ledger: std::collections::BTreeMap<String, u64>,
+}
+
+impl Reference {
+    fn new(bs: &str, input_topic: &str, n: usize, seed: u64) -> Reference {
+        create_topic(bs, input_topic, 4, &[]);
+        produce(bs, input_topic, &input(n, 4, seed));
+        let dir = tempfile::tempdir().unwrap();
+        for prefix in ["a-", "b-"] {
+            topology_with_prefix(dir.path(), input_topic, prefix, 2048);
+        }
+        let r = Reference {
+            dir,
+            bs: bs.to_string(),
+            ledger: Default::default(),
+        };
+        let a = r.args("a");
+        let mut a = strs(&a);
+        a.extend(["--until", "end"]);
+        let o = run_cmd_log(&a, "info");
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        Reference {
+            ledger: ledger(&String::from_utf8_lossy(&o.stderr)),
+            ..r
+        }
+    }
+
+    /// `run` of app `app` (`a` or `b`) with its own prefixed topology.
+    fn args(&self, app: &'static str) -> Vec<String> {
+        let topo = self.dir.path().join(format!("{app}-topology.toml"));
+        let d = self.dir.path().to_str().unwrap();
+        run_args(app, &self.bs, d, topo.to_str().unwrap())
+            .into_iter()
+            .map(String::from)
+            .collect()
+    }
+
+    /// Every output topic and the DLQ of `b` equal the reference's, row for row.
+    fn assert_b_equals_a(&self) {
+        for t in TABLES {
+            let want = contents(&self.bs, &format!("a-{t}"));
+            let got = contents(&self.bs, &format!("b-{t}"));
+            assert!(!want.is_empty(), "{t} empty");
+            assert_eq!(got.len(), want.len(), "topic {t}: row count");
+            assert_eq!(got, want, "topic {t}");
+        }
+        assert_eq!(contents(&self.bs, "b-dlq"), contents(&self.bs, "a-dlq"));
+    }
+}
+
+/// Produces records of up to 3 MB (the topic must take them: `max.message.bytes`).
+fn produce_large(bs: &str, topic: &str, records: &[(i32, String, Vec<u8>, i64)]) {
+    let p: rdkafka::producer::BaseProducer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", bs)
+        .set("message.max.bytes", "3000000")
+        .create()
+        .unwrap();
+    for (partition, key, value, ts) in records {
+        p.send(
+            rdkafka::producer::BaseRecord::to(topic)
+                .partition(*partition)
+                .key(key.as_str())
+                .payload(value.as_slice())
+                .timestamp(*ts),
+        )
+        .unwrap();
+        p.poll(Duration::ZERO);
+    }
+    rdkafka::producer::Producer::flush(&p, T).unwrap();
+}
+
+fn strs(v: &[String]) -> Vec<&str> {
+    v.iter().map(String::as_str).collect()
+}
+
 #[test]
 fn writes_of_a_killed_instance_that_land_after_its_successor_started_change_nothing() {
     let proxy = Proxy::start();
@@ -72,26 +153,12 @@ fn writes_of_a_killed_instance_that_land_after_its_successor_started_change_noth
     );
     proxy.set_upstream(broker.listen_port());
     let bs = broker.bootstrap().to_string();
-    let input_topic = "held-clickstream";
-    create_topic(&bs, input_topic, 4, &[]);
-    let records = input(200_000, 4, 7);
-    produce(&bs, input_topic, &records);
-
-    let dir = tempfile::tempdir().unwrap();
-    let d = dir.path().to_str().unwrap();
-    let topo_a = topology_with_prefix(dir.path(), input_topic, "a-", 2048);
-    let topo_b = topology_with_prefix(dir.path(), input_topic, "b-", 2048);
-
-    // Reference: uninterrupted.
-    let mut a = run_args("a", &bs, d, topo_a.to_str().unwrap());
-    a.extend(["--until", "end"]);
-    let o = run_cmd_log(&a, "info");
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let r = Reference::new(&bs, "held-clickstream", 200_000, 7);
 
     // The victim: hold its produce requests (records on the wire) from some instant on,
     // then kill it.
-    let b = run_args("b", &bs, d, topo_b.to_str().unwrap());
-    let mut victim = spawn(&b);
+    let b = r.args("b");
+    let mut victim = spawn(&strs(&b));
     victim.wait_stderr("progress", Duration::from_secs(60));
     proxy.hold_produce();
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -109,7 +176,7 @@ fn writes_of_a_killed_instance_that_land_after_its_successor_started_change_noth
 
     // Its successor fences it, recovers and runs to the end; the victim's held requests
     // reach the broker in the middle of that.
-    let mut bounded = b.clone();
+    let mut bounded = strs(&b);
     bounded.extend(["--until", "end"]);
     let mut successor = spawn(&bounded);
     successor.wait_stderr("running", Duration::from_secs(60));
@@ -118,19 +185,13 @@ fn writes_of_a_killed_instance_that_land_after_its_successor_started_change_noth
     assert!(status.success(), "{}", successor.stderr());
     eprintln!("released {held} held bytes after the successor started");
 
-    for t in TABLES {
-        let want = contents(&bs, &format!("a-{t}"));
-        let got = contents(&bs, &format!("b-{t}"));
-        assert!(!want.is_empty(), "{t} empty");
-        assert_eq!(got.len(), want.len(), "topic {t}: row count");
-        assert_eq!(got, want, "topic {t}");
-    }
-    assert_eq!(contents(&bs, "b-dlq"), contents(&bs, "a-dlq"));
+    r.assert_b_equals_a();
 
     // The victim's outputs hold aborted transactions and their control records. Another
     // app reading them as its input sees committed records only, and its bounded run
     // finds the end although the last offsets are transaction markers.
-    let topo_c = topology_with_prefix(dir.path(), "b-events_clean", "c-", 2048);
+    let d = r.dir.path().to_str().unwrap();
+    let topo_c = topology_with_prefix(r.dir.path(), "b-events_clean", "c-", 2048);
     let mut c = run_args("c", &bs, d, topo_c.to_str().unwrap());
     c.extend(["--until", "end"]);
     let mut chained = Proc::spawn(&c, "info");
@@ -160,23 +221,7 @@ fn a_dead_letter_over_the_record_size_limit_is_delivered_truncated() {
     .into_bytes();
     let ts = records.last().unwrap().3;
     records.push((0, "1".into(), huge.clone(), ts));
-    let p: rdkafka::producer::BaseProducer = rdkafka::ClientConfig::new()
-        .set("bootstrap.servers", &bs)
-        .set("message.max.bytes", "3000000")
-        .create()
-        .unwrap();
-    for (partition, key, value, ts) in &records {
-        p.send(
-            rdkafka::producer::BaseRecord::to(&input_topic)
-                .partition(*partition)
-                .key(key.as_str())
-                .payload(value.as_slice())
-                .timestamp(*ts),
-        )
-        .unwrap();
-        p.poll(Duration::ZERO);
-    }
-    rdkafka::producer::Producer::flush(&p, T).unwrap();
+    produce_large(&bs, &input_topic, &records);
 
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path().to_str().unwrap();
@@ -273,23 +318,10 @@ fn a_broker_paused_past_the_delivery_timeout_then_restarted_costs_only_time() {
         "this test pauses and restarts a broker of its own"
     );
     let bs = broker.bootstrap().to_string();
-    let input_topic = "paused-clickstream";
-    create_topic(&bs, input_topic, 4, &[]);
-    let records = input(200_000, 4, 11);
-    produce(&bs, input_topic, &records);
+    let r = Reference::new(&bs, "paused-clickstream", 200_000, 11);
 
-    let dir = tempfile::tempdir().unwrap();
-    let d = dir.path().to_str().unwrap();
-    let topo_a = topology_with_prefix(dir.path(), input_topic, "a-", 2048);
-    let topo_b = topology_with_prefix(dir.path(), input_topic, "b-", 2048);
-    let mut a = run_args("a", &bs, d, topo_a.to_str().unwrap());
-    a.extend(["--until", "end"]);
-    let o = run_cmd_log(&a, "info");
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let want_ledger = ledger(&String::from_utf8_lossy(&o.stderr));
-
-    let b = run_args("b", &bs, d, topo_b.to_str().unwrap());
-    let mut app = spawn(&b);
+    let b = r.args("b");
+    let mut app = spawn(&strs(&b));
     app.wait_stderr("progress", Duration::from_secs(60));
     // Longer than the 30 s delivery timeout, shorter than the 60 s transaction timeout.
     broker.signal("STOP");
@@ -305,21 +337,14 @@ fn a_broker_paused_past_the_delivery_timeout_then_restarted_costs_only_time() {
     );
     let status = app.sigterm_and_wait(Duration::from_secs(120));
     assert!(status.success(), "{}", app.stderr());
-    let mut bounded = b.clone();
+    let mut bounded = strs(&b);
     bounded.extend(["--until", "end"]);
     let o = run_cmd_log(&bounded, "info");
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let got_ledger = ledger(&String::from_utf8_lossy(&o.stderr));
-    assert_eq!(got_ledger, want_ledger, "same ledger, no record late");
+    assert_eq!(got_ledger, r.ledger, "same ledger, no record late");
 
-    for t in TABLES {
-        let want = contents(&bs, &format!("a-{t}"));
-        let got = contents(&bs, &format!("b-{t}"));
-        assert!(!want.is_empty(), "{t} empty");
-        assert_eq!(got.len(), want.len(), "topic {t}: row count");
-        assert_eq!(got, want, "topic {t}");
-    }
-    assert_eq!(contents(&bs, "b-dlq"), contents(&bs, "a-dlq"));
+    r.assert_b_equals_a();
 }
 
 #[test]
@@ -624,4 +649,77 @@ fn input_deleted_by_retention_before_it_was_read_stops_the_app_unless_allowed() 
     let l = ledger(&String::from_utf8_lossy(&o.stderr));
     assert_eq!(l["lost"], 500, "{l:?}");
     assert_eq!(l["consumed"], 2_500, "{l:?}");
+}
+
+#[test]
+fn an_output_row_larger_than_kafka_takes_goes_to_the_dlq_when_asked() {
+    let broker = KafkaBroker::start();
+    let bs = broker.bootstrap().to_string();
+    let run: u32 = rand::random();
+    let input_topic = format!("widest-{run}");
+    create_topic(&bs, &input_topic, 1, &[("max.message.bytes", "3000000")]);
+    let mut records = input(100, 1, 29);
+    let ts = records.last().unwrap().3;
+    // Accepted as input (under the topology's 1 MiB limit), but its events_clean row is
+    // larger than any record the producer sends (1,000,000 bytes).
+    let wide = format!(
+        r#"{{"event_id":"wide","user_id":1,"page":"/{}","event_time":{ts}}}"#,
+        "p".repeat(1_010_000)
+    );
+    records.push((0, "1".into(), wide.into_bytes(), ts));
+    produce_large(&bs, &input_topic, &records);
+
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    let prefix = format!("x{run}-");
+    let topo = topology_with_prefix(dir.path(), &input_topic, &prefix, 1 << 20);
+    let topo = topo.to_str().unwrap();
+
+    // By default the app stops, naming the topic.
+    let fails = format!("fail{run}");
+    let mut args = run_args(&fails, &bs, d, topo);
+    args.extend(["--until", "end"]);
+    let o = run_cmd(&args);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success(), "{err}");
+    assert!(
+        err.trim().lines().count() == 1 && err.contains(&format!("`{prefix}events_clean`")),
+        "{err}"
+    );
+
+    // With --on-output-too-large dlq the row goes to the DLQ and the run finishes.
+    let app = format!("dlq{run}");
+    let mut args = run_args(&app, &bs, d, topo);
+    args.extend(["--until", "end", "--on-output-too-large", "dlq"]);
+    let o = run_cmd_log(&args, "info");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let dlq = read_topic(&bs, &format!("{app}-dlq"));
+    let rerouted: Vec<&Rec> = dlq
+        .iter()
+        .filter(|r| r.2["streams-dlq-reason"] == "output_too_large")
+        .collect();
+    // The wide event's events_clean row, and its page's page_metrics row (the page is
+    // the group key), each once.
+    let mut topics: Vec<String> = rerouted
+        .iter()
+        .map(|r| r.2["streams-dlq-topic"].clone())
+        .collect();
+    topics.sort();
+    assert_eq!(
+        topics,
+        vec![
+            format!("{prefix}events_clean"),
+            format!("{prefix}page_metrics")
+        ]
+    );
+    for r in &rerouted {
+        let original: usize = r.2["streams-dlq-original-size"].parse().unwrap();
+        assert!(
+            original > 1_000_000 && r.1.len() < 1_000_000,
+            "cut, with its size"
+        );
+    }
+    let clean = read_topic(&bs, &format!("{prefix}events_clean"));
+    assert!(clean.iter().all(|r| !r.1.contains(r#""event_id":"wide""#)));
+    assert!(clean.len() > 50, "the other rows are delivered");
 }

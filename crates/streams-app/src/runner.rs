@@ -60,6 +60,8 @@ pub struct RunOptions {
     /// Skip input records retention deleted before they were read (counted as `lost`)
     /// instead of stopping.
     pub allow_input_loss: bool,
+    /// Send output rows larger than their topic takes to the DLQ instead of stopping.
+    pub oversized_output_to_dlq: bool,
     pub fetch_wait_max_ms: u32,
     pub block_cache_mb: usize,
     pub write_buffer_mb: usize,
@@ -383,6 +385,7 @@ opts
         recovery_settle: Duration::from_secs(5),
         max_dead_letter_bytes: streams_kafka::sink::MAX_MESSAGE_BYTES
             - streams_kafka::sink::DEAD_LETTER_OVERHEAD,
+        oversized_to_dlq: opts.oversized_output_to_dlq,
     })?;
     info!(
         protocol = %kafka.protocol(),

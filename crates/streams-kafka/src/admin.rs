@@ -209,6 +209,40 @@ pub fn ensure_topics(
         .collect())
 }
 
+/// The largest record batch each topic takes (`max.message.bytes`), as the broker
+/// reports it; topics it does not answer for are left out.
+pub fn max_message_bytes(
+    cfg: &ClientConfig,
+    topics: &[String],
+    timeout: Duration,
+) -> Result<std::collections::BTreeMap<String, usize>, KafkaError> {
+    use rdkafka::admin::ResourceSpecifier;
+    let admin: AdminClient<DefaultClientContext> = cfg
+        .rd()
+        .create()
+        .map_err(KafkaError::client("create admin client"))?;
+    let specs: Vec<ResourceSpecifier<'_>> =
+        topics.iter().map(|t| ResourceSpecifier::Topic(t)).collect();
+    let opts = AdminOptions::new().request_timeout(Some(timeout));
+    let results =
+        futures_executor::block_on(admin.describe_configs(&specs, &opts)).map_err(|source| {
+            KafkaError::Unreachable {
+                bootstrap: cfg.bootstrap_servers.clone(),
+                source,
+            }
+        })?;
+    let mut out = std::collections::BTreeMap::new();
+    for (topic, r) in topics.iter().zip(results) {
+        let limit = r
+            .ok()
+            .and_then(|c| c.get("max.message.bytes")?.value.as_deref()?.parse().ok());
+        if let Some(limit) = limit {
+            out.insert(topic.clone(), limit);
+        }
+    }
+    Ok(out)
+}
+
 /// A topic with its size.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TopicInfo {

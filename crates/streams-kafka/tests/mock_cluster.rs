@@ -145,6 +145,7 @@ fn sink(bootstrap: &str, out: &str, dlq: &str) -> KafkaSink {
         delivery_timeout: Duration::from_secs(10),
         recovery_settle: Duration::from_millis(300),
         max_dead_letter_bytes: 900_000,
+        oversized_to_dlq: false,
     })
     .unwrap()
 }
@@ -298,6 +299,7 @@ fn broker_down_then_up_loses_nothing_and_duplicates_nothing() {
         delivery_timeout: Duration::from_secs(2),
         recovery_settle: Duration::from_millis(300),
         max_dead_letter_bytes: 900_000,
+        oversized_to_dlq: false,
     })
     .unwrap();
     s.deliver(&tables, &batches(1, 20), false).unwrap();

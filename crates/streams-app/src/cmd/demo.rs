@@ -191,6 +191,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         // The embedded broker (librdkafka's mock cluster) has no real transactions.
         guarantee: streams_kafka::Guarantee::IdempotentScan,
         allow_input_loss: false,
+        oversized_output_to_dlq: false,
         fetch_wait_max_ms: 10,
         block_cache_mb: 32,
         write_buffer_mb: 64,

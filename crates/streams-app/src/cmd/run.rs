@@ -8,6 +8,15 @@ use streams_runtime::{load_topology, TopologyDef};
 
 use crate::runner::{self, FromArg, RunOptions};
 
+/// `--on-output-too-large`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum OnTooLarge {
+    /// Stop the app with one line naming the topic and the cause.
+    Fail,
+    /// Send the row to the dead-letter topic and go on.
+    Dlq,
+}
+
 /// `--guarantee`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum GuaranteeArg {
@@ -75,6 +84,11 @@ pub struct RunArgs {
     /// and counted as `lost` in the ledger; without this flag the app stops instead.
     #[arg(long, env = "STREAMS_ALLOW_INPUT_LOSS")]
     pub allow_input_loss: bool,
+    /// An output row larger than its topic takes (`max.message.bytes`): `fail` stops the
+    /// app with one line naming the topic; `dlq` sends the row to the dead-letter topic
+    /// (reason `output_too_large`) and goes on.
+    #[arg(long, value_enum, default_value_t = OnTooLarge::Fail, env = "STREAMS_ON_OUTPUT_TOO_LARGE")]
+    pub on_output_too_large: OnTooLarge,
     /// Longest time (ms) the broker may hold a fetch open waiting for data.
     #[arg(long, default_value_t = 100, env = "STREAMS_FETCH_WAIT_MAX_MS")]
     pub fetch_wait_max_ms: u32,
@@ -111,6 +125,7 @@ impl RunArgs {
             replication_factor: self.replication_factor,
             guarantee: self.guarantee.into(),
             allow_input_loss: self.allow_input_loss,
+            oversized_output_to_dlq: self.on_output_too_large == OnTooLarge::Dlq,
             fetch_wait_max_ms: self.fetch_wait_max_ms,
             block_cache_mb: self.block_cache_mb,
             write_buffer_mb: self.write_buffer_mb,

@@ -88,7 +88,18 @@ pub struct SinkConfig {
     /// A dead letter's value is cut to this many bytes (with its original size and hash
     /// in headers) so that it fits the producer's and broker's record size limits.
     pub max_dead_letter_bytes: usize,
+    /// An output row larger than its topic takes (`max.message.bytes`, or the producer's
+    /// limit) goes to the DLQ (reason `output_too_large`) instead of stopping the app: a
+    /// production error handler, as Kafka Streams has.
+    pub oversized_to_dlq: bool,
 }
+
+/// Dead-letter reason of an output row larger than its topic takes.
+pub const OUTPUT_TOO_LARGE: &str = "output_too_large";
+
+/// What a record needs beyond its key and value in a batch of its own (batch and record
+/// framing, identity headers), with room to spare.
+const RECORD_OVERHEAD: usize = 1024;
 
 /// The largest record the producer sends (`message.max.bytes`; Kafka's own default).
 pub const MAX_MESSAGE_BYTES: usize = 1_000_000;
@@ -160,6 +171,8 @@ pub struct KafkaSink {
     needs_restart: bool,
     /// Transactions: the epochs-topic partition of this task's markers.
     marker_partition: i32,
+    /// With `oversized_to_dlq`: the largest record each output topic takes.
+    limits: BTreeMap<String, usize>,
 }
 
 impl KafkaSink {
@@ -189,7 +202,14 @@ impl KafkaSink {
                 }
             },
         };
+        let limits = if cfg.oversized_to_dlq {
+            let topics: Vec<String> = cfg.topics.values().cloned().collect();
+            crate::admin::max_message_bytes(&cfg.client, &topics, cfg.delivery_timeout)?
+        } else {
+            BTreeMap::new()
+        };
         Ok(KafkaSink {
+            limits,
             producer,
             cfg,
             protocol,
@@ -310,6 +330,21 @@ impl KafkaSink {
                                 message: e.to_string(),
                             }
                         })?;
+                    let size = value.len() + key.as_ref().map_or(0, Vec::len) + RECORD_OVERHEAD;
+                    let limit = self
+                        .limits
+                        .get(&topic)
+                        .copied()
+                        .unwrap_or(MAX_MESSAGE_BYTES)
+                        .min(MAX_MESSAGE_BYTES);
+                    if self.cfg.oversized_to_dlq && size > limit {
+                        let cause = format!(
+                            "a record of about {size} bytes; `{topic}` takes at most {limit}"
+                        );
+                        tracing::warn!(topic = %topic, size, limit, "output row too large for its topic; sent to the dead-letter topic");
+                        out.push(self.dead_letter_row(headers, &topic, &cause, key, &value));
+                        continue;
+                    }
                     (key, value)
                 }
                 OutboxPayload::DeadLetters(d) => {
@@ -420,6 +455,56 @@ impl KafkaSink {
             Err(p) => p.into_inner(),
         };
         std::mem::take(&mut acks.next_offset)
+    }
+}
+
+impl KafkaSink {
+    /// An output row its topic cannot take, as a dead letter: its identity headers, the
+    /// topic and the cause, and its JSON (cut to the dead-letter limit).
+    fn dead_letter_row(
+        &self,
+        headers: OwnedHeaders,
+        topic: &str,
+        cause: &str,
+        key: Option<Vec<u8>>,
+        value: &[u8],
+    ) -> Encoded {
+        // A key that large (a group key of a huge value) stays in the row's JSON only.
+        let key = key.filter(|k| k.len() <= DEAD_LETTER_OVERHEAD / 4);
+        let mut headers = headers;
+        for (k, v) in [
+            (identity::DLQ_REASON, OUTPUT_TOO_LARGE),
+            (identity::DLQ_DETAIL, cause),
+            (identity::DLQ_TOPIC, topic),
+        ] {
+            headers = headers.insert(Header {
+                key: k,
+                value: Some(v),
+            });
+        }
+        let limit = self
+            .cfg
+            .max_dead_letter_bytes
+            .saturating_sub(key.as_ref().map_or(0, Vec::len));
+        let (value, cut) = truncate_dead_letter(value, limit);
+        if let Some((size, sha)) = cut {
+            let size = size.to_string();
+            headers = headers
+                .insert(Header {
+                    key: identity::DLQ_ORIGINAL_SIZE,
+                    value: Some(size.as_str()),
+                })
+                .insert(Header {
+                    key: identity::DLQ_ORIGINAL_SHA256,
+                    value: Some(sha.as_str()),
+                });
+        }
+        Encoded {
+            topic: self.cfg.dlq_topic.clone(),
+            key,
+            value: value.to_vec(),
+            headers,
+        }
     }
 }
 

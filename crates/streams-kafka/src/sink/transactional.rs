@@ -177,8 +177,14 @@ impl KafkaSink {
                     self.committed = Some(epoch);
                 }
                 Err(e) => {
-                    // Whether the broker committed it is unknown until a new producer
-                    // has fenced this one and the marker is read again.
+                    // Abort what can be aborted now: an open transaction holds back
+                    // every read_committed consumer of its partitions until it ends (the
+                    // app may be about to stop on this error). Whether the broker
+                    // committed it is unknown until a new producer has fenced this one
+                    // and the marker is read again.
+                    if let Err(abort) = self.producer.abort_transaction(Duration::from_secs(5)) {
+                        tracing::debug!(error = %abort, "abort after a failed transaction");
+                    }
                     self.committed = None;
                     self.needs_restart = true;
                     return Err(e);
