@@ -362,24 +362,9 @@ impl KafkaSink {
                             value: Some(value),
                         });
                     }
-                    let limit = self
-                        .cfg
-                        .max_dead_letter_bytes
-                        .saturating_sub(d.key.as_ref().map_or(0, Vec::len));
-                    let (value, cut) = truncate_dead_letter(&d.value, limit);
-                    if let Some((size, sha)) = cut {
-                        let size = size.to_string();
-                        headers = headers
-                            .insert(Header {
-                                key: identity::DLQ_ORIGINAL_SIZE,
-                                value: Some(size.as_str()),
-                            })
-                            .insert(Header {
-                                key: identity::DLQ_ORIGINAL_SHA256,
-                                value: Some(sha.as_str()),
-                            });
-                    }
-                    (d.key.clone(), value.to_vec())
+                    let (value, h) = self.dead_letter_value(headers, d.key.as_deref(), &d.value);
+                    headers = h;
+                    (d.key.clone(), value)
                 }
             };
             out.push(Encoded {
@@ -482,10 +467,27 @@ impl KafkaSink {
                 value: Some(v),
             });
         }
+        let (value, headers) = self.dead_letter_value(headers, key.as_deref(), value);
+        Encoded {
+            topic: self.cfg.dlq_topic.clone(),
+            key,
+            value,
+            headers,
+        }
+    }
+
+    /// A dead letter's value, cut to fit the dead-letter limit next to its key; a cut one
+    /// gets its original size and SHA-256 in headers.
+    fn dead_letter_value(
+        &self,
+        mut headers: OwnedHeaders,
+        key: Option<&[u8]>,
+        value: &[u8],
+    ) -> (Vec<u8>, OwnedHeaders) {
         let limit = self
             .cfg
             .max_dead_letter_bytes
-            .saturating_sub(key.as_ref().map_or(0, Vec::len));
+            .saturating_sub(key.map_or(0, <[u8]>::len));
         let (value, cut) = truncate_dead_letter(value, limit);
         if let Some((size, sha)) = cut {
             let size = size.to_string();
@@ -499,12 +501,7 @@ impl KafkaSink {
                     value: Some(sha.as_str()),
                 });
         }
-        Encoded {
-            topic: self.cfg.dlq_topic.clone(),
-            key,
-            value: value.to_vec(),
-            headers,
-        }
+        (value.to_vec(), headers)
     }
 }
 
