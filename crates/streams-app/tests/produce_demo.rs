@@ -477,3 +477,85 @@ fn produce_without_count_stops_on_sigterm_with_everything_acknowledged() {
     assert!(n >= 200, "{out}");
     assert_eq!(read_records(&b, "clickstream", 10).len(), n);
 }
+
+#[test]
+fn produce_file_sends_each_line_keyed_by_a_field_and_reads_stdin() {
+    let c = MockCluster::new(1).unwrap();
+    let b = c.bootstrap_servers();
+    c.create_topic("mine", 3, 1).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("events.jsonl");
+    std::fs::write(
+        &file,
+        "{\"user_id\":\"u1\",\"x\":1}\n{\"user_id\":7,\"x\":2}\n\n{\"x\":3}\n{not json\n{\"user_id\":\"u1\",\"x\":4}\r\n",
+    )
+    .unwrap();
+    let o = run_cmd(&[
+        "produce",
+        "--bootstrap-servers",
+        &b,
+        "--topic",
+        "mine",
+        "--file",
+        file.to_str().unwrap(),
+        "--key-field",
+        "user_id",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("produced 5 records"), "{out}");
+
+    // From standard input too.
+    let mut child = app_cmd("warn")
+        .args([
+            "produce",
+            "--bootstrap-servers",
+            &b,
+            "--topic",
+            "mine",
+            "--file",
+            "-",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write as _;
+        let mut stdin = child.stdin.take().unwrap();
+        stdin
+            .write_all(b"{\"user_id\":\"u2\"}\n{\"user_id\":\"u3\"}\n")
+            .unwrap();
+    }
+    let o = child.wait_with_output().unwrap();
+    assert!(o.status.success());
+    assert!(String::from_utf8_lossy(&o.stdout).contains("produced 2 records"));
+
+    let recs = read_records(&b, "mine", 10);
+    let mut got: Vec<(Option<String>, String)> = recs
+        .iter()
+        .map(|r| (r.key.clone(), r.value.clone()))
+        .collect();
+    got.sort();
+    let mut want: Vec<(Option<String>, String)> = vec![
+        (Some("u1".into()), r#"{"user_id":"u1","x":1}"#.into()),
+        (Some("7".into()), r#"{"user_id":7,"x":2}"#.into()),
+        (None, r#"{"x":3}"#.into()),
+        (None, "{not json".into()),
+        (Some("u1".into()), r#"{"user_id":"u1","x":4}"#.into()),
+        (None, r#"{"user_id":"u2"}"#.into()),
+        (None, r#"{"user_id":"u3"}"#.into()),
+    ];
+    want.sort();
+    assert_eq!(got, want, "every line once, as it was, keyed by the field");
+    let u1: std::collections::BTreeSet<i32> = recs
+        .iter()
+        .filter(|r| r.key.as_deref() == Some("u1"))
+        .map(|r| r.partition)
+        .collect();
+    assert_eq!(u1.len(), 1, "one key, one partition");
+
+    // Synthetic-only flags do not mix with --file.
+    let o = run_cmd(&["produce", "--file", "-", "--seed", "3"]);
+    assert!(!o.status.success());
+}

@@ -118,21 +118,24 @@ impl InputProducer {
         &self.partitions
     }
 
-    /// Queues one record (partitioned by key); waits while the local queue is full,
+    /// Queues one record (partitioned by key; without a key, spread at random); waits
+    /// while the local queue is full,
     /// unless `stop` is set (then returns `Ok(false)`: not queued). Fails with the
     /// broker's error once a queued record could not be delivered.
     pub fn send(
         &self,
-        key: &[u8],
+        key: Option<&[u8]>,
         value: &[u8],
         timestamp_ms: i64,
         stop: &AtomicBool,
     ) -> Result<bool, KafkaError> {
         self.check()?;
-        let mut record = BaseRecord::to(&self.topic)
-            .key(key)
+        let mut record = BaseRecord::<[u8], [u8]>::to(&self.topic)
             .payload(value)
             .timestamp(timestamp_ms);
+        if let Some(key) = key {
+            record = record.key(key);
+        }
         let deadline = Instant::now() + self.timeout;
         loop {
             match self.producer.send(record) {
