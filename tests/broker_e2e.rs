@@ -20,34 +20,6 @@ use rand::{Rng, SeedableRng};
 use serde_json::Value;
 use streams_testkit::KafkaBroker;
 
-fn args<'a>(
-    app: &'a str,
-    bs: &'a str,
-    state: &'a str,
-    out: &'a str,
-    topo: &'a str,
-) -> Vec<&'a str> {
-    vec![
-        "run",
-        "--app-id",
-        app,
-        "--bootstrap-servers",
-        bs,
-        "--state-dir",
-        state,
-        "--output-dir",
-        out,
-        "--topology",
-        topo,
-        "--fetch-wait-max-ms",
-        "5",
-        "--parquet-roll-interval",
-        "2s",
-        "--guarantee",
-        "exactly-once",
-    ]
-}
-
 /// event id -> (partition, offset) in the input topic.
 fn input_positions(bs: &str, topic: &str) -> BTreeMap<String, (i32, i64)> {
     use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -118,7 +90,7 @@ fn sigkill_restarts_against_a_real_broker_equal_an_uninterrupted_run() {
     let raw = read_topic_with(&bs, &input_topic, 5).len();
     let raw_rate = raw as f64 / t0.elapsed().as_secs_f64();
     assert_eq!(raw, records.len());
-    let mut a = args(&app_a, &bs, st, dt, topo_a.to_str().unwrap());
+    let mut a = broker_run_args(&app_a, &bs, st, dt, topo_a.to_str().unwrap());
     a.extend(["--until", "end"]);
     let t0 = Instant::now();
     let o = run_cmd_log(&a, "info");
@@ -130,7 +102,7 @@ fn sigkill_restarts_against_a_real_broker_equal_an_uninterrupted_run() {
     );
 
     // SIGKILL at 10 random instants, restarting each time; then finish bounded.
-    let b = args(&app_b, &bs, st, dt, topo_b.to_str().unwrap());
+    let b = broker_run_args(&app_b, &bs, st, dt, topo_b.to_str().unwrap());
     let mut rng = rand::rngs::SmallRng::seed_from_u64(run_id as u64);
     eprintln!("run id {run_id} (seeds the kill schedule)");
     let mut logs = Vec::new();

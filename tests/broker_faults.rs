@@ -20,45 +20,6 @@ use common::*;
 use serde_json::Value;
 use streams_testkit::{BrokerOptions, KafkaBroker};
 
-fn run_args<'a>(app: &'a str, bs: &'a str, dir: &'a str, topo: &'a str) -> Vec<&'a str> {
-    vec![
-        "run",
-        "--app-id",
-        app,
-        "--bootstrap-servers",
-        bs,
-        "--state-dir",
-        dir,
-        "--output-dir",
-        dir,
-        "--topology",
-        topo,
-        "--fetch-wait-max-ms",
-        "5",
-        "--parquet-roll-interval",
-        "2s",
-        "--guarantee",
-        "exactly-once",
-    ]
-}
-
-/// Waits for a child started with `Proc` to exit, at most `within`.
-fn wait_exit(p: &mut Proc, within: Duration) -> std::process::ExitStatus {
-    let deadline = Instant::now() + within;
-    loop {
-        if let Some(s) = p.try_wait() {
-            std::thread::sleep(Duration::from_millis(200));
-            return s;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "still running after {within:?}:\n{}",
-            p.stderr()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 /// A 4-partition input topic holding `n` messy records, and the reference: app `a`
 /// (outputs prefixed `a-`) ran it uninterrupted to the end. The test's own app is `b`.
 struct Reference {
@@ -76,7 +37,7 @@ impl Reference {
         for prefix in ["a-", "b-"] {
             topology_with_prefix(dir.path(), input_topic, prefix, 2048);
         }
-        let r = Reference {
+        let mut r = Reference {
             dir,
             bs: bs.to_string(),
             ledger: Default::default(),
@@ -86,17 +47,15 @@ impl Reference {
         a.extend(["--until", "end"]);
         let o = run_cmd_log(&a, "info");
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-        Reference {
-            ledger: ledger(&String::from_utf8_lossy(&o.stderr)),
-            ..r
-        }
+        r.ledger = ledger(&String::from_utf8_lossy(&o.stderr));
+        r
     }
 
     /// `run` of app `app` (`a` or `b`) with its own prefixed topology.
     fn args(&self, app: &'static str) -> Vec<String> {
         let topo = self.dir.path().join(format!("{app}-topology.toml"));
         let d = self.dir.path().to_str().unwrap();
-        run_args(app, &self.bs, d, topo.to_str().unwrap())
+        broker_run_args(app, &self.bs, d, d, topo.to_str().unwrap())
             .into_iter()
             .map(String::from)
             .collect()
@@ -113,6 +72,17 @@ impl Reference {
         }
         assert_eq!(contents(&self.bs, "b-dlq"), contents(&self.bs, "a-dlq"));
     }
+}
+
+/// Appends an event `wide` to partition 0 whose `page` is `page_len` characters long:
+/// its events_clean row (and its page_metrics row, keyed by page) are as large.
+fn push_wide_event(records: &mut Vec<(i32, String, Vec<u8>, i64)>, page_len: usize) {
+    let ts = records.last().map_or(0, |r| r.3);
+    let wide = format!(
+        r#"{{"event_id":"wide","user_id":1,"page":"/{}","event_time":{ts}}}"#,
+        "p".repeat(page_len)
+    );
+    records.push((0, "1".into(), wide.into_bytes(), ts));
 }
 
 /// Produces records of up to 3 MB (the topic must take them: `max.message.bytes`).
@@ -181,7 +151,7 @@ fn writes_of_a_killed_instance_that_land_after_its_successor_started_change_noth
     let mut successor = spawn(&bounded);
     successor.wait_stderr("running", Duration::from_secs(60));
     proxy.release();
-    let status = wait_exit(&mut successor, Duration::from_secs(240));
+    let status = successor.wait_exit(Duration::from_secs(240));
     assert!(status.success(), "{}", successor.stderr());
     eprintln!("released {held} held bytes after the successor started");
 
@@ -192,10 +162,10 @@ fn writes_of_a_killed_instance_that_land_after_its_successor_started_change_noth
     // finds the end although the last offsets are transaction markers.
     let d = r.dir.path().to_str().unwrap();
     let topo_c = topology_with_prefix(r.dir.path(), "b-events_clean", "c-", 2048);
-    let mut c = run_args("c", &bs, d, topo_c.to_str().unwrap());
+    let mut c = broker_run_args("c", &bs, d, d, topo_c.to_str().unwrap());
     c.extend(["--until", "end"]);
     let mut chained = Proc::spawn(&c, "info");
-    let status = wait_exit(&mut chained, Duration::from_secs(120));
+    let status = chained.wait_exit(Duration::from_secs(120));
     assert!(status.success(), "{}", chained.stderr());
     let l = ledger(&chained.stderr());
     assert_eq!(
@@ -228,10 +198,10 @@ fn a_dead_letter_over_the_record_size_limit_is_delivered_truncated() {
     let prefix = format!("p{run}-");
     let topo = topology_with_prefix(dir.path(), &input_topic, &prefix, 1 << 20);
     let app = format!("big{run}");
-    let mut args = run_args(&app, &bs, d, topo.to_str().unwrap());
+    let mut args = broker_run_args(&app, &bs, d, d, topo.to_str().unwrap());
     args.extend(["--until", "end"]);
     let mut p = Proc::spawn(&args, "info");
-    let status = wait_exit(&mut p, Duration::from_secs(120));
+    let status = p.wait_exit(Duration::from_secs(120));
     assert!(status.success(), "{}", p.stderr());
 
     let dlq = read_topic(&bs, &format!("{app}-dlq"));
@@ -275,22 +245,17 @@ fn an_output_record_the_topic_refuses_stops_the_app_with_one_line() {
         &[("max.message.bytes", "2000")],
     );
     let mut records = input(100, 1, 5);
-    let ts = records.last().unwrap().3;
-    let wide = format!(
-        r#"{{"event_id":"wide","user_id":1,"page":"/{}","event_time":{ts}}}"#,
-        "p".repeat(5000)
-    );
-    records.push((0, "1".into(), wide.into_bytes(), ts));
+    push_wide_event(&mut records, 5000);
     produce(&bs, &input_topic, &records);
 
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path().to_str().unwrap();
     let topo = topology_with_prefix(dir.path(), &input_topic, &prefix, 1 << 20);
     let app = format!("wide{run}");
-    let mut args = run_args(&app, &bs, d, topo.to_str().unwrap());
+    let mut args = broker_run_args(&app, &bs, d, d, topo.to_str().unwrap());
     args.extend(["--until", "end"]);
     let mut p = Proc::spawn(&args, "warn");
-    let status = wait_exit(&mut p, Duration::from_secs(120));
+    let status = p.wait_exit(Duration::from_secs(120));
     assert!(!status.success(), "the app must stop: {}", p.stderr());
     let err = p.stderr();
     let last = err.lines().last().unwrap_or_default();
@@ -465,7 +430,7 @@ fn partitions_added_to_the_input_while_running_are_read_in_event_time() {
     let prefix = format!("g{run}-");
     let topo = topology_with_prefix(dir.path(), &input_topic, &prefix, 2048);
     let app = format!("grow{run}");
-    let args = run_args(&app, &bs, d, topo.to_str().unwrap());
+    let args = broker_run_args(&app, &bs, d, d, topo.to_str().unwrap());
     let mut p = spawn(&args);
     p.wait_stderr("progress", Duration::from_secs(60));
 
@@ -533,7 +498,7 @@ fn a_restart_after_sigkill_reads_one_checkpoint_whatever_the_roll_interval_and_h
     let topo = topology_with_prefix(dir.path(), &input_topic, &prefix, 2048);
     let app = format!("hist{run}");
     // The default roll interval (5 minutes): no Parquet file is published during the test.
-    let mut args = run_args(&app, &bs, d, topo.to_str().unwrap());
+    let mut args = broker_run_args(&app, &bs, d, d, topo.to_str().unwrap());
     let roll = args
         .iter()
         .position(|a| *a == "--parquet-roll-interval")
@@ -616,7 +581,7 @@ fn input_deleted_by_retention_before_it_was_read_stops_the_app_unless_allowed() 
     let prefix = format!("r{run}-");
     let topo = topology_with_prefix(dir.path(), &input_topic, &prefix, 2048);
     let app = format!("ret{run}");
-    let mut args = run_args(&app, &bs, d, topo.to_str().unwrap());
+    let mut args = broker_run_args(&app, &bs, d, d, topo.to_str().unwrap());
     args.extend(["--until", "end"]);
     let o = run_cmd(&args);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
@@ -659,14 +624,9 @@ fn an_output_row_larger_than_kafka_takes_goes_to_the_dlq_when_asked() {
     let input_topic = format!("widest-{run}");
     create_topic(&bs, &input_topic, 1, &[("max.message.bytes", "3000000")]);
     let mut records = input(100, 1, 29);
-    let ts = records.last().unwrap().3;
     // Accepted as input (under the topology's 1 MiB limit), but its events_clean row is
     // larger than any record the producer sends (1,000,000 bytes).
-    let wide = format!(
-        r#"{{"event_id":"wide","user_id":1,"page":"/{}","event_time":{ts}}}"#,
-        "p".repeat(1_010_000)
-    );
-    records.push((0, "1".into(), wide.into_bytes(), ts));
+    push_wide_event(&mut records, 1_010_000);
     produce_large(&bs, &input_topic, &records);
 
     let dir = tempfile::tempdir().unwrap();
@@ -677,7 +637,7 @@ fn an_output_row_larger_than_kafka_takes_goes_to_the_dlq_when_asked() {
 
     // By default the app stops, naming the topic.
     let fails = format!("fail{run}");
-    let mut args = run_args(&fails, &bs, d, topo);
+    let mut args = broker_run_args(&fails, &bs, d, d, topo);
     args.extend(["--until", "end"]);
     let o = run_cmd(&args);
     let err = String::from_utf8_lossy(&o.stderr);
@@ -689,7 +649,7 @@ fn an_output_row_larger_than_kafka_takes_goes_to_the_dlq_when_asked() {
 
     // With --on-output-too-large dlq the row goes to the DLQ and the run finishes.
     let app = format!("dlq{run}");
-    let mut args = run_args(&app, &bs, d, topo);
+    let mut args = broker_run_args(&app, &bs, d, d, topo);
     args.extend(["--until", "end", "--on-output-too-large", "dlq"]);
     let o = run_cmd_log(&args, "info");
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));

@@ -70,6 +70,36 @@ pub fn topology_with_prefix(
     path
 }
 
+/// `run` of the reference topology against a real broker, with Kafka transactions,
+/// 2-second Parquet rolls and short fetch waits (what the broker tests share).
+pub fn broker_run_args<'a>(
+    app: &'a str,
+    bs: &'a str,
+    state: &'a str,
+    out: &'a str,
+    topo: &'a str,
+) -> Vec<&'a str> {
+    vec![
+        "run",
+        "--app-id",
+        app,
+        "--bootstrap-servers",
+        bs,
+        "--state-dir",
+        state,
+        "--output-dir",
+        out,
+        "--topology",
+        topo,
+        "--fetch-wait-max-ms",
+        "5",
+        "--parquet-roll-interval",
+        "2s",
+        "--guarantee",
+        "exactly-once",
+    ]
+}
+
 /// Creates a topic with topic-level settings (e.g. `max.message.bytes`).
 pub fn create_topic(bootstrap: &str, name: &str, partitions: i32, config: &[(&str, &str)]) {
     use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
@@ -404,6 +434,11 @@ impl Proc {
             .status()
             .unwrap()
             .success());
+        self.wait_exit(within)
+    }
+
+    /// The exit status; panics with the log if it still runs after `within`.
+    pub fn wait_exit(&mut self, within: Duration) -> std::process::ExitStatus {
         let deadline = Instant::now() + within;
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
@@ -413,7 +448,7 @@ impl Proc {
             }
             assert!(
                 Instant::now() < deadline,
-                "did not stop within {within:?} of SIGTERM:\n{}",
+                "still running after {within:?}:\n{}",
                 self.stderr()
             );
             std::thread::sleep(Duration::from_millis(50));

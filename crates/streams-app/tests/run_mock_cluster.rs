@@ -441,48 +441,16 @@ impl Drop for SmallDisk {
     }
 }
 
-#[test]
-fn a_full_parquet_disk_stops_the_app_and_a_restart_after_freeing_space_loses_nothing() {
-    let records = input(6_000, 2, 21);
+/// A run whose `dir_of` directory sits on a disk of `size` that fills up stops with
+/// one line naming the cause (and, with `path_in_error`, the directory); once the disk
+/// is grown, a bounded run gives exactly an uninterrupted run's topics and Parquet.
+fn full_disk_then_freed(seed: u64, dir_of: fn(&Setup) -> PathBuf, size: &str, path_in_error: bool) {
+    let records = input(6_000, 2, seed);
     let a = Setup::new(2, &records);
     a.bounded_run();
 
     let b = Setup::new(2, &records);
-    let Some(disk) = SmallDisk::mount(b.out.clone(), "48k") else {
-        return;
-    };
-    let mut args = b.run_args();
-    args.extend(["--until", "end"]);
-    let o = run_cmd(&args);
-    assert!(!o.status.success(), "a full disk stops the app");
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
-    assert!(
-        err.contains("No space left on device") && err.contains(b.out.to_str().unwrap()),
-        "names the cause and the path: {err}"
-    );
-
-    disk.grow("64m");
-    b.bounded_run();
-    for t in TABLES.iter().copied().chain(["app-dlq"]) {
-        assert_eq!(contents(&b.bs, t), contents(&a.bs, t), "topic {t}");
-    }
-    for t in TABLES {
-        let want = parquet_rows(&a.out, "app", t);
-        assert!(!want.is_empty(), "parquet {t} is empty");
-        assert_eq!(parquet_rows(&b.out, "app", t), want, "parquet {t}");
-    }
-}
-
-#[test]
-fn a_full_state_disk_stops_the_app_and_a_restart_after_freeing_space_loses_nothing() {
-    let records = input(6_000, 2, 23);
-    let a = Setup::new(2, &records);
-    a.bounded_run();
-
-    let b = Setup::new(2, &records);
-    // Too small for this input's state (its write-ahead log alone outgrows it).
-    let Some(disk) = SmallDisk::mount(b.state.clone(), "256k") else {
+    let Some(disk) = SmallDisk::mount(dir_of(&b), size) else {
         return;
     };
     let mut args = b.run_args();
@@ -495,6 +463,10 @@ fn a_full_state_disk_stops_the_app_and_a_restart_after_freeing_space_loses_nothi
         err.contains("No space left on device"),
         "names the cause: {err}"
     );
+    if path_in_error {
+        let dir = dir_of(&b);
+        assert!(err.contains(dir.to_str().unwrap()), "names the path: {err}");
+    }
 
     disk.grow("256m");
     b.bounded_run();
@@ -503,6 +475,18 @@ fn a_full_state_disk_stops_the_app_and_a_restart_after_freeing_space_loses_nothi
     }
     for t in TABLES {
         let want = parquet_rows(&a.out, "app", t);
+        assert!(!want.is_empty(), "parquet {t} is empty");
         assert_eq!(parquet_rows(&b.out, "app", t), want, "parquet {t}");
     }
+}
+
+#[test]
+fn a_full_parquet_disk_stops_the_app_and_a_restart_after_freeing_space_loses_nothing() {
+    full_disk_then_freed(21, |s| s.out.clone(), "48k", true);
+}
+
+#[test]
+fn a_full_state_disk_stops_the_app_and_a_restart_after_freeing_space_loses_nothing() {
+    // Too small for this input's state (its write-ahead log alone outgrows it).
+    full_disk_then_freed(23, |s| s.state.clone(), "256k", false);
 }

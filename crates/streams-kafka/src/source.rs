@@ -201,12 +201,8 @@ impl KafkaSource {
                 self.position.insert(tp, low);
             }
         }
-        let all: Vec<(Tp, i64)> = self
-            .position
-            .iter()
-            .map(|(tp, o)| (tp.clone(), *o))
-            .collect();
-        self.assign(&all)?;
+        // Everything again at the (moved) positions.
+        self.add_partitions(&[])?;
         Ok(lost)
     }
 

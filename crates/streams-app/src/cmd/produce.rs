@@ -248,6 +248,30 @@ pub fn send_all(
     Ok(sent)
 }
 
+/// A progress bar of `len` units on a terminal (hidden otherwise, or without a length).
+fn progress_bar(len: Option<u64>, template: &str) -> indicatif::ProgressBar {
+    match len {
+        Some(n) if std::io::IsTerminal::is_terminal(&std::io::stderr()) => {
+            let bar = indicatif::ProgressBar::new(n);
+            if let Ok(style) = indicatif::ProgressStyle::with_template(template) {
+                bar.set_style(style);
+            }
+            bar
+        }
+        _ => indicatif::ProgressBar::hidden(),
+    }
+}
+
+/// From here on SIGTERM / Ctrl-C set the returned flag (stop producing, flush what is
+/// queued) instead of ending the process at once.
+fn stop_on_signals() -> anyhow::Result<Arc<AtomicBool>> {
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+        signal_hook::flag::register(sig, stop.clone()).context("cannot install signal handlers")?;
+    }
+    Ok(stop)
+}
+
 /// Runs `produce`.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     if let Some(path) = &args.file {
@@ -258,10 +282,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     // Until connected, SIGTERM / Ctrl-C keep their default effect (end the process at
     // once); from here on they stop producing and flush what is queued.
     let producer = InputProducer::connect(&args.producer_config()?)?;
-    let stop = Arc::new(AtomicBool::new(false));
-    for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
-        signal_hook::flag::register(sig, stop.clone()).context("cannot install signal handlers")?;
-    }
+    let stop = stop_on_signals()?;
     info!(
         topic = %args.topic,
         partitions = producer.partitions().len(),
@@ -270,18 +291,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         start_time = %streams_core::value::format_timestamp(start_ms),
         "producing"
     );
-    let bar = match args.count {
-        Some(n) if std::io::IsTerminal::is_terminal(&std::io::stderr()) => {
-            let bar = indicatif::ProgressBar::new(n);
-            if let Ok(style) = indicatif::ProgressStyle::with_template(
-                "{bar:40} {pos}/{len} records  {per_sec}  eta {eta}",
-            ) {
-                bar.set_style(style);
-            }
-            bar
-        }
-        _ => indicatif::ProgressBar::hidden(),
-    };
+    let bar = progress_bar(
+        args.count,
+        "{bar:40} {pos}/{len} records  {per_sec}  eta {eta}",
+    );
     let started = Instant::now();
     let synth = Synth::new(cfg);
     let sent = match args.count {
@@ -327,22 +340,11 @@ fn run_file(args: &Args, path: &std::path::Path) -> anyhow::Result<ExitCode> {
         (Box::new(std::io::BufReader::new(f)), size)
     };
     let producer = InputProducer::connect(&args.producer_config()?)?;
-    let stop = Arc::new(AtomicBool::new(false));
-    for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
-        signal_hook::flag::register(sig, stop.clone()).context("cannot install signal handlers")?;
-    }
-    let bar = match size {
-        Some(n) if std::io::IsTerminal::is_terminal(&std::io::stderr()) => {
-            let bar = indicatif::ProgressBar::new(n);
-            if let Ok(style) = indicatif::ProgressStyle::with_template(
-                "{bar:40} {bytes}/{total_bytes}  {bytes_per_sec}  eta {eta}",
-            ) {
-                bar.set_style(style);
-            }
-            bar
-        }
-        _ => indicatif::ProgressBar::hidden(),
-    };
+    let stop = stop_on_signals()?;
+    let bar = progress_bar(
+        size,
+        "{bar:40} {bytes}/{total_bytes}  {bytes_per_sec}  eta {eta}",
+    );
     let started = Instant::now();
     let sent = send_lines(
         &producer,

@@ -331,13 +331,15 @@ impl KafkaSink {
                             }
                         })?;
                     let size = value.len() + key.as_ref().map_or(0, Vec::len) + RECORD_OVERHEAD;
-                    let limit = self
-                        .limits
-                        .get(&topic)
-                        .copied()
-                        .unwrap_or(MAX_MESSAGE_BYTES)
-                        .min(MAX_MESSAGE_BYTES);
-                    if self.cfg.oversized_to_dlq && size > limit {
+                    let limit = || {
+                        self.limits
+                            .get(&topic)
+                            .copied()
+                            .unwrap_or(MAX_MESSAGE_BYTES)
+                            .min(MAX_MESSAGE_BYTES)
+                    };
+                    if self.cfg.oversized_to_dlq && size > limit() {
+                        let limit = limit();
                         let cause = format!(
                             "a record of about {size} bytes; `{topic}` takes at most {limit}"
                         );
