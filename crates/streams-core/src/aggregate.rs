@@ -195,7 +195,8 @@ pub enum Ordered {
 }
 
 impl Ordered {
-    fn cmp(&self, other: &Ordered) -> std::cmp::Ordering {
+    /// Total order: ints exactly, floats by IEEE total order, mixed as floats.
+    pub fn total_cmp(&self, other: &Ordered) -> std::cmp::Ordering {
         match (self, other) {
             (Ordered::Int(a), Ordered::Int(b)) => a.cmp(b),
             (Ordered::Float(a), Ordered::Float(b)) => a.total_cmp(b),
@@ -228,7 +229,7 @@ fn ordered(e: &Event, field: Field) -> Option<Ordered> {
 fn merge_extreme(slot: &mut Option<Ordered>, x: Option<Ordered>, keep_if: std::cmp::Ordering) {
     if let Some(x) = x {
         match slot {
-            Some(cur) if x.cmp(cur) != keep_if => {}
+            Some(cur) if x.total_cmp(cur) != keep_if => {}
             _ => *slot = Some(x),
         }
     }

@@ -19,6 +19,15 @@ pub enum CoreError {
         /// Decoder message.
         message: String,
     },
+    /// An expression could not be evaluated.
+    #[error(transparent)]
+    Eval(crate::expr::EvalError),
+    /// An Arrow operation failed.
+    #[error("arrow: {message}")]
+    Arrow {
+        /// What failed.
+        message: String,
+    },
     /// A processor referred to a store it did not declare.
     #[error("processor `{processor}` uses store `{store}` that it did not declare")]
     UndeclaredStore {
@@ -29,7 +38,20 @@ pub enum CoreError {
     },
 }
 
+impl From<crate::expr::EvalError> for CoreError {
+    fn from(e: crate::expr::EvalError) -> Self {
+        CoreError::Eval(e)
+    }
+}
+
 impl CoreError {
+    /// An Arrow kernel failed on data it should always accept (a broken invariant).
+    pub fn arrow(e: arrow::error::ArrowError) -> Self {
+        CoreError::Arrow {
+            message: e.to_string(),
+        }
+    }
+
     /// A store error with a message.
     pub fn store(store: impl Into<String>, message: impl std::fmt::Display) -> Self {
         CoreError::Store {

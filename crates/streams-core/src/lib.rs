@@ -13,9 +13,13 @@
 #![warn(missing_docs)]
 
 pub mod aggregate;
+pub mod batch;
 pub mod clickstream;
+pub mod dataflow;
 pub mod error;
 pub mod event;
+pub mod expr;
+pub mod input;
 pub mod processor;
 pub mod processors;
 pub mod record;

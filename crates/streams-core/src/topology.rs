@@ -24,7 +24,12 @@ pub struct BuildError {
 
 impl std::fmt::Display for BuildError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "processor `{}`: {}", self.item, self.message)
+        // Items are processor names, or a described part of the topology ("source field `x`").
+        if self.item.contains(['`', ' ']) {
+            write!(f, "{}: {}", self.item, self.message)
+        } else {
+            write!(f, "processor `{}`: {}", self.item, self.message)
+        }
     }
 }
 

@@ -21,6 +21,22 @@ pub enum ColumnType {
     Date,
 }
 
+impl ColumnType {
+    /// The Arrow type that holds values of this type (one mapping for every batch,
+    /// Parquet file and staged file).
+    pub fn arrow_type(self) -> arrow::datatypes::DataType {
+        use arrow::datatypes::{DataType, TimeUnit};
+        match self {
+            ColumnType::Bool => DataType::Boolean,
+            ColumnType::Int => DataType::Int64,
+            ColumnType::Float => DataType::Float64,
+            ColumnType::Str => DataType::Utf8,
+            ColumnType::Timestamp => DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())),
+            ColumnType::Date => DataType::Date32,
+        }
+    }
+}
+
 /// One output column.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Column {
@@ -63,6 +79,16 @@ impl Schema {
     /// Index of the column called `name`.
     pub fn index_of(&self, name: &str) -> Option<usize> {
         self.columns.iter().position(|c| c.name == name)
+    }
+
+    /// The Arrow schema of batches with these columns.
+    pub fn arrow(&self) -> arrow::datatypes::SchemaRef {
+        std::sync::Arc::new(arrow::datatypes::Schema::new(
+            self.columns
+                .iter()
+                .map(|c| arrow::datatypes::Field::new(&c.name, c.ty.arrow_type(), c.nullable))
+                .collect::<Vec<_>>(),
+        ))
     }
 }
 
@@ -144,6 +170,22 @@ pub fn parse_date(s: &str) -> Option<i32> {
     let d = NaiveDate::parse_from_str(s, "%Y-%m-%d").ok()?;
     let epoch = NaiveDate::from_ymd_opt(1970, 1, 1)?;
     i32::try_from((d - epoch).num_days()).ok()
+}
+
+/// A point in time written as RFC 3339 (`2026-01-01T00:00:00Z`, any offset), as
+/// `YYYY-MM-DD HH:MM:SS[.fff]` or `YYYY-MM-DDTHH:MM:SS[.fff]` without an offset (read
+/// as UTC), or as a bare date (midnight UTC): milliseconds since the epoch.
+pub fn parse_timestamp(s: &str) -> Option<i64> {
+    let s = s.trim();
+    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+        return Some(t.timestamp_millis());
+    }
+    for fmt in ["%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S%.f"] {
+        if let Ok(t) = chrono::NaiveDateTime::parse_from_str(s, fmt) {
+            return Some(t.and_utc().timestamp_millis());
+        }
+    }
+    parse_date(s).map(|d| d as i64 * 86_400_000)
 }
 
 /// Days since the epoch as `YYYY-MM-DD`.
