@@ -18,6 +18,7 @@ pub struct Batch {
     time: Arc<[i64]>,
     watermark: Arc<[i64]>,
     origin: Arc<[Origin]>,
+    update: bool,
 }
 
 /// Where a row came from: its input partition and offset (rows a processor computes,
@@ -53,7 +54,20 @@ impl Batch {
             time: time.into(),
             watermark: watermark.into(),
             origin: origin.into(),
+            update: false,
         })
+    }
+
+    /// Marks the rows as intermediate results of still-open windows (`emit = "update"`):
+    /// Kafka and console sinks take them, Parquet and CSV sinks keep final rows only.
+    pub fn into_update(mut self) -> Batch {
+        self.update = true;
+        self
+    }
+
+    /// Whether the rows are updates of open windows rather than final.
+    pub fn is_update(&self) -> bool {
+        self.update
     }
 
     /// Rows computed at one watermark (window results): all rows share `watermark`,
@@ -118,6 +132,7 @@ impl Batch {
             time: self.time.clone(),
             watermark: self.watermark.clone(),
             origin: self.origin.clone(),
+            update: self.update,
         })
     }
 
@@ -137,7 +152,8 @@ impl Batch {
             .filter(|&i| pick(i))
             .map(|i| self.origin[i])
             .collect();
-        Batch::new(data, time, watermark, origin)
+        let b = Batch::new(data, time, watermark, origin)?;
+        Ok(if self.update { b.into_update() } else { b })
     }
 
     /// The rows at `indices`, in that order.
@@ -151,11 +167,111 @@ impl Batch {
             .collect::<Result<Vec<_>, _>>()?;
         let data = RecordBatch::try_new(self.data.schema(), columns)?;
         let at = |v: &[i64]| indices.iter().map(|&i| v[i as usize]).collect::<Vec<_>>();
-        Batch::new(
+        let b = Batch::new(
             data,
             at(&self.time),
             at(&self.watermark),
             indices.iter().map(|&i| self.origin[i as usize]).collect(),
-        )
+        )?;
+        Ok(if self.update { b.into_update() } else { b })
     }
+}
+
+/// Rows of [`Value`](crate::value::Value)s as an Arrow batch of `schema` (a value of
+/// the wrong type for its column becomes NULL).
+pub fn rows_to_record_batch(
+    schema: &crate::value::Schema,
+    rows: &[crate::value::Row],
+) -> Result<RecordBatch, ArrowError> {
+    use crate::value::{ColumnType, Value};
+    use arrow::array::{
+        ArrayRef, BooleanBuilder, Date32Builder, Float64Builder, Int64Builder, StringBuilder,
+        TimestampMillisecondBuilder,
+    };
+    let n = rows.len();
+    let mut columns: Vec<ArrayRef> = Vec::with_capacity(schema.columns.len());
+    for (c, col) in schema.columns.iter().enumerate() {
+        let cell = |r: &crate::value::Row| r.get(c).unwrap_or(&Value::Null).clone();
+        let array: ArrayRef = match col.ty {
+            ColumnType::Bool => {
+                let mut b = BooleanBuilder::with_capacity(n);
+                for r in rows {
+                    b.append_option(match cell(r) {
+                        Value::Bool(v) => Some(v),
+                        _ => None,
+                    });
+                }
+                Arc::new(b.finish())
+            }
+            ColumnType::Int => {
+                let mut b = Int64Builder::with_capacity(n);
+                for r in rows {
+                    b.append_option(match cell(r) {
+                        Value::Int(v) => Some(v),
+                        _ => None,
+                    });
+                }
+                Arc::new(b.finish())
+            }
+            ColumnType::Float => {
+                let mut b = Float64Builder::with_capacity(n);
+                for r in rows {
+                    b.append_option(match cell(r) {
+                        Value::Float(v) => Some(v),
+                        Value::Int(v) => Some(v as f64),
+                        _ => None,
+                    });
+                }
+                Arc::new(b.finish())
+            }
+            ColumnType::Str => {
+                let mut b = StringBuilder::with_capacity(n, n * 8);
+                for r in rows {
+                    match cell(r) {
+                        Value::Str(v) => b.append_value(v),
+                        _ => b.append_null(),
+                    }
+                }
+                Arc::new(b.finish())
+            }
+            ColumnType::Timestamp => {
+                let mut b = TimestampMillisecondBuilder::with_capacity(n).with_timezone("UTC");
+                for r in rows {
+                    b.append_option(match cell(r) {
+                        Value::Timestamp(v) | Value::Int(v) => Some(v),
+                        _ => None,
+                    });
+                }
+                Arc::new(b.finish())
+            }
+            ColumnType::Date => {
+                let mut b = Date32Builder::with_capacity(n);
+                for r in rows {
+                    b.append_option(match cell(r) {
+                        Value::Date(v) => Some(v),
+                        _ => None,
+                    });
+                }
+                Arc::new(b.finish())
+            }
+        };
+        columns.push(array);
+    }
+    RecordBatch::try_new_with_options(
+        schema.arrow(),
+        columns,
+        &arrow::array::RecordBatchOptions::new().with_row_count(Some(n)),
+    )
+}
+
+/// The values of row `row` of `data` (what sinks that take rows receive).
+pub fn record_batch_rows(data: &RecordBatch) -> Vec<crate::value::Row> {
+    (0..data.num_rows())
+        .map(|r| {
+            data.columns()
+                .iter()
+                .map(|c| crate::dataflow::aggregate::value_at(c.as_ref(), r))
+                .collect()
+        })
+        .collect()
 }

@@ -135,6 +135,7 @@ impl KeyPart {
             (KeyPart::Null, _) => Value::Null,
             (KeyPart::Bool(b), _) => Value::Bool(*b),
             (KeyPart::Int(i), ColumnType::Timestamp) => Value::Timestamp(*i),
+            (KeyPart::Int(i), ColumnType::Date) => Value::Date(*i as i32),
             (KeyPart::Int(i), _) => Value::Int(*i),
             (KeyPart::Str(s), _) => Value::Str(s.clone()),
         }

@@ -56,6 +56,21 @@ impl AggFn {
         })
     }
 
+    /// The function's name in topology files.
+    pub fn name(self) -> &'static str {
+        match self {
+            AggFn::Count => "count",
+            AggFn::Sum => "sum",
+            AggFn::Min => "min",
+            AggFn::Max => "max",
+            AggFn::Avg => "avg",
+            AggFn::ApproxDistinct => "approx_distinct",
+            AggFn::CountDistinct => "count_distinct",
+            AggFn::First => "first",
+            AggFn::Last => "last",
+        }
+    }
+
     /// The names [`parse`](Self::parse) accepts, for messages.
     pub const NAMES: &'static str =
         "count, sum, min, max, avg, approx_distinct, count_distinct, first, last";
@@ -112,9 +127,10 @@ impl AggSpec {
         let expr = match (&def.expr, def.func) {
             (None, AggFn::Count) => None,
             (None, f) => {
-                errors.push(
-                    format!("{what}: {f:?} needs an input expression (`expr`)").to_lowercase(),
-                );
+                errors.push(format!(
+                    "{what}: {} needs an input expression (`expr`)",
+                    f.name()
+                ));
                 None
             }
             (Some(text), _) => match compile_expr(&format!("{what}: expr"), text, input) {

@@ -19,6 +19,7 @@ mod map;
 #[cfg(test)]
 mod tests;
 mod topology;
+pub mod window;
 
 use crate::batch::Batch;
 use crate::error::CoreError;
@@ -80,6 +81,31 @@ pub trait Processor: Send {
     }
     /// The topology shuts down.
     fn close(&mut self) {}
+}
+
+/// A boxed processor is a processor (the builder stores processors boxed).
+impl Processor for Box<dyn Processor> {
+    fn stores(&self) -> Vec<StoreSpec> {
+        (**self).stores()
+    }
+    fn describe(&self) -> String {
+        (**self).describe()
+    }
+    fn init(&mut self, ctx: &mut Context<'_>) -> Result<(), CoreError> {
+        (**self).init(ctx)
+    }
+    fn process(&mut self, batch: Batch, ctx: &mut Context<'_>) -> Result<(), CoreError> {
+        (**self).process(batch, ctx)
+    }
+    fn punctuate(&mut self, watermark: i64, ctx: &mut Context<'_>) -> Result<(), CoreError> {
+        (**self).punctuate(watermark, ctx)
+    }
+    fn checkpoint(&mut self, ctx: &mut Context<'_>) -> Result<(), CoreError> {
+        (**self).checkpoint(ctx)
+    }
+    fn close(&mut self) {
+        (**self).close()
+    }
 }
 
 /// What a processor dropped, over its lifetime (restored from checkpoints).
