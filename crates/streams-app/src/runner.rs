@@ -487,7 +487,7 @@ opts
             other => other?,
         };
         for ((t, p), caught_up) in source.take_caught_up() {
-            engine.caught_up(&t, p, caught_up, now);
+            engine.caught_up(&t, p, caught_up, now)?;
         }
         match polled {
             Some(rec) => engine.process(&rec, now)?,

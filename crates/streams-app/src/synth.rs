@@ -24,8 +24,9 @@ use std::path::Path;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use rand_distr::{Distribution, Zipf};
-use streams_core::processors::enrich::DimTables;
-use streams_runtime::topology_file::load_dims;
+use streams_core::dataflow::aggregate::value_at;
+use streams_core::value::Value;
+use streams_runtime::topology_file::load_table;
 
 /// Settings of the generator.
 #[derive(Debug, Clone)]
@@ -69,30 +70,42 @@ impl SynthConfig {
         }
     }
 
-    /// Users and products of the dimension tables in `dir` (`users.csv`,
-    /// `products.csv`, `segments.csv`), loaded as the topology loads them.
+    /// Users (with their home country) and products of the dimension tables in `dir`
+    /// (`users.csv`, `products.csv`), loaded as the topology loads them and sorted by id
+    /// so that a seed always draws the same ids.
     pub fn from_dims(dir: &Path) -> anyhow::Result<Self> {
-        let mut errors = Vec::new();
-        let dims = load_dims(
-            &dir.join("users.csv"),
-            &dir.join("products.csv"),
-            &dir.join("segments.csv"),
-            &mut errors,
-        );
-        anyhow::ensure!(errors.is_empty(), "{}", errors.join("; "));
-        Self::from_dim_tables(&dims)
-    }
-
-    /// Users (with their home country) and products of loaded dimension tables, sorted by
-    /// id so that a seed always draws the same ids.
-    pub fn from_dim_tables(dims: &DimTables) -> anyhow::Result<Self> {
-        let mut users: Vec<(i64, String)> = dims
-            .users
-            .iter()
-            .map(|(id, u)| (*id, u.country.to_string()))
+        let load = |name: &str| {
+            load_table(&dir.join(name), &Default::default())
+                .map_err(|e| anyhow::anyhow!("{}", e.join("; ")))
+        };
+        let users_t = load("users.csv")?;
+        let products_t = load("products.csv")?;
+        let column =
+            |t: &streams_core::dataflow::DimTable, name: &str| -> anyhow::Result<Vec<Value>> {
+                let i = t
+                    .schema
+                    .index_of(name)
+                    .ok_or_else(|| anyhow::anyhow!("{}: no column `{name}`", t.origin))?;
+                Ok((0..t.data.num_rows())
+                    .map(|r| value_at(t.data.column(i).as_ref(), r))
+                    .collect())
+            };
+        let mut users: Vec<(i64, String)> = column(&users_t, "user_id")?
+            .into_iter()
+            .zip(column(&users_t, "country")?)
+            .filter_map(|(id, c)| match (id, c) {
+                (Value::Int(id), Value::Str(c)) => Some((id, c.to_string())),
+                _ => None,
+            })
             .collect();
         users.sort_unstable();
-        let mut products: Vec<i64> = dims.products.keys().copied().collect();
+        let mut products: Vec<i64> = column(&products_t, "product_id")?
+            .into_iter()
+            .filter_map(|v| match v {
+                Value::Int(id) => Some(id),
+                _ => None,
+            })
+            .collect();
         products.sort_unstable();
         anyhow::ensure!(!users.is_empty(), "the users dimension is empty");
         anyhow::ensure!(!products.is_empty(), "the products dimension is empty");

@@ -111,7 +111,7 @@ fn table() -> TableInfo {
 }
 
 fn batches(epoch: u64, n: usize) -> Vec<OutboxBatch> {
-    let rows = (0..n)
+    let rows: Vec<Vec<Value>> = (0..n)
         .map(|i| {
             vec![
                 Value::Timestamp(60_000),
@@ -130,7 +130,15 @@ fn batches(epoch: u64, n: usize) -> Vec<OutboxBatch> {
         key: Some(b"k".to_vec()),
         value: b"{oops".to_vec(),
     }];
-    plan_outbox(0, epoch, vec![rows], dead)
+    plan_outbox(
+        0,
+        epoch,
+        vec![streams_runtime::outbox::TableRows {
+            rows,
+            updates: Vec::new(),
+        }],
+        dead,
+    )
 }
 
 fn sink(bootstrap: &str, out: &str, dlq: &str) -> KafkaSink {

@@ -11,7 +11,7 @@ use crate::ledger::Ledger;
 /// Key of the checkpoint record in the `meta` column family.
 pub const CHECKPOINT_KEY: &[u8] = b"checkpoint";
 /// Version of the checkpoint record's layout.
-pub const CHECKPOINT_FORMAT: u32 = 2;
+pub const CHECKPOINT_FORMAT: u32 = 3;
 
 /// The checkpoint record: written in the same batch as the state it describes.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -31,7 +31,7 @@ pub struct CheckpointMeta {
     /// Ledger counts.
     pub ledger: Ledger,
     /// Duplicate and late counts per processor.
-    pub counters: BTreeMap<String, (u64, u64)>,
+    pub counters: BTreeMap<String, (u64, u64, u64)>,
     /// Sink positions: per output topic-partition, the offset up to which this app is
     /// known to have written (where a recovery scan starts).
     pub sink_positions: Vec<(String, i32, i64)>,

@@ -17,12 +17,13 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use streams_core::clickstream::decode_event;
-use streams_core::processor::NodeCounters;
+use streams_core::batch::{record_batch_rows, Batch, Origin};
+use streams_core::dataflow::{NodeCounters, Topology};
+use streams_core::input::Decoder;
 use streams_core::record::SourceRecord;
 use streams_core::store::KeyValueStore;
 use streams_core::time::WatermarkTracker;
-use streams_core::topology::{TableInfo, Topology};
+use streams_core::topology::TableInfo;
 use streams_core::CoreError;
 use streams_state::{CheckpointWrites, StateConfig, StateDb};
 
@@ -31,6 +32,7 @@ use crate::error::RuntimeError;
 use crate::ledger::Ledger;
 use crate::outbox::{
     epoch_start_key, outbox_key, plan_outbox, plan_recovery, DeadLetterRecord, OutboxBatch,
+    TableRows,
 };
 use crate::topology_file::TopologyDef;
 
@@ -65,6 +67,11 @@ pub struct Engine {
     def: Arc<TopologyDef>,
     opts: EngineOptions,
     topology: Topology,
+    decoder: Decoder,
+    tables: Vec<TableInfo>,
+    /// Records taken but not yet decoded and processed (with the wall clock they came
+    /// at and their partition id); they are processed as one batch.
+    pending: Vec<(SourceRecord, i64, u32)>,
     db: StateDb,
     wm: WatermarkTracker,
     partitions: Vec<(Arc<str>, i32)>,
@@ -85,6 +92,9 @@ pub struct Engine {
     sink_state: BTreeMap<String, Vec<u8>>,
 }
 
+/// Records decoded and processed together (fewer when a checkpoint or tick comes first).
+const BATCH_RECORDS: usize = 2048;
+
 fn config() -> bincode::config::Configuration {
     bincode::config::standard()
 }
@@ -96,7 +106,8 @@ impl Engine {
         opts: EngineOptions,
         wall_now: i64,
     ) -> Result<Self, RuntimeError> {
-        let mut topology = def.build()?;
+        let (mut topology, decoder) = def.build()?;
+        let tables: Vec<TableInfo> = crate::topology_file::tables_of(&topology);
         let db = StateDb::open(&opts.state_dir, topology.store_specs(), &opts.state)?;
         let corrupt = |what: &'static str, e: &dyn std::fmt::Display| RuntimeError::Corrupt {
             path: opts.state_dir.clone(),
@@ -160,12 +171,13 @@ impl Engine {
             let counters: BTreeMap<String, NodeCounters> = m
                 .counters
                 .iter()
-                .map(|(k, (d, l))| {
+                .map(|(k, (d, l, f))| {
                     (
                         k.clone(),
                         NodeCounters {
                             duplicate: *d,
                             late: *l,
+                            filtered: *f,
                         },
                     )
                 })
@@ -191,6 +203,9 @@ impl Engine {
             def,
             opts,
             topology,
+            decoder,
+            tables,
+            pending: Vec::new(),
             db,
             wm,
             partitions: engine_partitions,
@@ -219,7 +234,7 @@ impl Engine {
 
     /// The output tables; [`OutboxBatch::table`] indexes into this.
     pub fn tables(&self) -> &[TableInfo] {
-        self.topology.tables()
+        &self.tables
     }
 
     /// The last committed checkpoint's number (0 before the first).
@@ -243,6 +258,11 @@ impl Engine {
                 .map_or(0, |(_, c)| c.late);
             l.late.insert(agg.clone(), late);
         }
+        for (name, c) in counters {
+            if c.filtered > 0 {
+                l.filtered.insert(name.to_string(), c.filtered);
+            }
+        }
         l
     }
 
@@ -265,9 +285,18 @@ impl Engine {
 
     /// The source reached the end of a partition (`true`) or found records past it
     /// (`false`): only a caught-up partition may go idle and stop holding the watermark.
-    pub fn caught_up(&mut self, topic: &str, partition: i32, caught_up: bool, wall_now: i64) {
+    pub fn caught_up(
+        &mut self,
+        topic: &str,
+        partition: i32,
+        caught_up: bool,
+        wall_now: i64,
+    ) -> Result<(), RuntimeError> {
+        // Records taken before this news see the partition as it was.
+        self.flush()?;
         let pid = self.partition_id(&Arc::from(topic), partition, wall_now);
         self.wm.set_caught_up(pid, caught_up, wall_now);
+        Ok(())
     }
 
     /// Consumption starts now: idle timeouts count from `wall_now` (not from `open`, which
@@ -303,8 +332,10 @@ impl Engine {
         })
     }
 
-    /// Runs one source record through the topology. Records at offsets this engine has
-    /// already processed (a re-delivery) are skipped.
+    /// Takes one source record. Records at offsets this engine has already taken (a
+    /// re-delivery) are skipped. Records are decoded and run through the topology in
+    /// batches: when enough are waiting, and before anything that reads the results
+    /// (`tick`, `end_of_input`, a checkpoint).
     pub fn process(&mut self, rec: &SourceRecord, wall_now: i64) -> Result<(), RuntimeError> {
         self.check()?;
         let pid = self.partition_id(&rec.topic, rec.partition, wall_now);
@@ -312,17 +343,44 @@ impl Engine {
         if next >= 0 && rec.offset < next {
             return Ok(());
         }
-        self.ledger.consumed += 1;
-        match decode_event(&rec.value, rec.timestamp, &self.def.decode) {
-            Err(dl) => {
+        self.offsets[pid as usize] = rec.offset + 1;
+        self.records_since_commit += 1;
+        self.changed = true;
+        self.pending.push((rec.clone(), wall_now, pid));
+        if self.pending.len() >= BATCH_RECORDS {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Decodes the waiting records and runs the accepted ones through the topology as
+    /// one batch. Each row carries the watermark it would have seen had the records come
+    /// one at a time (observations and idleness of the rows before it), so results do
+    /// not depend on batch boundaries.
+    fn flush(&mut self) -> Result<(), RuntimeError> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let pending = std::mem::take(&mut self.pending);
+        let records: Vec<SourceRecord> = pending.iter().map(|(r, _, _)| r.clone()).collect();
+        let decoded = self.decoder.decode(&records).map_err(CoreError::from);
+        let decoded = self.poison(decoded)?;
+        self.ledger.consumed += records.len() as u64;
+        let mut dead = decoded.dead.into_iter().peekable();
+        let mut accepted = decoded.rows.iter().zip(&decoded.event_ts).peekable();
+        let mut watermarks = Vec::with_capacity(decoded.rows.len());
+        let mut origins = Vec::with_capacity(decoded.rows.len());
+        for (i, (rec, wall, pid)) in pending.iter().enumerate() {
+            let i = i as u32;
+            if let Some((_, dl)) = dead.next_if(|(d, _)| *d == i) {
                 self.ledger.dead_lettered += 1;
                 *self
                     .ledger
                     .dead_letter_reasons
-                    .entry(dl.reason.as_str().to_string())
+                    .entry(dl.reason.clone())
                     .or_default() += 1;
                 self.dead_letters.push(DeadLetterRecord {
-                    reason: dl.reason.as_str().to_string(),
+                    reason: dl.reason,
                     detail: dl.detail,
                     topic: rec.topic.to_string(),
                     partition: rec.partition,
@@ -331,36 +389,56 @@ impl Engine {
                     key: rec.key.clone(),
                     value: rec.value.clone(),
                 });
-                self.wm.touch(pid, wall_now);
+                self.wm.touch(*pid, *wall);
+            } else if let Some((_, ts)) = accepted.next_if(|(r, _)| **r == i) {
+                watermarks.push(self.wm.current());
+                origins.push(Origin {
+                    partition: rec.partition,
+                    offset: rec.offset,
+                });
+                self.wm.observe(*pid, *ts, *wall);
             }
-            Ok(mut event) => {
-                event.partition = rec.partition;
-                event.offset = rec.offset;
-                let ts = event.event_ts;
-                let outcome = self.topology.process(event);
-                let outcome = self.poison(outcome)?;
-                if outcome.duplicate {
-                    self.ledger.duplicate += 1;
-                } else {
-                    self.ledger.accepted += 1;
-                }
-                self.wm.observe(pid, ts, wall_now);
-            }
+            self.wm.advance(*wall);
         }
-        self.offsets[pid as usize] = rec.offset + 1;
-        self.records_since_commit += 1;
-        self.changed = true;
-        self.advance(wall_now)
+        let rows = decoded.event_ts.len() as u64;
+        if rows > 0 {
+            let before = self.duplicates();
+            let batch = Batch::new(decoded.batch, decoded.event_ts, watermarks, origins)
+                .map_err(|e| RuntimeError::Core(CoreError::arrow(e)));
+            let batch = self.poison(batch)?;
+            let r = self.topology.process(batch);
+            self.poison(r)?;
+            let dups = self.duplicates() - before;
+            self.ledger.duplicate += dups;
+            self.ledger.accepted += rows - dups;
+        }
+        self.punctuate_if_advanced()
+    }
+
+    /// Processes the records taken so far (they are otherwise processed in batches).
+    pub fn process_pending(&mut self) -> Result<(), RuntimeError> {
+        self.check()?;
+        self.flush()
+    }
+
+    fn duplicates(&self) -> u64 {
+        self.topology
+            .counters()
+            .iter()
+            .map(|(_, c)| c.duplicate)
+            .sum()
     }
 
     /// Lets wall-clock time pass without records: idle partitions may release the watermark.
     pub fn tick(&mut self, wall_now: i64) -> Result<(), RuntimeError> {
         self.check()?;
-        self.advance(wall_now)
+        self.flush()?;
+        self.wm.advance(wall_now);
+        self.punctuate_if_advanced()
     }
 
-    fn advance(&mut self, wall_now: i64) -> Result<(), RuntimeError> {
-        let w = self.wm.advance(wall_now);
+    fn punctuate_if_advanced(&mut self) -> Result<(), RuntimeError> {
+        let w = self.wm.current();
         if w > self.topology.watermark() {
             let r = self.topology.punctuate(w);
             self.poison(r)?;
@@ -372,8 +450,9 @@ impl Engine {
     /// Bounded mode: the input is exhausted; every open window is emitted.
     pub fn end_of_input(&mut self) -> Result<(), RuntimeError> {
         self.check()?;
+        self.flush()?;
         self.wm.end_of_input(self.def.closing_extent_ms());
-        self.advance(0)
+        self.punctuate_if_advanced()
     }
 
     /// Whether a checkpoint is due (record count or interval reached).
@@ -398,12 +477,29 @@ impl Engine {
     /// Dropping the plan (and the engine) is a crash before the write.
     pub fn prepare_checkpoint(&mut self) -> Result<CheckpointPlan, RuntimeError> {
         self.check()?;
+        self.flush()?;
         let started = std::time::Instant::now();
         let r = self.topology.checkpoint();
         self.poison(r)?;
         let flushed = started.elapsed();
         let stores = self.topology.take_pending_writes();
-        let outputs = self.topology.take_outputs();
+        let outputs: Vec<TableRows> = self
+            .topology
+            .take_outputs()
+            .into_iter()
+            .map(|batches| {
+                let mut t = TableRows::default();
+                for b in batches {
+                    let rows = record_batch_rows(b.data());
+                    if b.is_update() {
+                        t.updates.extend(rows);
+                    } else {
+                        t.rows.extend(rows);
+                    }
+                }
+                t
+            })
+            .collect();
         let dead_letters = std::mem::take(&mut self.dead_letters);
         let epoch = self.epoch + 1;
         let batches = plan_outbox(self.opts.task, epoch, outputs, dead_letters);
@@ -424,7 +520,7 @@ impl Engine {
                 .topology
                 .counters()
                 .into_iter()
-                .map(|(n, c)| (n.to_string(), (c.duplicate, c.late)))
+                .map(|(n, c)| (n.to_string(), (c.duplicate, c.late, c.filtered)))
                 .collect(),
             sink_positions: self.sink_positions.clone(),
             sink_state: self.sink_state.clone(),

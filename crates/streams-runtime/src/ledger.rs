@@ -20,6 +20,8 @@ pub struct Ledger {
     pub dead_letter_reasons: BTreeMap<String, u64>,
     /// Late records per aggregate.
     pub late: BTreeMap<String, u64>,
+    /// Rows each filter left out (by processor).
+    pub filtered: BTreeMap<String, u64>,
     /// Input records the broker deleted (retention) before the app read them, skipped
     /// with `--allow-input-loss`. Not part of `consumed`.
     pub lost: u64,
@@ -45,6 +47,9 @@ impl std::fmt::Display for Ledger {
         }
         for (a, n) in &self.late {
             write!(f, " late.{a}={n}")?;
+        }
+        for (a, n) in &self.filtered {
+            write!(f, " filtered.{a}={n}")?;
         }
         Ok(())
     }

@@ -42,13 +42,16 @@ pub enum OutboxPayload {
     Rows(Vec<Row>),
     /// Dead letters.
     DeadLetters(Vec<DeadLetterRecord>),
+    /// Rows of windows still open (`emit = "update"`): Kafka sinks deliver them, file
+    /// sinks (Parquet) keep final rows only.
+    Updates(Vec<Row>),
 }
 
 impl OutboxPayload {
     /// Number of records.
     pub fn len(&self) -> usize {
         match self {
-            OutboxPayload::Rows(r) => r.len(),
+            OutboxPayload::Rows(r) | OutboxPayload::Updates(r) => r.len(),
             OutboxPayload::DeadLetters(d) => d.len(),
         }
     }
@@ -89,29 +92,44 @@ pub fn epoch_start_key(epoch: u64) -> Vec<u8> {
     epoch.to_be_bytes().to_vec()
 }
 
+/// One table's rows of one checkpoint: final rows, then updates of open windows.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TableRows {
+    /// Final rows.
+    pub rows: Vec<Row>,
+    /// Updates of windows still open.
+    pub updates: Vec<Row>,
+}
+
 /// Splits one checkpoint's output into outbox entries, numbering records per table.
 pub fn plan_outbox(
     task: u32,
     epoch: u64,
-    tables: Vec<Vec<Row>>,
+    tables: Vec<TableRows>,
     dead_letters: Vec<DeadLetterRecord>,
 ) -> Vec<OutboxBatch> {
     let mut batches = Vec::new();
-    for (t, rows) in tables.into_iter().enumerate() {
+    for (t, table) in tables.into_iter().enumerate() {
         let mut seq = 0u64;
-        let mut rows = rows.into_iter().peekable();
-        while rows.peek().is_some() {
-            let chunk: Vec<Row> = rows.by_ref().take(ROWS_PER_ENTRY).collect();
-            let n = chunk.len() as u64;
-            batches.push(OutboxBatch {
-                task,
-                epoch,
-                // Tables are few (one per processor that emits); u16 is plenty.
-                table: t as u16,
-                first_seq: seq,
-                payload: OutboxPayload::Rows(chunk),
-            });
-            seq += n;
+        for (rows, update) in [(table.rows, false), (table.updates, true)] {
+            let mut rows = rows.into_iter().peekable();
+            while rows.peek().is_some() {
+                let chunk: Vec<Row> = rows.by_ref().take(ROWS_PER_ENTRY).collect();
+                let n = chunk.len() as u64;
+                batches.push(OutboxBatch {
+                    task,
+                    epoch,
+                    // Tables are few (one per sink); u16 is plenty.
+                    table: t as u16,
+                    first_seq: seq,
+                    payload: if update {
+                        OutboxPayload::Updates(chunk)
+                    } else {
+                        OutboxPayload::Rows(chunk)
+                    },
+                });
+                seq += n;
+            }
         }
     }
     let mut seq = 0u64;
@@ -183,7 +201,18 @@ mod tests {
                     value: vec![],
                 })
                 .collect();
-            let plan = plan_outbox(0, 7, tables.iter().map(|&n| rows(n)).collect(), dead);
+            let plan = plan_outbox(
+                0,
+                7,
+                tables
+                    .iter()
+                    .map(|&n| TableRows {
+                        rows: rows(n),
+                        updates: Vec::new(),
+                    })
+                    .collect(),
+                dead,
+            );
             let got: Vec<(u16, u64, usize)> = plan
                 .iter()
                 .map(|b| (b.table, b.first_seq, b.payload.len()))

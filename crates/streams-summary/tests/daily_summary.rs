@@ -24,8 +24,7 @@ type In = (i64, &'static str, &'static str, i64, i64, f64);
 
 fn write_input(out: &Path, rows: &[In]) {
     let def = streams_runtime::load_topology(&repo().join("topology/clickstream.toml")).unwrap();
-    let topology = def.build().unwrap();
-    let tables = topology.tables().to_vec();
+    let tables = def.tables().unwrap();
     let t = tables
         .iter()
         .position(|t| t.name == "country_segment_revenue")
@@ -44,8 +43,8 @@ fn write_input(out: &Path, rows: &[In]) {
     .unwrap();
     // two epochs, so a day has several files
     for (epoch, half) in rows.chunks(rows.len().div_ceil(2).max(1)).enumerate() {
-        let mut per_table = vec![Vec::new(); tables.len()];
-        per_table[t] = half
+        let mut per_table = vec![streams_runtime::outbox::TableRows::default(); tables.len()];
+        per_table[t].rows = half
             .iter()
             .map(|(start, c, s, ev, pu, rev)| {
                 vec![

@@ -109,7 +109,7 @@ impl TopologyTestDriver {
         // The in-memory input has no backlog: what is piped is processed at once, so
         // every partition is caught up (and may go idle) whenever nothing is piped.
         for (t, p) in &parts {
-            engine.caught_up(t, *p, true, self.wall);
+            engine.caught_up(t, *p, true, self.wall)?;
         }
         self.tables = engine.tables().iter().map(|t| t.name.clone()).collect();
         for t in engine.tables() {
@@ -301,9 +301,12 @@ impl TopologyTestDriver {
         &self.sink
     }
 
-    /// The engine's ledger.
+    /// The engine's ledger, with every piped record processed.
     pub fn ledger(&mut self) -> Ledger {
-        self.engine().ledger()
+        let engine = self.engine();
+        // A failure here poisons the engine; the next pipe or commit reports it.
+        let _ = engine.process_pending();
+        engine.ledger()
     }
 
     /// The committed contents of a store.
@@ -316,9 +319,11 @@ impl TopologyTestDriver {
         self.engine().store_names()
     }
 
-    /// The current watermark.
+    /// The current watermark, with every piped record processed.
     pub fn watermark(&mut self) -> i64 {
-        self.engine().watermark()
+        let engine = self.engine();
+        let _ = engine.process_pending();
+        engine.watermark()
     }
 
     /// Records in the input log.

@@ -47,7 +47,9 @@ impl MemorySink {
             tables[batch.table as usize].clone()
         };
         let records: Vec<Record> = match &batch.payload {
-            OutboxPayload::Rows(rows) => rows.iter().cloned().map(Record::Row).collect(),
+            OutboxPayload::Rows(rows) | OutboxPayload::Updates(rows) => {
+                rows.iter().cloned().map(Record::Row).collect()
+            }
             OutboxPayload::DeadLetters(d) => d.iter().cloned().map(Record::Dead).collect(),
         };
         let n = limit.map_or(records.len(), |l| l.min(records.len()));

@@ -139,7 +139,7 @@ fn restart_sees_exactly_the_last_checkpoint() {
     }
     d.commit().unwrap();
     let committed = d.ledger();
-    let dedup_before: Vec<_> = d.store("dedup.dedup").unwrap();
+    let dedup_before: Vec<_> = d.store("dedup").unwrap();
     for inp in &inputs[10..20] {
         d.pipe(inp.partition, inp.kafka_ts, &inp.bytes).unwrap();
     }
@@ -148,7 +148,7 @@ fn restart_sees_exactly_the_last_checkpoint() {
     // reopen without re-feeding: the engine holds exactly the checkpoint
     d.restart_without_replay().unwrap();
     assert_eq!(d.ledger(), committed);
-    assert_eq!(d.store("dedup.dedup").unwrap(), dedup_before);
+    assert_eq!(d.store("dedup").unwrap(), dedup_before);
 }
 
 /// A partition that had no data at the checkpoint still holds the watermark back after

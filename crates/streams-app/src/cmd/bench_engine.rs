@@ -110,7 +110,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         for b in batches {
             let i = (b.table as usize).min(delivered_rows.len() - 1);
             delivered_rows[i] += match &b.payload {
-                OutboxPayload::Rows(r) => r.len() as u64,
+                OutboxPayload::Rows(r) | OutboxPayload::Updates(r) => r.len() as u64,
                 OutboxPayload::DeadLetters(d) => d.len() as u64,
             };
             newest = Some(b.epoch);

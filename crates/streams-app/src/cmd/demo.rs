@@ -11,7 +11,7 @@
 //! State and outputs go to `<state-dir>/<app-id>` and `<output-dir>/<app-id>` (default
 //! `checkpoints/demo`, `data/demo`); both are replaced on every run.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
@@ -120,7 +120,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         seed: args.seed,
         start_ms,
         rate_per_sec: args.events as f64 / EVENT_TIME_SPAN_SECS,
-        ..SynthConfig::from_dim_tables(def.dims())?
+        ..SynthConfig::from_dims(&def.path.parent().unwrap_or(Path::new(".")).join("dims"))?
     };
 
     // A fresh start: the demo's state and output from an earlier run would point at

@@ -21,6 +21,8 @@ pub struct MapSpec {
     pub drop: Vec<String>,
     /// Columns renamed: (from, to).
     pub rename: Vec<(String, String)>,
+    /// The columns kept, in this order (empty: all).
+    pub select: Vec<String>,
 }
 
 enum Source {
@@ -89,6 +91,17 @@ impl Map {
                 None => errors.push(format!("rename: there is no column `{from}`")),
             }
         }
+        if !spec.select.is_empty() {
+            let mut picked = Vec::with_capacity(spec.select.len());
+            for name in &spec.select {
+                match out.iter().position(|(c, _)| c.name == *name) {
+                    Some(i) => picked.push(i),
+                    None => errors.push(format!("select: there is no column `{name}`")),
+                }
+            }
+            let mut slots: Vec<Option<(Column, Source)>> = out.into_iter().map(Some).collect();
+            out = picked.into_iter().filter_map(|i| slots[i].take()).collect();
+        }
         if out.is_empty() {
             errors.push("the map leaves no column".into());
         }
@@ -120,6 +133,9 @@ impl Processor for Map {
         }
         for (f, t) in &self.spec.rename {
             parts.push(format!("{f} AS {t}"));
+        }
+        if !self.spec.select.is_empty() {
+            parts.push(format!("select {}", self.spec.select.join(", ")));
         }
         parts.join("; ")
     }

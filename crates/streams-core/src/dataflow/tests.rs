@@ -85,6 +85,7 @@ fn filter_map_and_fan_out_reach_their_sinks() {
             ],
             drop: vec!["age".into()],
             rename: vec![("name".into(), "who".into())],
+            select: vec![],
         },
     );
     b.sink("adults_out", &shaped, &["who"]);
@@ -148,9 +149,11 @@ fn every_build_problem_is_reported_once() {
             set: vec![("x".into(), "frob(age)".into())],
             drop: vec!["nope".into()],
             rename: vec![("city".into(), "name".into())],
+            select: vec![],
         },
     );
     b.sink("m", &m, &[]);
+    b.sink("m", &src, &[]);
     b.sink("out", &src, &["missing"]);
     let errs: Vec<String> = match b.build() {
         Ok(_) => panic!("built"),
@@ -162,7 +165,7 @@ fn every_build_problem_is_reported_once() {
         "processor `m`: set `x` = `frob(age)`: at column 1: unknown function `frob`",
         "processor `m`: drop: there is no column `nope`",
         "processor `m`: rename `city` to `name`: `name` exists already",
-        "processor `m`: the name is used twice",
+        "processor `m`: two sinks have this name",
         "processor `out`: key column `missing` is not a column of `people`",
     ];
     assert_eq!(errs.len(), wants.len(), "{errs:#?}");

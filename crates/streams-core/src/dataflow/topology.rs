@@ -208,7 +208,13 @@ impl TopologyBuilder {
 
     /// Sends `input` to a table called `name`, keyed by the columns `key` (may be empty).
     pub fn sink(&mut self, name: &str, input: &Stream, key: &[&str]) {
-        if !self.claim_name(name) {
+        // Tables are their own namespace: a sink is usually named after its input.
+        if name.trim().is_empty() {
+            self.error(name, "a sink needs a name");
+            return;
+        }
+        if self.sinks.iter().any(|(s, _)| s.name == name) {
+            self.error(name, "two sinks have this name");
             return;
         }
         let mut key_columns = Vec::new();

@@ -308,7 +308,7 @@ impl KafkaSink {
                 });
             }
             let (key, value) = match &b.payload {
-                OutboxPayload::Rows(rows) => {
+                OutboxPayload::Rows(rows) | OutboxPayload::Updates(rows) => {
                     let Some(info) = info else { continue };
                     let row = &rows[i];
                     let key = (!info.key_columns.is_empty()).then(|| {

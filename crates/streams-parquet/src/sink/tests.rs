@@ -26,7 +26,7 @@ fn table() -> TableInfo {
 
 /// Epoch `e` has `n` rows, half on day 0 and half on day 1.
 fn epoch(e: u64, n: i64) -> Vec<OutboxBatch> {
-    let rows = (0..n)
+    let rows: Vec<Vec<Value>> = (0..n)
         .map(|i| {
             vec![
                 Value::Timestamp(i * 1000),
@@ -42,7 +42,15 @@ fn epoch(e: u64, n: i64) -> Vec<OutboxBatch> {
             ]
         })
         .collect();
-    plan_outbox(0, e, vec![rows], vec![])
+    plan_outbox(
+        0,
+        e,
+        vec![streams_runtime::outbox::TableRows {
+            rows,
+            updates: Vec::new(),
+        }],
+        vec![],
+    )
 }
 
 fn cfg(dir: &Path) -> ParquetSinkConfig {

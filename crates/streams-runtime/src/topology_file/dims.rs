@@ -1,62 +1,224 @@
-//! Loading the dimension tables (`users.csv`, `products.csv`, `segments.csv`).
+//! Loading dimension tables: one loader for CSV (header row; column types declared or
+//! inferred) and Parquet (types from the file). Every problem names the file.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::Arc;
 
-use compact_str::CompactString;
-use serde::Deserialize;
-use streams_core::processors::enrich::{DimTables, ProductDim, UserDim};
+use arrow::array::{ArrayRef, RecordBatch};
+use arrow::datatypes::DataType;
+use streams_core::batch::rows_to_record_batch;
+use streams_core::dataflow::DimTable;
+use streams_core::value::{parse_date, parse_timestamp, Column, ColumnType, Schema, Value};
 
-#[derive(Deserialize)]
-struct UserRow {
-    user_id: i64,
-    name: String,
-    segment: String,
-    country: String,
+/// Parses a type name as written in topology files.
+pub fn parse_type(s: &str) -> Option<ColumnType> {
+    Some(match s.trim().to_ascii_lowercase().as_str() {
+        "string" | "str" | "varchar" | "text" => ColumnType::Str,
+        "bigint" | "int" | "integer" | "long" => ColumnType::Int,
+        "double" | "float" | "real" => ColumnType::Float,
+        "boolean" | "bool" => ColumnType::Bool,
+        "timestamp" => ColumnType::Timestamp,
+        "date" => ColumnType::Date,
+        _ => return None,
+    })
 }
 
-#[derive(Deserialize)]
-struct ProductRow {
-    product_id: i64,
-    name: String,
-    category: String,
-    price: f64,
+/// The one boolean rule of dimension files.
+pub fn parse_bool(s: &str) -> Option<bool> {
+    match s.trim().to_ascii_lowercase().as_str() {
+        "true" | "t" | "yes" | "y" => Some(true),
+        "false" | "f" | "no" | "n" => Some(false),
+        _ => None,
+    }
 }
 
-#[derive(Deserialize)]
-struct SegmentRow {
-    segment: String,
-    is_premium: String,
+fn infer(values: &[&str]) -> ColumnType {
+    let present: Vec<&str> = values.iter().copied().filter(|v| !v.is_empty()).collect();
+    if present.is_empty() {
+        return ColumnType::Str;
+    }
+    if present.iter().all(|v| v.parse::<i64>().is_ok()) {
+        ColumnType::Int
+    } else if present.iter().all(|v| v.parse::<f64>().is_ok()) {
+        ColumnType::Float
+    } else if present.iter().all(|v| parse_bool(v).is_some()) {
+        ColumnType::Bool
+    } else {
+        ColumnType::Str
+    }
 }
 
-fn read_rows<T: for<'de> Deserialize<'de>>(path: &Path, errors: &mut Vec<String>) -> Vec<T> {
-    let mut reader = match csv::ReaderBuilder::new()
+fn cell(v: &str, ty: ColumnType) -> Option<Value> {
+    if v.is_empty() {
+        return Some(Value::Null);
+    }
+    Some(match ty {
+        ColumnType::Str => Value::Str(v.into()),
+        ColumnType::Int => Value::Int(v.parse().ok()?),
+        ColumnType::Float => Value::Float(v.parse().ok()?),
+        ColumnType::Bool => Value::Bool(parse_bool(v)?),
+        ColumnType::Timestamp => Value::Timestamp(parse_timestamp(v)?),
+        ColumnType::Date => Value::Date(parse_date(v)?),
+    })
+}
+
+/// Loads `path` (`.csv` or `.parquet`); `types` fixes CSV column types.
+pub fn load_table(
+    path: &Path,
+    types: &BTreeMap<String, ColumnType>,
+) -> Result<Arc<DimTable>, Vec<String>> {
+    let shown = path.display().to_string();
+    let is_parquet = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("parquet"));
+    if is_parquet {
+        load_parquet(path, &shown).map_err(|e| vec![e])
+    } else {
+        load_csv(path, &shown, types)
+    }
+}
+
+fn load_csv(
+    path: &Path,
+    shown: &str,
+    types: &BTreeMap<String, ColumnType>,
+) -> Result<Arc<DimTable>, Vec<String>> {
+    let mut reader = csv::ReaderBuilder::new()
         .trim(csv::Trim::All)
         .from_path(path)
-    {
-        Ok(r) => r,
-        Err(e) => {
-            errors.push(format!(
-                "{}: cannot read dimension file: {}",
-                path.display(),
+        .map_err(|e| {
+            vec![format!(
+                "{shown}: cannot read dimension file: {}",
                 io_message(&e)
+            )]
+        })?;
+    let headers: Vec<String> = reader
+        .headers()
+        .map_err(|e| vec![format!("{shown}: {e}")])?
+        .iter()
+        .map(str::to_string)
+        .collect();
+    let mut errors = Vec::new();
+    for name in types.keys() {
+        if !headers.contains(name) {
+            errors.push(format!(
+                "{shown}: `types` names `{name}`, which is not a column (columns: {})",
+                headers.join(", ")
             ));
-            return Vec::new();
         }
-    };
-    let mut rows = Vec::new();
-    for (i, rec) in reader.deserialize::<T>().enumerate() {
+    }
+    let mut records = Vec::new();
+    for (i, rec) in reader.records().enumerate() {
         match rec {
-            Ok(r) => rows.push(r),
+            Ok(r) => records.push(r),
             Err(e) => {
-                errors.push(format!("{}: row {}: {}", path.display(), i + 2, e));
+                errors.push(format!("{shown}: row {}: {e}", i + 2));
                 if errors.len() > 20 {
                     break;
                 }
             }
         }
     }
-    rows
+    let columns: Vec<Column> = headers
+        .iter()
+        .enumerate()
+        .map(|(c, name)| {
+            let ty = types.get(name).copied().unwrap_or_else(|| {
+                let values: Vec<&str> = records.iter().map(|r| r.get(c).unwrap_or("")).collect();
+                infer(&values)
+            });
+            Column::nullable(name.clone(), ty)
+        })
+        .collect();
+    let mut rows = Vec::with_capacity(records.len());
+    for (i, r) in records.iter().enumerate() {
+        let mut row = Vec::with_capacity(columns.len());
+        for (c, col) in columns.iter().enumerate() {
+            let v = r.get(c).unwrap_or("");
+            match cell(v, col.ty) {
+                Some(x) => row.push(x),
+                None => {
+                    errors.push(format!(
+                        "{shown}: row {}: column `{}`: `{v}` is not a {}",
+                        i + 2,
+                        col.name,
+                        streams_core::input::type_word(col.ty)
+                    ));
+                    row.push(Value::Null);
+                }
+            }
+        }
+        rows.push(row);
+    }
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    let schema = Schema { columns };
+    let data = rows_to_record_batch(&schema, &rows).map_err(|e| vec![format!("{shown}: {e}")])?;
+    Ok(Arc::new(DimTable {
+        origin: shown.to_string(),
+        schema,
+        data,
+    }))
+}
+
+fn load_parquet(path: &Path, shown: &str) -> Result<Arc<DimTable>, String> {
+    let file = std::fs::File::open(path)
+        .map_err(|e| format!("{shown}: cannot read dimension file: {e}"))?;
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+        .and_then(|b| b.build())
+        .map_err(|e| format!("{shown}: not a readable Parquet file: {e}"))?;
+    let mut batches = Vec::new();
+    for b in reader {
+        batches.push(b.map_err(|e| format!("{shown}: {e}"))?);
+    }
+    let Some(first) = batches.first() else {
+        return Err(format!("{shown}: the file holds no row group"));
+    };
+    let arrow_schema = first.schema();
+    let mut columns = Vec::new();
+    let mut targets = Vec::new();
+    for f in arrow_schema.fields() {
+        let ty = match f.data_type() {
+            DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => ColumnType::Str,
+            DataType::Int8
+            | DataType::Int16
+            | DataType::Int32
+            | DataType::Int64
+            | DataType::UInt8
+            | DataType::UInt16
+            | DataType::UInt32 => ColumnType::Int,
+            DataType::Float32 | DataType::Float64 => ColumnType::Float,
+            DataType::Boolean => ColumnType::Bool,
+            DataType::Timestamp(..) => ColumnType::Timestamp,
+            DataType::Date32 | DataType::Date64 => ColumnType::Date,
+            other => {
+                return Err(format!(
+                    "{shown}: column `{}` has type {other}, which a dimension table cannot hold",
+                    f.name()
+                ))
+            }
+        };
+        columns.push(Column::nullable(f.name().clone(), ty));
+        targets.push(ty.arrow_type());
+    }
+    let schema = Schema { columns };
+    let merged = arrow::compute::concat_batches(&arrow_schema, &batches)
+        .map_err(|e| format!("{shown}: {e}"))?;
+    let cast: Vec<ArrayRef> = merged
+        .columns()
+        .iter()
+        .zip(&targets)
+        .map(|(c, t)| arrow::compute::cast(c, t))
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("{shown}: {e}"))?;
+    let data = RecordBatch::try_new(schema.arrow(), cast).map_err(|e| format!("{shown}: {e}"))?;
+    Ok(Arc::new(DimTable {
+        origin: shown.to_string(),
+        schema,
+        data,
+    }))
 }
 
 fn io_message(e: &csv::Error) -> String {
@@ -66,63 +228,4 @@ fn io_message(e: &csv::Error) -> String {
         }
         _ => e.to_string(),
     }
-}
-
-fn parse_bool(s: &str) -> Option<bool> {
-    match s.to_ascii_lowercase().as_str() {
-        "true" | "1" | "yes" | "y" | "t" => Some(true),
-        "false" | "0" | "no" | "n" | "f" | "" => Some(false),
-        _ => None,
-    }
-}
-
-/// Loads the three dimension tables; every problem (missing file, bad row) is appended to
-/// `errors` with the file name.
-pub fn load_dims(
-    users: &Path,
-    products: &Path,
-    segments: &Path,
-    errors: &mut Vec<String>,
-) -> DimTables {
-    let mut dims = DimTables::default();
-    let mut users_map = HashMap::new();
-    for r in read_rows::<UserRow>(users, errors) {
-        users_map.insert(
-            r.user_id,
-            UserDim {
-                name: CompactString::from(r.name),
-                segment: CompactString::from(r.segment.to_lowercase()),
-                country: CompactString::from(r.country.to_uppercase()),
-            },
-        );
-    }
-    dims.users = users_map;
-    for r in read_rows::<ProductRow>(products, errors) {
-        dims.products.insert(
-            r.product_id,
-            ProductDim {
-                name: CompactString::from(r.name),
-                category: CompactString::from(r.category.to_lowercase()),
-                price: r.price,
-            },
-        );
-    }
-    for (i, r) in read_rows::<SegmentRow>(segments, errors)
-        .into_iter()
-        .enumerate()
-    {
-        match parse_bool(&r.is_premium) {
-            Some(b) => {
-                dims.segments
-                    .insert(CompactString::from(r.segment.to_lowercase()), b);
-            }
-            None => errors.push(format!(
-                "{}: row {}: is_premium `{}` is not true or false",
-                segments.display(),
-                i + 2,
-                r.is_premium
-            )),
-        }
-    }
-    dims
 }

@@ -1,168 +1,251 @@
-//! The declarative topology file (`topology/clickstream.toml`).
+//! The declarative topology file (`topology/*.toml`) → a [`TopologyDef`], which builds
+//! the dataflow [`Topology`] and the source's [`Decoder`].
 //!
 //! Every problem in a file is reported at once, each naming the file and the item:
-//! syntax, unknown processor types, unknown fields, unknown event fields in `group_by`
-//! or aggregates, bad durations and window sizes, missing inputs, missing dimension
-//! files. See `topology/clickstream.toml` for a commented example of every setting.
+//! syntax, unknown settings, bad types and durations, expressions that do not parse or
+//! type-check (with their position), unknown columns, missing inputs, cycles, missing
+//! dimension files and columns.
 
 mod dims;
-mod spec;
+pub mod spec;
+#[cfg(test)]
+mod tests;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use streams_core::clickstream::DecodeConfig;
-use streams_core::processors::dedup::Dedup;
-use streams_core::processors::enrich::{DimTables, Enrich};
-use streams_core::processors::events_sink::EventsSink;
-use streams_core::processors::session_aggregate::SessionAggregate;
-use streams_core::processors::window_aggregate::WindowAggregate;
-use streams_core::topology::{Topology, TopologyBuilder};
+use serde::Deserialize;
+use sha2::Digest;
+use streams_core::dataflow::aggregate::{AggDef, AggFn};
+use streams_core::dataflow::window::{split_alias, Emit, WindowAggregateSpec};
+use streams_core::dataflow::{
+    DimTable, LookupJoinSpec, MapSpec, Stream, Topology, TopologyBuilder,
+};
+use streams_core::input::{Check, Clean, Decoder, FieldSpec, InputSchema, Metadata, OnInvalid};
+use streams_core::value::{parse_date, parse_timestamp, ColumnType, Value};
 use streams_core::window::WindowSpec;
 
-pub use dims::load_dims;
-pub use spec::{AggregateSpecFile, ProcessorFile, TopologyFile, WindowFile};
+pub use dims::{load_table, parse_bool, parse_type};
+pub use spec::TopologyFile;
 
 use crate::error::RuntimeError;
-use spec::ProcessorSpec;
 
-/// The name of the source node that processors read from.
+/// The name processors use to read the source.
 pub const SOURCE: &str = "source";
 
-/// A loaded, checked topology file: everything needed to build a [`Topology`] any number
-/// of times (once per engine start).
+/// A processor as declared.
+#[derive(Debug, Clone)]
+enum Kind {
+    Filter(String),
+    Map(MapSpec),
+    Dedup {
+        key: String,
+        retention_ms: i64,
+    },
+    LookupJoin {
+        table: PathBuf,
+        spec: LookupJoinSpec,
+    },
+    Window(WindowAggregateSpec),
+}
+
+#[derive(Debug, Clone)]
+struct ProcessorDef {
+    name: String,
+    inputs: Vec<String>,
+    kind: Kind,
+}
+
+#[derive(Debug, Clone)]
+struct SinkDef {
+    name: String,
+    input: String,
+    key: Vec<String>,
+}
+
+/// A loaded, checked topology file.
 #[derive(Debug, Clone)]
 pub struct TopologyDef {
     /// The file it came from.
     pub path: PathBuf,
-    /// Topology name.
+    /// The topology's name.
     pub name: String,
     /// Input topics.
     pub source_topics: Vec<String>,
-    /// Decoder limits.
-    pub decode: DecodeConfig,
-    /// Watermark delay, ms.
+    /// The declared input.
+    pub input: InputSchema,
+    /// Watermark delay (ms).
     pub watermark_delay_ms: i64,
-    /// Idle partition timeout, ms (wall clock).
+    /// Idle timeout (ms).
     pub idle_timeout_ms: i64,
-    /// Checkpoint interval, ms (wall clock).
+    /// Checkpoint interval (ms).
     pub commit_interval_ms: i64,
-    /// Checkpoint after this many records even if the interval has not passed.
+    /// Checkpoint after this many records.
     pub max_records_per_commit: u64,
-    /// Output topic per table name.
+    /// Output topic per table.
     pub topics: BTreeMap<String, String>,
-    /// Stable hash of the processing semantics: state written under another fingerprint
-    /// is refused.
+    /// Hash of the semantic parts of the file (source, time, processors, sinks) in a
+    /// canonical serialisation: state written under another fingerprint is refused.
     pub fingerprint: String,
-    processors: Vec<ProcessorSpec>,
-    dims: Arc<DimTables>,
+    processors: Vec<ProcessorDef>,
+    sinks: Vec<SinkDef>,
+    tables: HashMap<PathBuf, Arc<DimTable>>,
+    /// Processors that failed to parse: readers of them are not reported again.
+    broken: Vec<String>,
 }
 
 impl TopologyDef {
-    /// Builds a fresh topology (processors with empty in-memory state).
-    pub fn build(&self) -> Result<Topology, RuntimeError> {
-        let mut b = TopologyBuilder::new(SOURCE);
-        for p in &self.processors {
-            add_processor(&mut b, p, &self.dims);
+    /// Builds the runnable topology and the source decoder.
+    pub fn build(&self) -> Result<(Topology, Decoder), RuntimeError> {
+        let file = self.path.display().to_string();
+        let decoder = self.input.compile().map_err(|errs| {
+            RuntimeError::Topology(errs.iter().map(|e| format!("{file}: {e}")).collect())
+        })?;
+        let mut b = TopologyBuilder::new(SOURCE, decoder.schema().clone());
+        let mut streams: HashMap<String, Stream> = HashMap::new();
+        streams.insert(SOURCE.to_string(), b.source());
+        let mut errors = Vec::new();
+        let mut cycles = Vec::new();
+        let ordered = order(&self.processors, &mut cycles);
+        errors.extend(cycles.into_iter().map(|e| format!("{file}: {e}")));
+        for p in ordered {
+            let mut inputs = Vec::new();
+            for i in &p.inputs {
+                match streams.get(i) {
+                    Some(s) => inputs.push(s.clone()),
+                    None if self.processors.iter().any(|q| &q.name == i) || self.broken.contains(i) => {}
+                    None => errors.push(format!(
+                        "{file}: processor `{}`: input `{i}` is not a processor of this topology (nor `{SOURCE}`)",
+                        p.name
+                    )),
+                }
+            }
+            if inputs.len() != p.inputs.len() {
+                continue;
+            }
+            let refs: Vec<&Stream> = inputs.iter().collect();
+            let out = match &p.kind {
+                Kind::Filter(cond) => b.add_with(&p.name, "filter", &refs, |s| {
+                    Ok((streams_core::dataflow::Filter::compile(cond, s)?, s.clone()))
+                }),
+                Kind::Map(spec) => b.add_with(&p.name, "map", &refs, |s| {
+                    streams_core::dataflow::Map::compile(spec, s)
+                }),
+                Kind::Dedup { key, retention_ms } => b.add_with(&p.name, "dedup", &refs, |s| {
+                    Ok((
+                        streams_core::dataflow::Dedup::compile(&p.name, key, *retention_ms, s)?,
+                        s.clone(),
+                    ))
+                }),
+                Kind::LookupJoin { table, spec } => match self.tables.get(table) {
+                    Some(t) => b.add_with(&p.name, "lookup_join", &refs, |s| {
+                        streams_core::dataflow::LookupJoin::compile(spec, t, s)
+                    }),
+                    // The loader reported why the table is missing; readers are not checked.
+                    None => b.add_with(&p.name, "lookup_join", &refs, |_| {
+                        Err::<(streams_core::dataflow::LookupJoin, _), _>(Vec::new())
+                    }),
+                },
+                Kind::Window(spec) => b.window_aggregate(&p.name, refs[0], spec),
+            };
+            streams.insert(p.name.clone(), out);
         }
-        b.build().map_err(|errs| {
-            RuntimeError::Topology(
-                errs.iter()
-                    .map(|e| format!("{}: {e}", self.path.display()))
-                    .collect(),
-            )
-        })
+        for s in &self.sinks {
+            match streams.get(&s.input) {
+                None if self.broken.contains(&s.input) => {}
+                Some(stream) => {
+                    let keys: Vec<&str> = s.key.iter().map(String::as_str).collect();
+                    b.sink(&s.name, stream, &keys);
+                }
+                None => errors.push(format!(
+                    "{file}: sink `{}`: input `{}` is not a processor of this topology (nor `{SOURCE}`)",
+                    s.name, s.input
+                )),
+            }
+        }
+        match b.build() {
+            Ok(t) if errors.is_empty() => Ok((t, decoder)),
+            Ok(_) => Err(RuntimeError::Topology(errors)),
+            Err(errs) => {
+                errors.extend(errs.iter().map(|e| format!("{file}: {e}")));
+                Err(RuntimeError::Topology(errors))
+            }
+        }
     }
 
-    /// The dimension tables.
-    pub fn dims(&self) -> &Arc<DimTables> {
-        &self.dims
+    /// The output tables (one per sink), in outbox order.
+    pub fn tables(&self) -> Result<Vec<streams_core::topology::TableInfo>, RuntimeError> {
+        Ok(tables_of(&self.build()?.0))
     }
 
-    /// The largest [`WindowSpec::closing_extent`] of the windowed aggregates (0 without).
+    /// How far past the last event time the longest window reaches (bounded mode).
     pub fn closing_extent_ms(&self) -> i64 {
         self.processors
             .iter()
             .filter_map(|p| match &p.kind {
-                spec::Kind::Window { window, .. } => Some(window.closing_extent()),
+                Kind::Window(w) => Some(w.window.closing_extent()),
                 _ => None,
             })
             .max()
             .unwrap_or(0)
     }
 
-    /// Names of the windowed aggregates (each has a `late` count in the ledger).
+    /// Names of the window aggregates (each counts its `late` rows).
     pub fn aggregate_names(&self) -> Vec<String> {
         self.processors
             .iter()
-            .filter(|p| matches!(p.kind, spec::Kind::Window { .. }))
+            .filter(|p| matches!(p.kind, Kind::Window(_)))
             .map(|p| p.name.clone())
             .collect()
     }
 }
 
-fn add_processor(b: &mut TopologyBuilder, p: &ProcessorSpec, dims: &Arc<DimTables>) {
-    let inputs: Vec<&str> = p.inputs.iter().map(String::as_str).collect();
-    match &p.kind {
-        spec::Kind::Dedup { key, retention_ms } => {
-            b.add(
-                &p.name,
-                &inputs,
-                Dedup::new(format!("{}.dedup", p.name), *key, *retention_ms),
-            );
-        }
-        spec::Kind::Enrich => {
-            b.add(&p.name, &inputs, Enrich::new(dims.clone()));
-        }
-        spec::Kind::Filter { conditions } => {
-            let conditions = conditions.clone();
-            b.add(
-                &p.name,
-                &inputs,
-                streams_core::processors::stateless::Filter::new(move |e: &streams_core::Event| {
-                    conditions.iter().all(|(f, v)| e.field_equals(*f, v))
-                }),
-            );
-        }
-        spec::Kind::Sink { fields } => {
-            b.add(&p.name, &inputs, EventsSink::new(fields.clone()));
-        }
-        spec::Kind::Window {
-            window,
-            group_by,
-            aggs,
-        } => match window {
-            WindowSpec::Session { gap } => {
-                b.add(
-                    &p.name,
-                    &inputs,
-                    SessionAggregate::new(
-                        format!("{}.sessions", p.name),
-                        *gap,
-                        group_by.clone(),
-                        aggs.clone(),
-                    ),
-                );
-            }
-            _ => {
-                b.add(
-                    &p.name,
-                    &inputs,
-                    WindowAggregate::new(
-                        format!("{}.windows", p.name),
-                        *window,
-                        group_by.clone(),
-                        aggs.clone(),
-                    ),
-                );
-            }
-        },
-    }
+/// The tables of a built topology (one per sink).
+pub fn tables_of(t: &Topology) -> Vec<streams_core::topology::TableInfo> {
+    t.sinks()
+        .iter()
+        .map(|s| streams_core::topology::TableInfo {
+            name: s.name.clone(),
+            schema: s.schema.clone(),
+            key_columns: s.key_columns.clone(),
+        })
+        .collect()
 }
 
-/// Loads and checks a topology file. Paths inside it (dimension files) are relative to
-/// the file's directory. Returns every problem at once.
+/// Processors with their inputs first; cycles are reported.
+fn order<'a>(procs: &'a [ProcessorDef], errors: &mut Vec<String>) -> Vec<&'a ProcessorDef> {
+    let mut done: Vec<&str> = vec![SOURCE];
+    let mut out = Vec::new();
+    let mut left: Vec<&ProcessorDef> = procs.iter().collect();
+    let known: Vec<&str> = procs.iter().map(|p| p.name.as_str()).collect();
+    loop {
+        let before = left.len();
+        left.retain(|p| {
+            let ready = p
+                .inputs
+                .iter()
+                .all(|i| done.contains(&i.as_str()) || !known.contains(&i.as_str()));
+            if ready {
+                out.push(*p);
+                done.push(p.name.as_str());
+            }
+            !ready
+        });
+        if left.is_empty() || left.len() == before {
+            break;
+        }
+    }
+    for p in left {
+        errors.push(format!(
+            "processor `{}`: is part of a cycle of inputs",
+            p.name
+        ));
+    }
+    out
+}
+
+/// Reads and checks a topology file.
 pub fn load_topology(path: &Path) -> Result<TopologyDef, RuntimeError> {
     let text = std::fs::read_to_string(path).map_err(|e| {
         RuntimeError::Topology(vec![format!(
@@ -173,64 +256,474 @@ pub fn load_topology(path: &Path) -> Result<TopologyDef, RuntimeError> {
     parse_topology(path, &text)
 }
 
-/// Parses topology text as if read from `path`.
+fn one_line(e: &toml::de::Error, text: &str) -> String {
+    let msg = e.message().trim().replace('\n', " ");
+    match e.span() {
+        Some(span) => {
+            let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
+            format!("line {line}: {msg}")
+        }
+        None => msg,
+    }
+}
+
+fn duration_ms(s: &str, what: &str, errors: &mut Vec<String>) -> i64 {
+    match humantime::parse_duration(s.trim()) {
+        Ok(d) if d.as_millis() > 0 => i64::try_from(d.as_millis()).unwrap_or(i64::MAX),
+        Ok(_) => {
+            errors.push(format!("{what} must be positive, got `{s}`"));
+            0
+        }
+        Err(e) => {
+            errors.push(format!("{what}: `{s}` is not a duration like `30s` ({e})"));
+            0
+        }
+    }
+}
+
+fn de<T: for<'de> Deserialize<'de>>(v: toml::Value, errs: &mut Vec<String>) -> Option<T> {
+    match v.try_into() {
+        Ok(t) => Some(t),
+        Err(e) => {
+            let e: toml::de::Error = e;
+            errs.push(e.message().trim().replace('\n', " "));
+            None
+        }
+    }
+}
+
+/// A TOML constant as a value of `ty`.
+fn toml_value(v: &toml::Value, ty: ColumnType) -> Option<Value> {
+    Some(match (v, ty) {
+        (toml::Value::String(s), ColumnType::Str) => Value::Str(s.as_str().into()),
+        (toml::Value::Integer(i), ColumnType::Int) => Value::Int(*i),
+        (toml::Value::Integer(i), ColumnType::Float) => Value::Float(*i as f64),
+        (toml::Value::Float(f), ColumnType::Float) => Value::Float(*f),
+        (toml::Value::Boolean(b), ColumnType::Bool) => Value::Bool(*b),
+        (toml::Value::String(s), ColumnType::Timestamp) => Value::Timestamp(parse_timestamp(s)?),
+        (toml::Value::Integer(i), ColumnType::Timestamp) => Value::Timestamp(*i),
+        (toml::Value::String(s), ColumnType::Date) => Value::Date(parse_date(s)?),
+        _ => return None,
+    })
+}
+
+fn input_schema(src: &spec::SourceFile, errors: &mut Vec<String>) -> InputSchema {
+    let mut input = InputSchema::default();
+    if let Some(b) = src.max_record_bytes {
+        input.max_record_bytes = usize::try_from(b).unwrap_or(usize::MAX);
+    }
+    match src.max_future.as_deref() {
+        None => {}
+        Some("none") => input.max_future_ms = None,
+        Some(f) => input.max_future_ms = Some(duration_ms(f, "[source] max_future", errors)),
+    }
+    input.event_time = src.event_time.clone();
+    input.event_time_column = src.event_time_column.clone();
+    for (k, name) in &src.metadata {
+        let m = match k.as_str() {
+            "timestamp" => Metadata::Timestamp,
+            "key" => Metadata::Key,
+            "topic" => Metadata::Topic,
+            "partition" => Metadata::Partition,
+            "offset" => Metadata::Offset,
+            other => {
+                errors.push(format!(
+                    "[source] metadata: unknown `{other}` (timestamp, key, topic, partition, offset)"
+                ));
+                continue;
+            }
+        };
+        input.metadata.push((m, name.clone()));
+    }
+    for f in &src.fields {
+        let item = format!("source field `{}`", f.name);
+        let Some(ty) = parse_type(&f.ty) else {
+            errors.push(format!(
+                "{item}: unknown type `{}` (string, bigint, double, boolean, timestamp, date)",
+                f.ty
+            ));
+            continue;
+        };
+        let mut spec = FieldSpec::new(&f.name, ty);
+        spec.path = f
+            .path
+            .as_deref()
+            .map(|p| p.split('.').map(str::to_string).collect())
+            .unwrap_or_default();
+        spec.required = f.required;
+        spec.reason = f.reason.clone();
+        if let Some(d) = &f.default {
+            match toml_value(d, ty) {
+                Some(v) => spec.default = Some(v),
+                None => errors.push(format!("{item}: the default {d} is not a {}", f.ty)),
+            }
+        }
+        let mut clean = Clean::default();
+        for c in &f.clean {
+            match c.as_str() {
+                "trim" => clean.trim = true,
+                "lower" => clean.upper = Some(false),
+                "upper" => clean.upper = Some(true),
+                "empty_as_null" => clean.empty_as_null = true,
+                other => errors.push(format!(
+                    "{item}: unknown cleaning `{other}` (trim, lower, upper, empty_as_null)"
+                )),
+            }
+        }
+        spec.clean = clean;
+        spec.on_invalid = match f.on_invalid.as_deref() {
+            None | Some("dlq") => OnInvalid::DeadLetter,
+            Some("null") => OnInvalid::Null,
+            Some(other) => {
+                errors.push(format!(
+                    "{item}: on_invalid is `dlq` or `null`, not `{other}`"
+                ));
+                OnInvalid::DeadLetter
+            }
+        };
+        input.fields.push(spec);
+    }
+    input.checks = src
+        .checks
+        .iter()
+        .map(|c| Check {
+            expr: c.expr.clone(),
+            reason: c.reason.clone(),
+        })
+        .collect();
+    input
+}
+
+fn window_spec(w: &spec::WindowFile, errs: &mut Vec<String>) -> Option<WindowSpec> {
+    let need = |v: &Option<String>, what: &str, errs: &mut Vec<String>| match v {
+        Some(s) => Some(duration_ms(s, &format!("window {what}"), errs)),
+        None => {
+            errs.push(format!("a {} window needs a `{what}`", w.kind));
+            None
+        }
+    };
+    let unused = |v: &Option<String>, what: &str, errs: &mut Vec<String>| {
+        if v.is_some() {
+            errs.push(format!("a {} window has no `{what}`", w.kind));
+        }
+    };
+    match w.kind.as_str() {
+        "tumbling" => {
+            unused(&w.advance, "advance", errs);
+            unused(&w.gap, "gap", errs);
+            Some(WindowSpec::Tumbling {
+                size: need(&w.size, "size", errs)?,
+            })
+        }
+        "hopping" | "sliding" => {
+            unused(&w.gap, "gap", errs);
+            let size = need(&w.size, "size", errs);
+            let advance = need(&w.advance, "advance", errs);
+            Some(WindowSpec::Hopping {
+                size: size?,
+                advance: advance?,
+            })
+        }
+        "session" => {
+            unused(&w.size, "size", errs);
+            unused(&w.advance, "advance", errs);
+            Some(WindowSpec::Session {
+                gap: need(&w.gap, "gap", errs)?,
+            })
+        }
+        other => {
+            errs.push(format!(
+                "unknown window type `{other}` (tumbling, hopping, session)"
+            ));
+            None
+        }
+    }
+}
+
+fn parse_processor(
+    kind: &str,
+    value: toml::Value,
+    base: &Path,
+    errs: &mut Vec<String>,
+) -> Option<ProcessorDef> {
+    let def = |name: String, input: spec::Inputs, kind: Kind| ProcessorDef {
+        name,
+        inputs: input.to_vec(),
+        kind,
+    };
+    match kind {
+        "filter" => {
+            let f: spec::FilterFile = de(value, errs)?;
+            Some(def(f.name, f.input, Kind::Filter(f.condition)))
+        }
+        "map" => {
+            let f: spec::MapFile = de(value, errs)?;
+            let mut set = Vec::new();
+            for s in &f.set {
+                match split_alias(s) {
+                    (expr, Some(name)) => set.push((name, expr)),
+                    (expr, None) => {
+                        errs.push(format!("set `{expr}`: name the column (`{expr} AS name`)"))
+                    }
+                }
+            }
+            Some(def(
+                f.name,
+                f.input,
+                Kind::Map(MapSpec {
+                    set,
+                    drop: f.drop,
+                    rename: f.rename.into_iter().collect(),
+                    select: f.select,
+                }),
+            ))
+        }
+        "dedup" => {
+            let f: spec::DedupFile = de(value, errs)?;
+            let retention_ms = duration_ms(&f.retention, "retention", errs);
+            Some(def(
+                f.name,
+                f.input,
+                Kind::Dedup {
+                    key: f.key,
+                    retention_ms,
+                },
+            ))
+        }
+        "lookup_join" => {
+            let f: spec::LookupJoinFile = de(value, errs)?;
+            let table_key = match f.table_key {
+                Some(k) => k,
+                None => f.key.clone(),
+            };
+            let columns: Vec<(String, String)> = f
+                .columns
+                .iter()
+                .map(|c| match split_alias(c) {
+                    (col, Some(name)) => (col, name),
+                    (col, None) => (col.clone(), col),
+                })
+                .collect();
+            let mut defaults = Vec::new();
+            for (name, v) in &f.defaults {
+                // The type is checked against the table's column by the join.
+                let value = match v {
+                    toml::Value::String(s) => Value::Str(s.as_str().into()),
+                    toml::Value::Integer(i) => Value::Int(*i),
+                    toml::Value::Float(x) => Value::Float(*x),
+                    toml::Value::Boolean(b) => Value::Bool(*b),
+                    other => {
+                        errs.push(format!("default for `{name}`: {other} is not a constant"));
+                        continue;
+                    }
+                };
+                defaults.push((name.clone(), value));
+            }
+            let mut types = BTreeMap::new();
+            for (c, t) in &f.types {
+                match parse_type(t) {
+                    Some(ty) => {
+                        types.insert(c.clone(), ty);
+                    }
+                    None => errs.push(format!("types: `{c}` has unknown type `{t}`")),
+                }
+            }
+            let _ = types; // resolved when the table is loaded (see `parse_topology`)
+            Some(def(
+                f.name,
+                f.input,
+                Kind::LookupJoin {
+                    table: base.join(&f.table),
+                    spec: LookupJoinSpec {
+                        key: f.key,
+                        table_key,
+                        columns,
+                        defaults,
+                    },
+                },
+            ))
+        }
+        "window_aggregate" => {
+            let f: spec::WindowAggFile = de(value, errs)?;
+            let window = window_spec(&f.window, errs);
+            let mut aggregates = Vec::new();
+            for a in &f.aggregates {
+                match AggFn::parse(&a.func) {
+                    Some(func) => aggregates.push(AggDef {
+                        name: a.name.clone(),
+                        func,
+                        expr: a.expr.clone(),
+                        condition: a.condition.clone(),
+                    }),
+                    None => errs.push(format!(
+                        "aggregate `{}`: unknown function `{}` ({})",
+                        a.name,
+                        a.func,
+                        AggFn::NAMES
+                    )),
+                }
+            }
+            let emit = match f.emit.as_deref() {
+                None | Some("final") => Emit::Final,
+                Some("update") => Emit::Update,
+                Some(other) => {
+                    errs.push(format!("emit is `final` or `update`, not `{other}`"));
+                    Emit::Final
+                }
+            };
+            Some(def(
+                f.name,
+                f.input,
+                Kind::Window(WindowAggregateSpec {
+                    window: window?,
+                    group_by: f.group_by,
+                    aggregates,
+                    having: f.having,
+                    emit,
+                }),
+            ))
+        }
+        other => {
+            errs.push(format!(
+                "unknown processor type `{other}` (filter, map, dedup, lookup_join, window_aggregate)"
+            ));
+            None
+        }
+    }
+}
+
+/// The fingerprint: a hash of the canonical JSON of the file's semantic parts (TOML
+/// tables are ordered maps, so the serialisation does not depend on the file's layout).
+fn fingerprint(value: &toml::Value) -> String {
+    let mut semantic = BTreeMap::new();
+    for key in ["source", "time", "processors", "sinks"] {
+        if let Some(v) = value.get(key) {
+            semantic.insert(key, v.clone());
+        }
+    }
+    let json = serde_json::to_string(&semantic).unwrap_or_default();
+    let digest = sha2::Sha256::digest(json.as_bytes());
+    digest.iter().take(8).map(|b| format!("{b:02x}")).collect()
+}
+
+/// Parses and checks a topology file's text; `path` names it in messages and anchors
+/// relative dimension-file paths.
 pub fn parse_topology(path: &Path, text: &str) -> Result<TopologyDef, RuntimeError> {
     let file_name = path.display().to_string();
     let base = path.parent().unwrap_or(Path::new(".")).to_path_buf();
-    let mut errors: Vec<String> = Vec::new();
-    let parsed = spec::parse(text, &mut errors);
-    let Some(parsed) = parsed else {
-        return Err(RuntimeError::Topology(
-            errors
-                .into_iter()
+    let fail = |errs: Vec<String>| {
+        RuntimeError::Topology(
+            errs.into_iter()
                 .map(|e| format!("{file_name}: {e}"))
                 .collect(),
-        ));
+        )
     };
-
-    let mut dims = DimTables::default();
-    let mut dims_errors = Vec::new();
-    for p in &parsed.processors {
-        if let spec::Kind::Enrich = p.kind {
-            if let Some(files) = &p.dim_files {
-                dims = load_dims(
-                    &base.join(&files.0),
-                    &base.join(&files.1),
-                    &base.join(&files.2),
-                    &mut dims_errors,
-                );
+    let raw: toml::Value = toml::from_str(text).map_err(|e| fail(vec![one_line(&e, text)]))?;
+    let file: TopologyFile = toml::from_str(text).map_err(|e| fail(vec![one_line(&e, text)]))?;
+    let mut errors = Vec::new();
+    if file.source.topics.is_empty() {
+        errors.push("[source]: `topics` is empty".to_string());
+    }
+    if file.source.format != "json" {
+        errors.push(format!(
+            "[source]: unknown format `{}` (json)",
+            file.source.format
+        ));
+    }
+    let input = input_schema(&file.source, &mut errors);
+    let watermark_delay_ms = duration_ms(
+        &file.time.watermark_delay,
+        "[time] watermark_delay",
+        &mut errors,
+    );
+    let idle_timeout_ms = duration_ms(&file.time.idle_timeout, "[time] idle_timeout", &mut errors);
+    let commit_interval_ms = duration_ms(&file.commit.interval, "[commit] interval", &mut errors);
+    if file.commit.max_records == 0 {
+        errors.push("[commit]: `max_records` must be positive".into());
+    }
+    let mut processors = Vec::new();
+    let mut broken = Vec::new();
+    let mut tables = HashMap::new();
+    for (i, value) in file.processors.into_iter().enumerate() {
+        let head: Result<spec::ProcessorHead, _> = value.clone().try_into();
+        let item = value
+            .get("name")
+            .and_then(|n| n.as_str())
+            .map(str::to_string)
+            .unwrap_or_else(|| format!("#{}", i + 1));
+        let mut errs = Vec::new();
+        let types = value
+            .get("types")
+            .and_then(|t| t.as_table())
+            .map(|t| {
+                t.iter()
+                    .filter_map(|(k, v)| Some((k.clone(), parse_type(v.as_str()?)?)))
+                    .collect::<BTreeMap<_, _>>()
+            })
+            .unwrap_or_default();
+        let p = match head {
+            Err(e) => {
+                errs.push(e.message().trim().replace('\n', " "));
+                None
+            }
+            Ok(h) => parse_processor(&h.kind, value, &base, &mut errs),
+        };
+        if let Some(p) = &p {
+            if let Kind::LookupJoin { table, .. } = &p.kind {
+                if !tables.contains_key(table) {
+                    match load_table(table, &types) {
+                        Ok(t) => {
+                            tables.insert(table.clone(), t);
+                        }
+                        Err(es) => errs.extend(es),
+                    }
+                }
             }
         }
+        if !errs.is_empty() {
+            broken.push(item.clone());
+        }
+        errors.extend(errs.into_iter().map(|e| format!("processor `{item}`: {e}")));
+        if let Some(p) = p {
+            processors.push(p);
+        }
     }
+    let mut topics = BTreeMap::new();
+    let mut sinks = Vec::new();
+    for s in file.sinks {
+        topics.insert(
+            s.name.clone(),
+            s.topic.clone().unwrap_or_else(|| s.name.clone()),
+        );
+        sinks.push(SinkDef {
+            name: s.name,
+            input: s.input,
+            key: s.key,
+        });
+    }
+    let def = TopologyDef {
+        path: path.to_path_buf(),
+        name: file.name,
+        source_topics: file.source.topics,
+        input,
+        watermark_delay_ms,
+        idle_timeout_ms,
+        commit_interval_ms,
+        max_records_per_commit: file.commit.max_records,
+        topics,
+        fingerprint: fingerprint(&raw),
+        processors,
+        sinks,
+        tables,
+        broken,
+    };
     let mut all: Vec<String> = errors
         .into_iter()
         .map(|e| format!("{file_name}: {e}"))
         .collect();
-    all.extend(dims_errors.into_iter().map(|e| format!("{file_name}: {e}")));
-
-    let def = TopologyDef {
-        path: path.to_path_buf(),
-        name: parsed.name,
-        source_topics: parsed.source_topics,
-        decode: parsed.decode,
-        watermark_delay_ms: parsed.watermark_delay_ms,
-        idle_timeout_ms: parsed.idle_timeout_ms,
-        commit_interval_ms: parsed.commit_interval_ms,
-        max_records_per_commit: parsed.max_records_per_commit,
-        topics: parsed.topics,
-        fingerprint: parsed.fingerprint,
-        processors: parsed.processors,
-        dims: Arc::new(dims),
-    };
-    // Graph-level problems (dangling inputs, window sizes, ...) come from the builder;
-    // inputs naming processors that failed to parse are not reported twice.
     if let Err(RuntimeError::Topology(build_errors)) = def.build() {
         for e in build_errors {
-            let blames_broken = parsed
-                .broken
-                .iter()
-                .any(|b| e.contains(&format!("input `{b}`")));
-            if !blames_broken && !all.contains(&e) {
+            if !all.contains(&e) {
                 all.push(e);
             }
         }
@@ -241,6 +734,3 @@ pub fn parse_topology(path: &Path, text: &str) -> Result<TopologyDef, RuntimeErr
         Err(RuntimeError::Topology(all))
     }
 }
-
-#[cfg(test)]
-mod tests;
