@@ -93,7 +93,7 @@ pub struct Engine {
 }
 
 /// Records decoded and processed together (fewer when a checkpoint or tick comes first).
-const BATCH_RECORDS: usize = 2048;
+const BATCH_RECORDS: usize = 8192;
 
 fn config() -> bincode::config::Configuration {
     bincode::config::standard()
@@ -362,7 +362,8 @@ impl Engine {
             return Ok(());
         }
         let pending = std::mem::take(&mut self.pending);
-        let records: Vec<SourceRecord> = pending.iter().map(|(r, _, _)| r.clone()).collect();
+        let (records, meta): (Vec<SourceRecord>, Vec<(i64, u32)>) =
+            pending.into_iter().map(|(r, w, p)| (r, (w, p))).unzip();
         let decoded = self.decoder.decode(&records).map_err(CoreError::from);
         let decoded = self.poison(decoded)?;
         self.ledger.consumed += records.len() as u64;
@@ -370,7 +371,7 @@ impl Engine {
         let mut accepted = decoded.rows.iter().zip(&decoded.event_ts).peekable();
         let mut watermarks = Vec::with_capacity(decoded.rows.len());
         let mut origins = Vec::with_capacity(decoded.rows.len());
-        for (i, (rec, wall, pid)) in pending.iter().enumerate() {
+        for (i, (rec, (wall, pid))) in records.into_iter().zip(meta).enumerate() {
             let i = i as u32;
             if let Some((_, dl)) = dead.next_if(|(d, _)| *d == i) {
                 self.ledger.dead_lettered += 1;
@@ -386,19 +387,19 @@ impl Engine {
                     partition: rec.partition,
                     offset: rec.offset,
                     timestamp: rec.timestamp,
-                    key: rec.key.clone(),
-                    value: rec.value.clone(),
+                    key: rec.key,
+                    value: rec.value,
                 });
-                self.wm.touch(*pid, *wall);
+                self.wm.touch(pid, wall);
             } else if let Some((_, ts)) = accepted.next_if(|(r, _)| **r == i) {
                 watermarks.push(self.wm.current());
                 origins.push(Origin {
                     partition: rec.partition,
                     offset: rec.offset,
                 });
-                self.wm.observe(*pid, *ts, *wall);
+                self.wm.observe(pid, *ts, wall);
             }
-            self.wm.advance(*wall);
+            self.wm.advance(wall);
         }
         let rows = decoded.event_ts.len() as u64;
         if rows > 0 {
