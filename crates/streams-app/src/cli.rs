@@ -6,7 +6,7 @@ use clap::{CommandFactory, Parser, Subcommand};
 
 use crate::cmd;
 
-/// A Kafka Streams-style stateful stream processor for click and transaction events.
+/// A Kafka Streams-style stateful stream processor: your events, your topology, exactly once.
 #[derive(Debug, Parser)]
 #[command(name = "streams-app", version, about, long_about = None)]
 struct Cli {
@@ -36,6 +36,10 @@ enum Command {
     /// Run a benchmark and print its numbers.
     #[command(subcommand)]
     Bench(BenchCommand),
+    /// Print the graph a topology file builds: source, processors, stores, sinks.
+    Describe(cmd::topology::DescribeArgs),
+    /// Check a topology file and report every problem at once.
+    Validate(cmd::topology::ValidateArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -98,7 +102,10 @@ pub fn main() -> ExitCode {
             };
         }
     };
-    let quiet = matches!(cli.command, Command::Demo(_));
+    let quiet = matches!(
+        cli.command,
+        Command::Demo(_) | Command::Describe(_) | Command::Validate(_)
+    );
     cmd::init_tracing(if quiet { "warn" } else { "info" });
     let result = match cli.command {
         Command::Run(args) => cmd::run::run(args),
@@ -111,6 +118,8 @@ pub fn main() -> ExitCode {
         Command::Demo(args) => cmd::demo::run(args),
         Command::Bench(BenchCommand::Engine(args)) => cmd::bench_engine::run(args),
         Command::Bench(BenchCommand::Summary(args)) => cmd::bench_summary::run(args),
+        Command::Describe(args) => cmd::topology::describe(args),
+        Command::Validate(args) => cmd::topology::validate(args),
     };
     match result {
         Ok(code) => code,

@@ -51,6 +51,8 @@ fn every_subcommand_is_documented_and_its_help_lists_every_flag() {
         "demo",
         "bench engine",
         "bench summary",
+        "describe",
+        "validate",
     ] {
         assert!(
             names.contains(&want.to_string()),
@@ -203,4 +205,112 @@ fn an_unreachable_broker_is_a_one_line_error() {
             "{args:?}: {err}"
         );
     }
+}
+
+#[test]
+fn describe_prints_the_graph_and_validate_accepts_the_reference() {
+    let topology = common::repo().join("topology/clickstream.toml");
+    let t = topology.display().to_string();
+    let out = run(&["describe".into(), "--topology".into(), t.clone()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    for want in [
+        "source source: event_id string, user_id bigint,",
+        "processor dedup (dedup: key event_id, retention 3600000 ms) <- source",
+        "store dedup (Dedup)",
+        "processor users (lookup_join: ",
+        "processor enriched (map: event_date = to_date(event_ts); select ",
+        "processor user_sessions (window_aggregate: session gap 30000 ms) <- enriched",
+        "sink events_clean <- enriched (key: event_id)",
+        "sink geo_device <- geo_device (key: country, device)",
+        "table events_clean -> topic events_clean",
+    ] {
+        assert!(text.contains(want), "`{want}` missing from:\n{text}");
+    }
+    let out = run(&["validate".into(), "--topology".into(), t]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("valid (6 sinks"));
+}
+
+#[test]
+fn validate_reports_every_problem_at_once_naming_file_and_item() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("users.csv"), "user_id,name\n1,ann\n").unwrap();
+    let path = dir.path().join("broken.toml");
+    std::fs::write(
+        &path,
+        r#"
+name = "broken"
+[source]
+topics = ["in"]
+fields = [{ name = "user_id", type = "bigint" }, { name = "city", type = "string" }]
+
+[[processors]]
+name = "misspelled"
+type = "filter"
+input = "source"
+where = "cty = 'oslo'"
+
+[[processors]]
+name = "typed"
+type = "filter"
+input = "source"
+where = "city + 1 > 2"
+
+[[processors]]
+name = "function"
+type = "map"
+input = "source"
+set = ["shout(city) AS loud"]
+
+[[processors]]
+name = "join"
+type = "lookup_join"
+input = "source"
+table = "users.csv"
+key = ["user_id"]
+columns = ["segment"]
+
+[[processors]]
+name = "sizeless"
+type = "window_aggregate"
+input = "source"
+window = { type = "tumbling" }
+aggregates = [{ name = "n", fn = "count" }]
+
+[[sinks]]
+name = "out"
+input = "source"
+"#,
+    )
+    .unwrap();
+    let p = path.display().to_string();
+    let out = run(&["validate".into(), "--topology".into(), p.clone()]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    for (item, msg) in [
+        (
+            "processor `misspelled`",
+            "unknown column `cty` (did you mean `city`?)",
+        ),
+        ("processor `typed`", "`+` needs a number, found string"),
+        ("processor `function`", "unknown function `shout`"),
+        ("processor `join`", "column `segment` is not a column of"),
+        ("processor `sizeless`", "a tumbling window needs a `size`"),
+    ] {
+        assert!(
+            err.lines()
+                .any(|l| l.starts_with(&p) && l.contains(item) && l.contains(msg)),
+            "no line with {item} / {msg}:\n{err}"
+        );
+    }
+    assert!(err.contains("5 problem(s) found"), "{err}");
 }

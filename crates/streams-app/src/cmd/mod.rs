@@ -10,6 +10,7 @@ pub mod replay;
 pub mod reset_state;
 pub mod run;
 pub mod topics;
+pub mod topology;
 
 /// A table in the style every command prints.
 pub fn table() -> comfy_table::Table {

@@ -147,7 +147,8 @@ impl LookupJoin {
             out.push(Column {
                 name: as_name.clone(),
                 ty,
-                nullable: default.is_none() || table.schema.columns[c].nullable,
+                // A default replaces every NULL: misses and empty cells alike.
+                nullable: default.is_none() && table.schema.columns[c].nullable,
             });
             brought.push((table.data.column(c).clone(), default));
         }
