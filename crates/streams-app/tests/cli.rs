@@ -224,7 +224,7 @@ fn describe_prints_the_graph_and_validate_accepts_the_reference() {
         "store dedup (Dedup)",
         "processor users (lookup_join: ",
         "processor enriched (map: event_date = to_date(event_ts); select ",
-        "processor user_sessions (window_aggregate: session gap 30000 ms) <- enriched",
+        "processor user_sessions (window_aggregate: session gap 30000 ms by user_id) <- enriched",
         "sink events_clean <- enriched (key: event_id)",
         "sink geo_device <- geo_device (key: country, device)",
         "table events_clean -> topic events_clean",

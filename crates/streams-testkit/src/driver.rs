@@ -281,6 +281,11 @@ impl TopologyTestDriver {
         self.sink.rows(table)
     }
 
+    /// Updates of open windows delivered to `table` (`emit = "update"`).
+    pub fn updates(&self, table: &str) -> Vec<Row> {
+        self.sink.updates(table)
+    }
+
     /// Rows delivered to `table`, as JSON objects.
     pub fn json(&self, table: &str) -> Vec<serde_json::Value> {
         self.sink.json(table)

@@ -11,6 +11,7 @@ use streams_runtime::{DeadLetterRecord, OutboxBatch, OutboxPayload};
 #[derive(Debug, Clone, PartialEq)]
 enum Record {
     Row(Row),
+    Update(Row),
     Dead(DeadLetterRecord),
 }
 
@@ -47,9 +48,8 @@ impl MemorySink {
             tables[batch.table as usize].clone()
         };
         let records: Vec<Record> = match &batch.payload {
-            OutboxPayload::Rows(rows) | OutboxPayload::Updates(rows) => {
-                rows.iter().cloned().map(Record::Row).collect()
-            }
+            OutboxPayload::Rows(rows) => rows.iter().cloned().map(Record::Row).collect(),
+            OutboxPayload::Updates(rows) => rows.iter().cloned().map(Record::Update).collect(),
             OutboxPayload::DeadLetters(d) => d.iter().cloned().map(Record::Dead).collect(),
         };
         let n = limit.map_or(records.len(), |l| l.min(records.len()));
@@ -86,7 +86,22 @@ impl MemorySink {
                 v.iter()
                     .filter_map(|r| match r {
                         Record::Row(r) => Some(r.clone()),
-                        Record::Dead(_) => None,
+                        _ => None,
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Updates of still-open windows delivered to `table` (`emit = "update"`), in order.
+    pub fn updates(&self, table: &str) -> Vec<Row> {
+        self.tables
+            .get(table)
+            .map(|v| {
+                v.iter()
+                    .filter_map(|r| match r {
+                        Record::Update(r) => Some(r.clone()),
+                        _ => None,
                     })
                     .collect()
             })
@@ -112,7 +127,7 @@ impl MemorySink {
                 v.iter()
                     .filter_map(|r| match r {
                         Record::Dead(d) => Some(d.clone()),
-                        Record::Row(_) => None,
+                        _ => None,
                     })
                     .collect()
             })

@@ -27,6 +27,9 @@ pub fn describe(args: DescribeArgs) -> anyhow::Result<ExitCode> {
     let def = load_topology(&args.topology.path)?;
     let (topology, _) = def.build()?;
     println!("topology {} ({})", def.name, def.path.display());
+    if !def.description.is_empty() {
+        println!("{}", def.description);
+    }
     println!("input topics: {}", def.source_topics.join(", "));
     print!("{}", topology.describe());
     for (table, topic) in &def.topics {

@@ -71,6 +71,8 @@ pub struct TopologyDef {
     pub path: PathBuf,
     /// The topology's name.
     pub name: String,
+    /// What it computes, in one line.
+    pub description: String,
     /// Input topics.
     pub source_topics: Vec<String>,
     /// The declared input.
@@ -704,6 +706,7 @@ pub fn parse_topology(path: &Path, text: &str) -> Result<TopologyDef, RuntimeErr
     let def = TopologyDef {
         path: path.to_path_buf(),
         name: file.name,
+        description: file.description.unwrap_or_default(),
         source_topics: file.source.topics,
         input,
         watermark_delay_ms,

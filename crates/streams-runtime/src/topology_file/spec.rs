@@ -11,6 +11,9 @@ use serde::Deserialize;
 pub struct TopologyFile {
     /// Name of the topology, used in logs and `describe`.
     pub name: String,
+    /// One line on what it computes, printed by `describe`.
+    #[serde(default)]
+    pub description: Option<String>,
     /// Where records come from and what they hold.
     pub source: SourceFile,
     /// Event-time settings.

@@ -95,13 +95,14 @@ impl Processor for FixedWindows {
     }
 
     fn describe(&self) -> String {
-        match self.window {
+        let w = match self.window {
             WindowSpec::Tumbling { size } => format!("tumbling {size} ms"),
             WindowSpec::Hopping { size, advance } => {
                 format!("hopping {size} ms every {advance} ms")
             }
             WindowSpec::Session { gap } => format!("session gap {gap} ms"),
-        }
+        };
+        format!("{w}{}", self.c.describe_tail())
     }
 
     fn init(&mut self, ctx: &mut Context<'_>) -> Result<(), CoreError> {

@@ -191,6 +191,22 @@ impl Common {
         ))
     }
 
+    /// `; having …; emit update` for `describe`.
+    fn describe_tail(&self) -> String {
+        let mut out = String::new();
+        let groups: Vec<&str> = self.group.iter().map(CompiledExpr::text).collect();
+        if !groups.is_empty() {
+            out.push_str(&format!(" by {}", groups.join(", ")));
+        }
+        if let Some(h) = &self.having {
+            out.push_str(&format!("; having {}", h.text()));
+        }
+        if self.emit == Emit::Update {
+            out.push_str("; emit update");
+        }
+        out
+    }
+
     /// Group-key columns and aggregate inputs of a batch.
     fn prepare(&self, batch: &Batch) -> Result<(Vec<ArrayRef>, Vec<Prepared>), CoreError> {
         let keys = self

@@ -182,7 +182,7 @@ impl Processor for Sessions {
     }
 
     fn describe(&self) -> String {
-        format!("session gap {} ms", self.gap)
+        format!("session gap {} ms{}", self.gap, self.c.describe_tail())
     }
 
     fn init(&mut self, ctx: &mut Context<'_>) -> Result<(), CoreError> {
