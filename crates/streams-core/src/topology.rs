@@ -32,4 +32,7 @@ pub struct TableInfo {
     pub schema: Schema,
     /// Columns whose values, joined by `|`, form the record key.
     pub key_columns: Vec<usize>,
+    /// Columns that partition file outputs (Parquet): they become `name=value`
+    /// directories, in this order, and are not stored inside the files.
+    pub partition_by: Vec<usize>,
 }

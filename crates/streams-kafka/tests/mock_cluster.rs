@@ -107,6 +107,7 @@ fn table() -> TableInfo {
             ],
         },
         key_columns: vec![1],
+        partition_by: vec![],
     }
 }
 

@@ -12,6 +12,94 @@ pub fn partition_dir(table_dir: &Path, date: &str) -> PathBuf {
     table_dir.join(format!("event_date={date}"))
 }
 
+/// A partition directory `name=value/...` (Hive's layout, which Spark, pyarrow, pandas
+/// and DuckDB read): values are percent-escaped where a path would break (`/`, `=`, `%`,
+/// `:`, control characters…); NULL is `__HIVE_DEFAULT_PARTITION__`.
+pub fn partition_path(parts: &[(&str, Option<String>)]) -> String {
+    parts
+        .iter()
+        .map(|(name, value)| match value {
+            Some(v) => format!("{name}={}", escape_partition_value(v)),
+            None => format!("{name}=__HIVE_DEFAULT_PARTITION__"),
+        })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// Escapes a partition value as Hive does (the characters it escapes, as `%XX`).
+pub fn escape_partition_value(v: &str) -> String {
+    let mut out = String::with_capacity(v.len());
+    for c in v.chars() {
+        let special = c.is_control()
+            || matches!(
+                c,
+                '"' | '#'
+                    | '%'
+                    | '\''
+                    | '*'
+                    | '/'
+                    | ':'
+                    | '='
+                    | '?'
+                    | '\\'
+                    | '\u{7f}'
+                    | '{'
+                    | '['
+                    | ']'
+                    | '^'
+            );
+        if special {
+            let mut buf = [0u8; 4];
+            for b in c.encode_utf8(&mut buf).bytes() {
+                out.push_str(&format!("%{b:02X}"));
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    if out.is_empty() {
+        // An empty directory name is not a path; Hive writes empty strings as NULL.
+        return "__HIVE_DEFAULT_PARTITION__".into();
+    }
+    out
+}
+
+/// Reads `name=value` directory names back (the inverse of [`partition_path`]).
+pub fn parse_partition_path(rel: &str) -> Option<Vec<(String, Option<String>)>> {
+    if rel.is_empty() {
+        return Some(Vec::new());
+    }
+    rel.split('/')
+        .map(|seg| {
+            let (name, value) = seg.split_once('=')?;
+            if name.is_empty() {
+                return None;
+            }
+            if value == "__HIVE_DEFAULT_PARTITION__" {
+                return Some((name.to_string(), None));
+            }
+            Some((name.to_string(), Some(unescape(value)?)))
+        })
+        .collect()
+}
+
+fn unescape(v: &str) -> Option<String> {
+    let bytes = v.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = v.get(i + 1..i + 3)?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
 /// Name of a published file holding epochs `first..=last` of one task.
 pub fn part_name(first: u64, last: u64, task: u32) -> String {
     format!("part-{first:020}-{last:020}-{task:04}.parquet")
@@ -48,6 +136,44 @@ pub fn is_hidden(name: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn partition_paths_round_trip_and_escape_like_hive() {
+        let cases: &[(&[(&str, Option<&str>)], &str)] = &[
+            (
+                &[("event_date", Some("2026-01-01"))],
+                "event_date=2026-01-01",
+            ),
+            (
+                &[("country", Some("US")), ("event_date", Some("2026-01-01"))],
+                "country=US/event_date=2026-01-01",
+            ),
+            (&[("page", Some("/home"))], "page=%2Fhome"),
+            (&[("k", Some("a=b:c%"))], "k=a%3Db%3Ac%25"),
+            (&[("k", None)], "k=__HIVE_DEFAULT_PARTITION__"),
+            (&[], ""),
+        ];
+        for (parts, want) in cases {
+            let owned: Vec<(&str, Option<String>)> = parts
+                .iter()
+                .map(|(n, v)| (*n, v.map(str::to_string)))
+                .collect();
+            let path = partition_path(&owned);
+            assert_eq!(&path, want);
+            let back = parse_partition_path(&path).unwrap();
+            let expect: Vec<(String, Option<String>)> = parts
+                .iter()
+                .map(|(n, v)| (n.to_string(), v.map(str::to_string)))
+                .collect();
+            assert_eq!(back, expect);
+        }
+        assert_eq!(
+            partition_path(&[("k", Some(String::new()))]),
+            "k=__HIVE_DEFAULT_PARTITION__"
+        );
+        assert_eq!(parse_partition_path("noequals"), None);
+        assert_eq!(parse_partition_path("k=%G1"), None);
+    }
 
     #[test]
     fn part_names_round_trip_and_sort_by_epoch() {

@@ -9,9 +9,9 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use crate::error::ParquetError;
 use crate::layout::is_hidden;
 
-/// Visible `.parquet` files under a table directory (all partitions), sorted.
+/// Visible `.parquet` files under a table directory (all partitions, any depth), sorted.
 pub fn visible_files(table_dir: &Path) -> Result<Vec<PathBuf>, ParquetError> {
-    let mut files = Vec::new();
+    let mut files = visible_files_in(table_dir)?;
     let parts = match std::fs::read_dir(table_dir) {
         Ok(parts) => parts,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(files),
@@ -23,7 +23,7 @@ pub fn visible_files(table_dir: &Path) -> Result<Vec<PathBuf>, ParquetError> {
         if is_hidden(&name) || !part.path().is_dir() {
             continue;
         }
-        files.extend(visible_files_in(&part.path())?);
+        files.extend(visible_files(&part.path())?);
     }
     files.sort();
     Ok(files)
@@ -76,8 +76,25 @@ pub fn read_table_json(table_dir: &Path) -> Result<Vec<serde_json::Value>, Parqu
         if buf.is_empty() {
             continue;
         }
-        let v: Vec<serde_json::Value> =
+        let mut v: Vec<serde_json::Value> =
             serde_json::from_slice(&buf).map_err(|e| ParquetError::format(&f, e))?;
+        // Partition columns live in the directory names (`name=value/...`).
+        let rel = f
+            .parent()
+            .and_then(|d| d.strip_prefix(table_dir).ok())
+            .map(|d| d.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let parts = crate::layout::parse_partition_path(&rel).unwrap_or_default();
+        for row in &mut v {
+            if let Some(obj) = row.as_object_mut() {
+                for (name, value) in &parts {
+                    let value = value
+                        .clone()
+                        .map_or(serde_json::Value::Null, serde_json::Value::String);
+                    obj.insert(name.clone(), value);
+                }
+            }
+        }
         rows.extend(v);
     }
     Ok(rows)

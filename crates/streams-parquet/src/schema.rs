@@ -41,8 +41,20 @@ pub fn to_record_batch(
     arrow: &SchemaRef,
     rows: &[&Row],
 ) -> Result<RecordBatch, ArrowError> {
-    let mut columns: Vec<ArrayRef> = Vec::with_capacity(schema.columns.len());
-    for (i, col) in schema.columns.iter().enumerate() {
+    let all: Vec<usize> = (0..schema.columns.len()).collect();
+    to_record_batch_of(schema, &all, arrow, rows)
+}
+
+/// The columns `columns` of rows (of `schema`) as one record batch of `arrow`.
+pub fn to_record_batch_of(
+    schema: &Schema,
+    columns_of: &[usize],
+    arrow: &SchemaRef,
+    rows: &[&Row],
+) -> Result<RecordBatch, ArrowError> {
+    let mut columns: Vec<ArrayRef> = Vec::with_capacity(columns_of.len());
+    for &i in columns_of {
+        let col = &schema.columns[i];
         let values = rows.iter().map(|r| r.get(i).unwrap_or(&Value::Null));
         let array: ArrayRef = match col.ty {
             ColumnType::Bool => Arc::new(
@@ -98,5 +110,9 @@ pub fn to_record_batch(
         };
         columns.push(array);
     }
-    RecordBatch::try_new(arrow.clone(), columns)
+    RecordBatch::try_new_with_options(
+        arrow.clone(),
+        columns,
+        &arrow::record_batch::RecordBatchOptions::new().with_row_count(Some(rows.len())),
+    )
 }

@@ -107,7 +107,7 @@ impl Engine {
         wall_now: i64,
     ) -> Result<Self, RuntimeError> {
         let (mut topology, decoder) = def.build()?;
-        let tables: Vec<TableInfo> = crate::topology_file::tables_of(&topology);
+        let tables: Vec<TableInfo> = def.tables_of(&topology)?;
         let db = StateDb::open(&opts.state_dir, topology.store_specs(), &opts.state)?;
         let corrupt = |what: &'static str, e: &dyn std::fmt::Display| RuntimeError::Corrupt {
             path: opts.state_dir.clone(),

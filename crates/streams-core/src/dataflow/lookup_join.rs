@@ -147,8 +147,9 @@ impl LookupJoin {
             out.push(Column {
                 name: as_name.clone(),
                 ty,
-                // A default replaces every NULL: misses and empty cells alike.
-                nullable: default.is_none() && table.schema.columns[c].nullable,
+                // A miss gives NULL unless there is a default, which replaces every NULL
+                // (misses and empty cells alike).
+                nullable: default.is_none(),
             });
             brought.push((table.data.column(c).clone(), default));
         }

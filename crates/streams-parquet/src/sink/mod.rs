@@ -16,13 +16,16 @@ use parquet::arrow::ArrowWriter;
 use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
 use streams_core::topology::TableInfo;
-use streams_core::value::format_date;
-use streams_core::{Row, Value};
+use streams_core::value::{format_date, format_timestamp};
+use streams_core::{Row, Schema, Value};
 use streams_runtime::{OutboxBatch, OutboxPayload};
 
 use crate::error::ParquetError;
-use crate::layout::{is_staged, parse_part_name, part_name, partition_dir, staged_name, table_dir};
-use crate::schema::{arrow_schema, to_record_batch};
+use crate::layout::{
+    is_hidden, is_staged, parse_part_name, parse_partition_path, part_name, partition_path,
+    staged_name, table_dir,
+};
+use crate::schema::{arrow_schema, to_record_batch_of};
 
 mod recovery;
 pub mod staging;
@@ -49,7 +52,7 @@ pub struct ParquetSinkConfig {
     pub max_file_age: Duration,
 }
 
-/// An open staging file of one (table, date).
+/// An open staging file of one (table, partition).
 struct Staging {
     first_epoch: u64,
     last_epoch: u64,
@@ -64,10 +67,12 @@ struct Staging {
 pub struct ParquetSink {
     cfg: ParquetSinkConfig,
     tables: Vec<TableInfo>,
+    /// Per table: the Arrow schema of its files (the partition columns left out), and
+    /// which row columns they hold.
     arrow: Vec<SchemaRef>,
-    date_col: Vec<Option<usize>>,
-    staging: BTreeMap<(usize, i32), Staging>,
-    published: HashMap<(usize, i32), Vec<(u64, u64)>>,
+    file_columns: Vec<Vec<usize>>,
+    staging: BTreeMap<(usize, String), Staging>,
+    published: HashMap<(usize, String), Vec<(u64, u64)>>,
     delivered: Option<u64>,
     /// Files published so far by this sink.
     pub files_published: u64,
@@ -109,24 +114,13 @@ impl ParquetSink {
         tables: &[TableInfo],
         committed: &[StagedFile],
     ) -> Result<Self, ParquetError> {
-        let mut published: HashMap<(usize, i32), Vec<(u64, u64)>> = HashMap::new();
+        let mut published: HashMap<(usize, String), Vec<(u64, u64)>> = HashMap::new();
         let mut found = Vec::new();
         for (t, info) in tables.iter().enumerate() {
-            let dir = table_dir(&cfg.output_dir, &cfg.app_id, &info.name);
-            let Ok(parts) = std::fs::read_dir(&dir) else {
-                continue;
-            };
-            for part in parts.flatten() {
-                let name = part.file_name().to_string_lossy().into_owned();
-                let Some(date) = name
-                    .strip_prefix("event_date=")
-                    .and_then(streams_core::value::parse_date)
-                else {
-                    continue;
-                };
-                let pdir = part.path();
-                for f in std::fs::read_dir(&pdir)
-                    .map_err(ParquetError::io("list", &pdir))?
+            let root = table_dir(&cfg.output_dir, &cfg.app_id, &info.name);
+            for (rel, dir) in partition_dirs(&root, info.partition_by.len())? {
+                for f in std::fs::read_dir(&dir)
+                    .map_err(ParquetError::io("list", &dir))?
                     .flatten()
                 {
                     let fname = f.file_name().to_string_lossy().into_owned();
@@ -135,7 +129,10 @@ impl ParquetSink {
                             .map_err(ParquetError::io("remove unfinished file", f.path()))?;
                     } else if let Some((first, last, task)) = parse_part_name(&fname) {
                         if task == cfg.task {
-                            published.entry((t, date)).or_default().push((first, last));
+                            published
+                                .entry((t, rel.clone()))
+                                .or_default()
+                                .push((first, last));
                         }
                     } else if let Some((first, task)) = parse_staging_name(&fname) {
                         if task == cfg.task {
@@ -147,7 +144,7 @@ impl ParquetSink {
                                 f.path(),
                                 FoundStaging {
                                     table: info.name.clone(),
-                                    date,
+                                    partition: rel.clone(),
                                     first_epoch: first,
                                     len,
                                 },
@@ -157,9 +154,9 @@ impl ParquetSink {
                 }
             }
         }
-        let by_name: HashMap<(String, i32), Vec<(u64, u64)>> = published
+        let by_name: HashMap<(String, String), Vec<(u64, u64)>> = published
             .iter()
-            .map(|((t, d), r)| ((tables[*t].name.clone(), *d), r.clone()))
+            .map(|((t, d), r)| ((tables[*t].name.clone(), d.clone()), r.clone()))
             .collect();
         let plan = plan_recovery(
             committed,
@@ -184,7 +181,9 @@ impl ParquetSink {
                         continue;
                     };
                     let Some((path, _)) = found.iter().find(|(_, g)| {
-                        g.table == c.table && g.date == c.date && g.first_epoch == c.first_epoch
+                        g.table == c.table
+                            && g.partition == c.partition
+                            && g.first_epoch == c.first_epoch
                     }) else {
                         continue;
                     };
@@ -200,7 +199,7 @@ impl ParquetSink {
                         .open(path)
                         .map_err(ParquetError::io("open staged rows", path))?;
                     staging.insert(
-                        (t, c.date),
+                        (t, c.partition.clone()),
                         Staging {
                             first_epoch: c.first_epoch,
                             last_epoch: c.last_epoch,
@@ -214,12 +213,25 @@ impl ParquetSink {
                 }
             }
         }
+        let file_columns: Vec<Vec<usize>> = tables
+            .iter()
+            .map(|t| {
+                (0..t.schema.columns.len())
+                    .filter(|c| !t.partition_by.contains(c))
+                    .collect()
+            })
+            .collect();
         Ok(ParquetSink {
-            arrow: tables.iter().map(|t| arrow_schema(&t.schema)).collect(),
-            date_col: tables
+            arrow: tables
                 .iter()
-                .map(|t| t.schema.index_of("event_date"))
+                .zip(&file_columns)
+                .map(|(t, cols)| {
+                    arrow_schema(&Schema {
+                        columns: cols.iter().map(|&c| t.schema.columns[c].clone()).collect(),
+                    })
+                })
                 .collect(),
+            file_columns,
             tables: tables.to_vec(),
             cfg,
             staging,
@@ -233,8 +245,8 @@ impl ParquetSink {
     /// touched staging file is fsynced before this returns. Rows of epochs a published or
     /// staged file already holds for their (table, date) are skipped.
     pub fn deliver(&mut self, batches: &[OutboxBatch]) -> Result<(), ParquetError> {
-        // Group by (table, date, epoch) so each epoch lands whole in one file.
-        let mut groups: BTreeMap<(usize, i32, u64), Vec<&Row>> = BTreeMap::new();
+        // Group by (table, partition, epoch) so each epoch lands whole in one file.
+        let mut groups: BTreeMap<(usize, String, u64), Vec<&Row>> = BTreeMap::new();
         for b in batches {
             self.delivered = self.delivered.max(Some(b.epoch));
             let OutboxPayload::Rows(rows) = &b.payload else {
@@ -244,40 +256,48 @@ impl ParquetSink {
             if t >= self.tables.len() {
                 continue;
             }
+            let info = &self.tables[t];
             for row in rows {
-                let date = match self.date_col[t].and_then(|c| row.get(c)) {
-                    Some(Value::Date(d)) => *d,
-                    _ => 0,
-                };
-                groups.entry((t, date, b.epoch)).or_default().push(row);
+                let parts: Vec<(&str, Option<String>)> = info
+                    .partition_by
+                    .iter()
+                    .map(|&c| {
+                        let name = info.schema.columns[c].name.as_str();
+                        (name, row.get(c).and_then(partition_value))
+                    })
+                    .collect();
+                groups
+                    .entry((t, partition_path(&parts), b.epoch))
+                    .or_default()
+                    .push(row);
             }
         }
         let mut touched = Vec::new();
         let mut new_dirs = Vec::new();
-        for ((t, date, epoch), rows) in groups {
-            let published = self
-                .published
-                .get(&(t, date))
-                .is_some_and(|r| covered(r, epoch));
+        for ((t, part, epoch), rows) in groups {
+            let key = (t, part);
+            let published = self.published.get(&key).is_some_and(|r| covered(r, epoch));
             let staged = self
                 .staging
-                .get(&(t, date))
+                .get(&key)
                 .is_some_and(|s| epoch <= s.last_epoch);
             if published || staged {
                 continue;
             }
-            if !self.staging.contains_key(&(t, date)) {
-                let dir = partition_dir(
-                    &table_dir(&self.cfg.output_dir, &self.cfg.app_id, &self.tables[t].name),
-                    &format_date(date),
-                );
+            if !self.staging.contains_key(&key) {
+                let root = table_dir(&self.cfg.output_dir, &self.cfg.app_id, &self.tables[t].name);
+                let dir = if key.1.is_empty() {
+                    root
+                } else {
+                    root.join(&key.1)
+                };
                 std::fs::create_dir_all(&dir)
                     .map_err(ParquetError::io("create directory", &dir))?;
                 let path = dir.join(staging_name(epoch, self.cfg.task));
                 let file = File::create(&path).map_err(ParquetError::io("create", &path))?;
                 new_dirs.push(dir.clone());
                 self.staging.insert(
-                    (t, date),
+                    key.clone(),
                     Staging {
                         first_epoch: epoch,
                         last_epoch: epoch,
@@ -289,8 +309,13 @@ impl ParquetSink {
                     },
                 );
             }
-            let batch = to_record_batch(&self.tables[t].schema, &self.arrow[t], &rows);
-            let Some(s) = self.staging.get_mut(&(t, date)) else {
+            let batch = to_record_batch_of(
+                &self.tables[t].schema,
+                &self.file_columns[t],
+                &self.arrow[t],
+                &rows,
+            );
+            let Some(s) = self.staging.get_mut(&key) else {
                 continue;
             };
             let batch = batch.map_err(|e| ParquetError::format(&s.path, e))?;
@@ -299,7 +324,7 @@ impl ParquetSink {
             out.flush()
                 .map_err(ParquetError::io("append staged rows to", &s.path))?;
             s.last_epoch = epoch;
-            touched.push((t, date));
+            touched.push(key);
         }
         touched.dedup();
         for k in touched {
@@ -318,13 +343,13 @@ impl ParquetSink {
 
     /// Publishes the files that reached their size or age limit.
     pub fn roll(&mut self) -> Result<(), ParquetError> {
-        let due: Vec<(usize, i32)> = self
+        let due: Vec<(usize, String)> = self
             .staging
             .iter()
             .filter(|(_, s)| {
                 s.opened.elapsed() >= self.cfg.max_file_age || s.len >= self.cfg.max_file_bytes
             })
-            .map(|(k, _)| *k)
+            .map(|(k, _)| k.clone())
             .collect();
         for k in due {
             self.publish(k)?;
@@ -334,7 +359,7 @@ impl ParquetSink {
 
     /// Publishes every staging file (shutdown, end of a bounded run).
     pub fn publish_all(&mut self) -> Result<(), ParquetError> {
-        let keys: Vec<(usize, i32)> = self.staging.keys().copied().collect();
+        let keys: Vec<(usize, String)> = self.staging.keys().cloned().collect();
         for k in keys {
             self.publish(k)?;
         }
@@ -343,7 +368,7 @@ impl ParquetSink {
 
     /// Rewrites a staging file as one Parquet file: written hidden, fsynced, renamed;
     /// then the staging file is removed (recovery removes it if a crash comes first).
-    fn publish(&mut self, key: (usize, i32)) -> Result<(), ParquetError> {
+    fn publish(&mut self, key: (usize, String)) -> Result<(), ParquetError> {
         let Some(s) = self.staging.remove(&key) else {
             return Ok(());
         };
@@ -388,15 +413,63 @@ impl ParquetSink {
     pub fn staged(&self) -> Vec<StagedFile> {
         self.staging
             .iter()
-            .map(|((t, date), s)| StagedFile {
+            .map(|((t, part), s)| StagedFile {
                 table: self.tables[*t].name.clone(),
-                date: *date,
+                partition: part.clone(),
                 first_epoch: s.first_epoch,
                 last_epoch: s.last_epoch,
                 len: s.len,
             })
             .collect()
     }
+}
+
+/// A value as a partition directory name: dates `YYYY-MM-DD`, timestamps RFC 3339,
+/// numbers and strings as written; NULL has none.
+fn partition_value(v: &Value) -> Option<String> {
+    Some(match v {
+        Value::Null => return None,
+        Value::Bool(b) => b.to_string(),
+        Value::Int(i) => i.to_string(),
+        Value::Float(f) => f.to_string(),
+        Value::Str(s) => s.to_string(),
+        Value::Timestamp(t) => format_timestamp(*t),
+        Value::Date(d) => format_date(*d),
+    })
+}
+
+/// The partition directories under a table (`depth` levels of `name=value`), with their
+/// paths relative to it; the table directory itself when it is not partitioned. A
+/// missing table directory has none; hidden entries are skipped.
+fn partition_dirs(root: &Path, depth: usize) -> Result<Vec<(String, PathBuf)>, ParquetError> {
+    if !root.is_dir() {
+        return Ok(Vec::new());
+    }
+    let mut level = vec![(String::new(), root.to_path_buf())];
+    for _ in 0..depth {
+        let mut next = Vec::new();
+        for (rel, dir) in level {
+            for e in std::fs::read_dir(&dir)
+                .map_err(ParquetError::io("list", &dir))?
+                .flatten()
+            {
+                let name = e.file_name().to_string_lossy().into_owned();
+                if is_hidden(&name) || !e.path().is_dir() || !name.contains('=') {
+                    continue;
+                }
+                let rel = if rel.is_empty() {
+                    name
+                } else {
+                    format!("{rel}/{name}")
+                };
+                if parse_partition_path(&rel).is_some() {
+                    next.push((rel, e.path()));
+                }
+            }
+        }
+        level = next;
+    }
+    Ok(level)
 }
 
 #[cfg(test)]

@@ -24,8 +24,9 @@ use crate::error::ParquetError;
 pub struct StagedFile {
     /// Output table name.
     pub table: String,
-    /// Event date (days since the epoch) of its partition.
-    pub date: i32,
+    /// Its partition directory, relative to the table (`event_date=2026-01-01`, or
+    /// `country=US/event_date=2026-01-01`; empty for an unpartitioned table).
+    pub partition: String,
     /// First epoch it holds (part of its name).
     pub first_epoch: u64,
     /// Last epoch it holds.
@@ -46,13 +47,13 @@ pub fn parse_staging_name(name: &str) -> Option<(u64, u32)> {
     Some((first.parse().ok()?, task.parse().ok()?))
 }
 
-/// A staging file found on disk: (table, date, first epoch) and its length.
+/// A staging file found on disk: (table, partition, first epoch) and its length.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FoundStaging {
     /// Table name.
     pub table: String,
-    /// Event date.
-    pub date: i32,
+    /// Partition directory, relative to the table.
+    pub partition: String,
     /// First epoch (from its name).
     pub first_epoch: u64,
     /// Length on disk.
@@ -77,20 +78,20 @@ pub enum Recovery {
 pub fn plan_recovery(
     committed: &[StagedFile],
     found: &[FoundStaging],
-    published: &HashMap<(String, i32), Vec<(u64, u64)>>,
+    published: &HashMap<(String, String), Vec<(u64, u64)>>,
 ) -> Result<Vec<Recovery>, String> {
-    let is_published = |table: &str, date: i32, first: u64, last: u64| {
+    let is_published = |table: &str, partition: &str, first: u64, last: u64| {
         published
-            .get(&(table.to_string(), date))
+            .get(&(table.to_string(), partition.to_string()))
             .is_some_and(|r| covered(r, first) && covered(r, last))
     };
     let mut out = Vec::new();
     for f in found {
-        let known = committed
-            .iter()
-            .find(|c| c.table == f.table && c.date == f.date && c.first_epoch == f.first_epoch);
+        let known = committed.iter().find(|c| {
+            c.table == f.table && c.partition == f.partition && c.first_epoch == f.first_epoch
+        });
         match known {
-            Some(c) if is_published(&c.table, c.date, c.first_epoch, c.last_epoch) => {
+            Some(c) if is_published(&c.table, &c.partition, c.first_epoch, c.last_epoch) => {
                 out.push(Recovery::Delete(f.clone()))
             }
             Some(c) if f.len >= c.len => out.push(Recovery::Resume(c.clone())),
@@ -104,10 +105,10 @@ pub fn plan_recovery(
         }
     }
     for c in committed {
-        let on_disk = found
-            .iter()
-            .any(|f| c.table == f.table && c.date == f.date && c.first_epoch == f.first_epoch);
-        if !on_disk && !is_published(&c.table, c.date, c.first_epoch, c.last_epoch) {
+        let on_disk = found.iter().any(|f| {
+            c.table == f.table && c.partition == f.partition && c.first_epoch == f.first_epoch
+        });
+        if !on_disk && !is_published(&c.table, &c.partition, c.first_epoch, c.last_epoch) {
             return Err(format!(
                 "staged rows of table {} (epochs {}..={}) are missing from the output directory",
                 c.table, c.first_epoch, c.last_epoch
@@ -177,7 +178,7 @@ mod tests {
     fn staged(table: &str, first: u64, last: u64, len: u64) -> StagedFile {
         StagedFile {
             table: table.into(),
-            date: 0,
+            partition: String::new(),
             first_epoch: first,
             last_epoch: last,
             len,
@@ -187,7 +188,7 @@ mod tests {
     fn found(table: &str, first: u64, len: u64) -> FoundStaging {
         FoundStaging {
             table: table.into(),
-            date: 0,
+            partition: String::new(),
             first_epoch: first,
             len,
         }
@@ -203,8 +204,8 @@ mod tests {
 
     #[test]
     fn recovery_table() {
-        let published: HashMap<(String, i32), Vec<(u64, u64)>> =
-            HashMap::from([(("t".to_string(), 0), vec![(1, 4)])]);
+        let published: HashMap<(String, String), Vec<(u64, u64)>> =
+            HashMap::from([(("t".to_string(), String::new()), vec![(1, 4)])]);
         // (name, committed, found, expected)
         let cases: Vec<(
             &str,

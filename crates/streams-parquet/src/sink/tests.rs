@@ -21,6 +21,7 @@ fn table() -> TableInfo {
             ],
         },
         key_columns: vec![1],
+        partition_by: vec![5],
     }
 }
 
@@ -115,11 +116,15 @@ fn files_are_published_whole_and_typed() {
         schema.field(3).data_type(),
         &arrow::datatypes::DataType::Float64
     );
-    assert_eq!(
-        schema.field(5).data_type(),
-        &arrow::datatypes::DataType::Date32
-    );
+    // The partition column lives in the directory name only (Hive's layout), so that
+    // readers that add it from the path (pyarrow, pandas) do not see it twice.
+    assert_eq!(schema.fields().len(), 5);
+    assert!(schema.field_with_name("event_date").is_err());
     assert_eq!(countries(dir.path()).len(), 14);
+    let rows = crate::read::read_table_json(&dir.path().join("app/t")).unwrap();
+    assert!(rows
+        .iter()
+        .all(|r| r["event_date"] == "1970-01-01" || r["event_date"] == "1970-01-02"));
 }
 
 #[test]
@@ -217,4 +222,65 @@ fn walk_hidden(dir: &Path) -> Vec<PathBuf> {
         }
     }
     out
+}
+
+#[test]
+fn several_partition_columns_nest_escape_and_survive_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut info = table();
+    // premium (with NULLs), then the date; countries like `e1-0` stay in the files.
+    info.partition_by = vec![4, 5];
+    let mut s = ParquetSink::open(cfg(dir.path()), std::slice::from_ref(&info), &[]).unwrap();
+    s.deliver(&epoch(1, 6)).unwrap();
+    let staged = s.staged();
+    drop(s);
+    // A restart finds the staging files under their nested directories and resumes them.
+    let mut s = ParquetSink::open(cfg(dir.path()), std::slice::from_ref(&info), &staged).unwrap();
+    s.deliver(&epoch(1, 6)).unwrap(); // a re-delivery changes nothing
+    s.publish_all().unwrap();
+    let mut names: Vec<String> = visible_files(&dir.path().join("app/t"))
+        .unwrap()
+        .iter()
+        .map(|f| {
+            f.parent()
+                .unwrap()
+                .strip_prefix(dir.path().join("app/t"))
+                .unwrap()
+                .display()
+                .to_string()
+        })
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "premium=__HIVE_DEFAULT_PARTITION__/event_date=1970-01-01",
+            "premium=__HIVE_DEFAULT_PARTITION__/event_date=1970-01-02",
+            "premium=false/event_date=1970-01-02",
+            "premium=true/event_date=1970-01-01",
+        ]
+    );
+    let rows = read_table_json(&dir.path().join("app/t")).unwrap();
+    assert_eq!(rows.len(), 6);
+    for r in &rows {
+        let i: i64 = r["events"].as_i64().unwrap();
+        let premium = if i % 3 == 0 {
+            serde_json::Value::Null
+        } else {
+            serde_json::Value::String((i % 2 == 0).to_string())
+        };
+        assert_eq!(r["premium"], premium, "{r}");
+        assert_eq!(
+            r["event_date"],
+            if i % 2 == 0 {
+                "1970-01-01"
+            } else {
+                "1970-01-02"
+            }
+        );
+    }
+    let file = &visible_files(&dir.path().join("app/t")).unwrap()[0];
+    let schema = crate::read::read_file(file).unwrap()[0].schema();
+    let cols: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+    assert_eq!(cols, ["window_start", "country", "events", "revenue"]);
 }

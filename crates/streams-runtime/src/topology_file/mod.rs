@@ -62,6 +62,7 @@ struct SinkDef {
     name: String,
     input: String,
     key: Vec<String>,
+    partition_by: Option<Vec<String>>,
 }
 
 /// A loaded, checked topology file.
@@ -178,7 +179,62 @@ impl TopologyDef {
 
     /// The output tables (one per sink), in outbox order.
     pub fn tables(&self) -> Result<Vec<streams_core::topology::TableInfo>, RuntimeError> {
-        Ok(tables_of(&self.build()?.0))
+        self.tables_of(&self.build()?.0)
+    }
+
+    /// The tables of a topology built from this definition (one per sink), with their
+    /// Parquet partition columns.
+    pub fn tables_of(
+        &self,
+        t: &Topology,
+    ) -> Result<Vec<streams_core::topology::TableInfo>, RuntimeError> {
+        let file = self.path.display();
+        let mut errors = Vec::new();
+        let mut out = Vec::new();
+        for s in t.sinks() {
+            let declared = self
+                .sinks
+                .iter()
+                .find(|d| d.name == s.name)
+                .and_then(|d| d.partition_by.clone());
+            let names = declared.unwrap_or_else(|| {
+                s.schema
+                    .index_of("event_date")
+                    .map(|_| vec!["event_date".to_string()])
+                    .unwrap_or_default()
+            });
+            let mut partition_by = Vec::new();
+            for n in &names {
+                match s.schema.index_of(n) {
+                    Some(i) if !partition_by.contains(&i) => partition_by.push(i),
+                    Some(_) => errors.push(format!(
+                        "{file}: sink `{}`: partition_by names `{n}` twice",
+                        s.name
+                    )),
+                    None => errors.push(format!(
+                        "{file}: sink `{}`: partition_by column `{n}` is not a column of `{}`",
+                        s.name, s.input
+                    )),
+                }
+            }
+            if !s.schema.columns.is_empty() && partition_by.len() == s.schema.columns.len() {
+                errors.push(format!(
+                    "{file}: sink `{}`: every column is a partition column; the files would hold none",
+                    s.name
+                ));
+            }
+            out.push(streams_core::topology::TableInfo {
+                name: s.name.clone(),
+                schema: s.schema.clone(),
+                key_columns: s.key_columns.clone(),
+                partition_by,
+            });
+        }
+        if errors.is_empty() {
+            Ok(out)
+        } else {
+            Err(RuntimeError::Topology(errors))
+        }
     }
 
     /// How far past the last event time the longest window reaches (bounded mode).
@@ -201,18 +257,6 @@ impl TopologyDef {
             .map(|p| p.name.clone())
             .collect()
     }
-}
-
-/// The tables of a built topology (one per sink).
-pub fn tables_of(t: &Topology) -> Vec<streams_core::topology::TableInfo> {
-    t.sinks()
-        .iter()
-        .map(|s| streams_core::topology::TableInfo {
-            name: s.name.clone(),
-            schema: s.schema.clone(),
-            key_columns: s.key_columns.clone(),
-        })
-        .collect()
 }
 
 /// Processors with their inputs first; cycles are reported.
@@ -701,6 +745,7 @@ pub fn parse_topology(path: &Path, text: &str) -> Result<TopologyDef, RuntimeErr
             name: s.name,
             input: s.input,
             key: s.key,
+            partition_by: s.partition_by,
         });
     }
     let def = TopologyDef {
@@ -724,7 +769,8 @@ pub fn parse_topology(path: &Path, text: &str) -> Result<TopologyDef, RuntimeErr
         .into_iter()
         .map(|e| format!("{file_name}: {e}"))
         .collect();
-    if let Err(RuntimeError::Topology(build_errors)) = def.build() {
+    let built = def.build().and_then(|(t, _)| def.tables_of(&t));
+    if let Err(RuntimeError::Topology(build_errors)) = built {
         for e in build_errors {
             if !all.contains(&e) {
                 all.push(e);

@@ -357,4 +357,9 @@ pub struct SinkFile {
     /// Kafka topic (default: the sink's name).
     #[serde(default)]
     pub topic: Option<String>,
+    /// Columns that partition the Parquet output into `name=value` directories (Hive's
+    /// layout), in this order; they live in the directory names only. Default:
+    /// `["event_date"]` when the table has that column, else none.
+    #[serde(default)]
+    pub partition_by: Option<Vec<String>>,
 }

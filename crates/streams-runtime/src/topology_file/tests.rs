@@ -180,3 +180,59 @@ fn syntax_errors_name_the_line() {
     assert_eq!(errors.len(), 1);
     assert!(errors[0].starts_with("t.toml: line 2"), "{}", errors[0]);
 }
+
+#[test]
+fn partition_columns_default_to_event_date_and_are_checked() {
+    let def = load_topology(&repo_topology()).unwrap();
+    for t in def.tables().unwrap() {
+        let names: Vec<&str> = t
+            .partition_by
+            .iter()
+            .map(|&c| t.schema.columns[c].name.as_str())
+            .collect();
+        assert_eq!(names, ["event_date"], "{}", t.name);
+    }
+    let text = r#"
+name = "p"
+[source]
+topics = ["in"]
+fields = [{ name = "id", type = "bigint" }, { name = "city", type = "string" }]
+
+[[sinks]]
+name = "by_city"
+input = "source"
+partition_by = ["city"]
+
+[[sinks]]
+name = "flat"
+input = "source"
+
+[[sinks]]
+name = "wrong"
+input = "source"
+partition_by = ["town", "id", "id"]
+"#;
+    let err = parse_topology(Path::new("p.toml"), text).unwrap_err();
+    let RuntimeError::Topology(errors) = err else {
+        panic!()
+    };
+    assert_eq!(
+        errors,
+        [
+            "p.toml: sink `wrong`: partition_by column `town` is not a column of `source`",
+            "p.toml: sink `wrong`: partition_by names `id` twice",
+        ]
+    );
+    let ok = parse_topology(
+        Path::new("p.toml"),
+        &text.replace(r#""town", "id", "id""#, r#""id""#),
+    )
+    .unwrap();
+    let parts: Vec<Vec<usize>> = ok
+        .tables()
+        .unwrap()
+        .iter()
+        .map(|t| t.partition_by.clone())
+        .collect();
+    assert_eq!(parts, [vec![1], vec![], vec![0]]);
+}
