@@ -41,3 +41,19 @@ if $tests && ! cargo nextest --version >/dev/null 2>&1; then
   echo "setup: installing cargo-nextest from crates.io (a few minutes, once)" >&2
   cargo install --locked cargo-nextest
 fi
+
+# The readers test reads the Parquet output with pandas, pyarrow and DuckDB, from a
+# virtual environment of their own (pinned in tests/readers/requirements.txt).
+if $tests; then
+  venv="${STREAMS_VENV:-$HOME/.cache/streams-app/venv}"
+  if ! "$venv/bin/python" -c 'import pandas, pyarrow, duckdb' >/dev/null 2>&1; then
+    echo "setup: installing pandas, pyarrow and duckdb into $venv (once)" >&2
+    command -v python3 >/dev/null 2>&1 || {
+      SUDO=""; [ "$(id -u)" != "0" ] && SUDO="sudo"
+      $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq python3 python3-venv >/dev/null
+    }
+    python3 -m venv "$venv"
+    "$venv/bin/python" -m pip install -q --disable-pip-version-check \
+      -r "$(dirname "$0")/../tests/readers/requirements.txt"
+  fi
+fi

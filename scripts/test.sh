@@ -10,6 +10,8 @@ bash scripts/install-kafka.sh
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/streams-app/target}"
 mkdir -p "$CARGO_TARGET_DIR"
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+# The Python that has the readers (pandas, pyarrow, DuckDB) setup.sh installed.
+export STREAMS_TEST_PYTHON="${STREAMS_TEST_PYTHON:-${STREAMS_VENV:-$HOME/.cache/streams-app/venv}/bin/python}"
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check

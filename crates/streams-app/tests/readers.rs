@@ -1,0 +1,102 @@
+//! The output as our users read it: the demo's Parquet tables read with pandas
+//! (`read_parquet` of the directory), pyarrow (`dataset(..., partitioning="hive")`) and
+//! DuckDB (`read_parquet(..., hive_partitioning = true)`), each checked for every row,
+//! every column (partition columns from the directory names) and the file columns'
+//! types (`tests/readers/check_parquet.py`; `scripts/setup.sh --tests` installs the
+//! readers and `scripts/test.sh` points `STREAMS_TEST_PYTHON` at them).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[path = "../../../tests/common/mod.rs"]
+mod common;
+
+use streams_core::input::type_word;
+
+#[test]
+fn pandas_pyarrow_and_duckdb_read_every_output_table() {
+    let repo = common::repo();
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let out = common::app_cmd("warn")
+        .current_dir(&repo)
+        .args([
+            "demo",
+            "--events",
+            "8000",
+            "--partitions",
+            "2",
+            "--app-id",
+            "readers",
+        ])
+        .arg("--state-dir")
+        .arg(dir.path().join("checkpoints"))
+        .arg("--output-dir")
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report = String::from_utf8_lossy(&out.stdout);
+    let accepted: usize = report
+        .lines()
+        .find_map(|l| {
+            let l = l.trim_matches(|c: char| c == '│' || c.is_whitespace());
+            l.strip_prefix("accepted")?.trim().parse().ok()
+        })
+        .unwrap_or_else(|| panic!("no accepted count in:\n{report}"));
+
+    let def = streams_runtime::load_topology(&repo.join("topology/clickstream.toml")).unwrap();
+    let mut tables = Vec::new();
+    for t in def.tables().unwrap() {
+        let tdir = data.join("readers").join(&t.name);
+        // What the app wrote, counted by our own reader; events_clean must hold every
+        // accepted event.
+        let rows = streams_parquet::read::read_table_json(&tdir).unwrap().len();
+        if t.name == "events_clean" {
+            assert_eq!(rows, accepted);
+        }
+        assert!(rows > 0, "{} is empty", t.name);
+        let columns: serde_json::Map<String, serde_json::Value> = t
+            .schema
+            .columns
+            .iter()
+            .map(|c| (c.name.clone(), serde_json::Value::from(type_word(c.ty))))
+            .collect();
+        let partition_by: Vec<&str> = t
+            .partition_by
+            .iter()
+            .map(|&c| t.schema.columns[c].name.as_str())
+            .collect();
+        tables.push(serde_json::json!({
+            "dir": tdir.display().to_string(),
+            "rows": rows,
+            "columns": columns,
+            "partition_by": partition_by,
+        }));
+    }
+    let expect = dir.path().join("expect.json");
+    std::fs::write(&expect, serde_json::json!({ "tables": tables }).to_string()).unwrap();
+    let python = std::env::var("STREAMS_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
+    let out = std::process::Command::new(&python)
+        .arg(repo.join("tests/readers/check_parquet.py"))
+        .arg(&expect)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {python} ({e}): run scripts/setup.sh --tests"));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success(),
+        "the readers disagree with the output (python: {python}; scripts/setup.sh --tests installs them):\n{text}"
+    );
+    assert_eq!(
+        text.lines().filter(|l| l.starts_with("ok ")).count(),
+        3 * tables.len(),
+        "{text}"
+    );
+}
