@@ -287,3 +287,129 @@ fn sigkill_restarts_against_a_real_broker_equal_an_uninterrupted_run() {
         .unwrap();
     assert!(big.1.len() > 2048, "dead letters keep the original bytes");
 }
+
+/// A topology other than the clickstream, end to end on Apache Kafka: users' own JSON
+/// lines sent with `produce --file`, `run --until end` of `topology/air_quality.toml`
+/// with a SIGKILL and a restart on the way, and the alerts topic (read `read_committed`)
+/// equal to the 5-minute sliding averages worked out here.
+#[test]
+fn air_quality_alerts_end_to_end_with_a_sigkill() {
+    let broker = KafkaBroker::start();
+    let bs = broker.bootstrap().to_string();
+    create_topic(&bs, "air-quality-raw", 3, &[]);
+    let dir = tempfile::tempdir().unwrap();
+    let t0: i64 = 1_767_225_600_000; // 2026-01-01T00:00:00Z
+    let locations = ["Delhi", "Oslo", "Lima", "Cairo"];
+    let mut rng = rand::rngs::SmallRng::seed_from_u64(5);
+    let mut readings = Vec::new();
+    let mut lines = String::new();
+    for step in 0..720i64 {
+        for (l, loc) in locations.iter().enumerate() {
+            let t = t0 + step * 5_000 + l as i64 * 300;
+            let pm25: f64 = match l {
+                0 => 25.0 + (step % 90) as f64 / 3.0,
+                1 => 5.0 + rng.random_range(0..10) as f64,
+                _ => 28.0 + rng.random_range(0..150) as f64 / 10.0,
+            };
+            let pm10 = pm25 * 1.4;
+            lines.push_str(&format!(
+                r#"{{"sensor_id":"{loc}-1","timestamp":"{}","pm25":{pm25},"pm10":{pm10},"temperature":21.5,"humidity":40,"location":"{loc}"}}"#,
+                streams_core::value::format_timestamp(t)
+            ));
+            lines.push('\n');
+            readings.push((loc.to_string(), t, pm25, pm10));
+        }
+    }
+    lines.push_str("{\"location\":\"Nowhere\"}\nnot json\n");
+    let file = dir.path().join("readings.jsonl");
+    std::fs::write(&file, lines).unwrap();
+    let o = run_cmd(&[
+        "produce",
+        "--bootstrap-servers",
+        &bs,
+        "--topic",
+        "air-quality-raw",
+        "--file",
+        file.to_str().unwrap(),
+        "--key-field",
+        "location",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+
+    let topo = repo().join("topology/air_quality.toml");
+    let (state, data) = (dir.path().join("state"), dir.path().join("data"));
+    let args = broker_run_args(
+        "aq",
+        &bs,
+        state.to_str().unwrap(),
+        data.to_str().unwrap(),
+        topo.to_str().unwrap(),
+    );
+    let mut child = spawn(&args);
+    child.wait_stderr("running", Duration::from_secs(60));
+    std::thread::sleep(Duration::from_millis(1_500));
+    child.kill(); // SIGKILL
+    let mut bounded = args.clone();
+    bounded.extend(["--until", "end"]);
+    let o = run_cmd(&bounded);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+
+    // Brute force: window starts are the multiples of 1 minute within 5 minutes before t.
+    let mut sums: BTreeMap<(i64, String), (f64, f64, u32)> = BTreeMap::new();
+    for (loc, t, pm25, pm10) in &readings {
+        let mut start = t.div_euclid(60_000) * 60_000;
+        while start > t - 300_000 {
+            let e = sums.entry((start, loc.clone())).or_default();
+            e.0 += pm25;
+            e.1 += pm10;
+            e.2 += 1;
+            start -= 60_000;
+        }
+    }
+    let want: BTreeMap<(String, String), (f64, f64)> = sums
+        .into_iter()
+        .filter(|(_, (a, _, n))| a / *n as f64 > 35.4)
+        .map(|((start, loc), (a, b, n))| {
+            (
+                (streams_core::value::format_timestamp(start), loc),
+                (a / n as f64, b / n as f64),
+            )
+        })
+        .collect();
+    assert!(
+        want.len() > 50,
+        "the input should raise alerts: {}",
+        want.len()
+    );
+    let got = contents(&bs, "air-quality-alerts");
+    assert_eq!(
+        got.len(),
+        want.len(),
+        "one alert per unhealthy window, none twice"
+    );
+    for (key, value) in got {
+        let v: Value = serde_json::from_str(&value).unwrap();
+        let loc = v["location"].as_str().unwrap().to_string();
+        assert_eq!(key.as_deref(), Some(loc.as_str()));
+        let start = v["window_start"].as_str().unwrap().to_string();
+        let (pm25, pm10) = want
+            .get(&(start.clone(), loc.clone()))
+            .unwrap_or_else(|| panic!("unexpected alert {start} {loc}"));
+        assert!((v["avg_pm25"].as_f64().unwrap() - pm25).abs() < 1e-9, "{v}");
+        assert!((v["avg_pm10"].as_f64().unwrap() - pm10).abs() < 1e-9, "{v}");
+        assert_eq!(v["avg_temp"].as_f64(), Some(21.5));
+    }
+    let dlq = read_topic(&bs, &runner_dlq("aq"));
+    let reasons: BTreeSet<String> = dlq
+        .iter()
+        .map(|r| r.2["streams-dlq-reason"].clone())
+        .collect();
+    assert_eq!(
+        reasons,
+        BTreeSet::from(["malformed_json".to_string(), "missing_field".to_string()])
+    );
+}
+
+fn runner_dlq(app: &str) -> String {
+    format!("{app}-dlq")
+}
