@@ -12,7 +12,7 @@ use anyhow::{bail, Context as _};
 use clap::ValueEnum as _;
 use streams_kafka::admin::{self, TopicSpec};
 use streams_kafka::{ClientConfig, Guarantee, KafkaSink, KafkaSource, SinkConfig, SourceConfig};
-use streams_parquet::{ParquetSink, ParquetSinkConfig};
+use streams_parquet::{FileFormat, ParquetSink, ParquetSinkConfig};
 use streams_runtime::checkpoint::{start_offset, StartFrom};
 use streams_runtime::{Engine, EngineOptions, OutboxBatch, TopologyDef};
 use streams_state::StateConfig;
@@ -73,7 +73,11 @@ pub struct RunOptions {
 /// The outputs: Kafka topics (with the DLQ) and Parquet tables.
 struct Sinks {
     kafka: KafkaSink,
-    parquet: ParquetSink,
+    /// The file sinks (Parquet, CSV), each with the name its staged files are
+    /// checkpointed under.
+    files: Vec<(&'static str, ParquetSink)>,
+    /// Per table: printed to stdout as delivered (a tap, at-least-once).
+    console: Vec<bool>,
     /// Kafka positions right after each delivered epoch that the outbox still holds. The
     /// checkpoint records the positions after the newest epoch the outbox forgets: a
     /// recovery scan from there sees every record of every epoch it may re-deliver.
@@ -206,31 +210,72 @@ fn deliver(
                 Err(e) => return Err(e.into()),
             }
         }
-        sinks.parquet.deliver(batches)?;
+        for (_, f) in &mut sinks.files {
+            f.deliver(batches)?;
+        }
+        print_console(&sinks.console, &tables, batches);
         if let Some(e) = batches.iter().map(|b| b.epoch).max() {
             sinks.positions_after.insert(e, sinks.kafka.positions());
         }
     }
-    sinks.parquet.roll()?;
+    for (_, f) in &mut sinks.files {
+        f.roll()?;
+    }
     mark_durable(sinks, engine, batches.iter().map(|b| b.epoch).max());
     Ok(true)
 }
 
-/// The name under which the Parquet sink's staged files are checkpointed.
+/// The names under which the file sinks' staged files are checkpointed.
 const PARQUET_STATE: &str = "parquet";
+const CSV_STATE: &str = "csv";
+
+/// The console tap: every row (and update) of the tables that ask for it, as
+/// `table {json}` lines on stdout, when it is delivered. At-least-once: the outbox of a
+/// checkpoint is printed again after a restart.
+fn print_console(
+    console: &[bool],
+    tables: &[streams_core::topology::TableInfo],
+    batches: &[OutboxBatch],
+) {
+    use std::io::Write as _;
+    if !console.iter().any(|c| *c) {
+        return;
+    }
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    for b in batches {
+        let t = b.table as usize;
+        if !console.get(t).copied().unwrap_or(false) {
+            continue;
+        }
+        let (rows, kind) = match &b.payload {
+            streams_runtime::OutboxPayload::Rows(r) => (r, ""),
+            streams_runtime::OutboxPayload::Updates(r) => (r, " (update)"),
+            streams_runtime::OutboxPayload::DeadLetters(_) => continue,
+        };
+        for r in rows {
+            let json = streams_core::value::row_to_json(&tables[t].schema, r);
+            // A closed stdout (a pipe to `head`) must not stop the app.
+            let _ = writeln!(out, "{}{kind} {json}", tables[t].name);
+        }
+    }
+    let _ = out.flush();
+}
 
 /// The outbox may forget an epoch once Kafka acknowledged it and Parquet staged it; the
 /// same checkpoint records the staged files' lengths.
 fn mark_durable(sinks: &mut Sinks, engine: &mut Engine, kafka_through: Option<u64>) {
-    // Vec of plain structs: serialising it cannot fail.
-    let staged = serde_json::to_vec(&sinks.parquet.staged()).unwrap_or_default();
-    engine.set_sink_state(PARQUET_STATE, staged);
-    let kafka_through = kafka_through.unwrap_or(engine.epoch());
-    let Some(e) = sinks
-        .parquet
-        .durable_through()
-        .map(|p| p.min(kafka_through))
-    else {
+    let mut through = Some(kafka_through.unwrap_or(engine.epoch()));
+    for (name, f) in &sinks.files {
+        // Vec of plain structs: serialising it cannot fail.
+        let staged = serde_json::to_vec(&f.staged()).unwrap_or_default();
+        engine.set_sink_state(name, staged);
+        through = match (through, f.durable_through()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            _ => None,
+        };
+    }
+    let Some(e) = through else {
         return;
     };
     engine.mark_delivered(e);
@@ -395,30 +440,66 @@ opts
             streams_kafka::Protocol::IdempotentScan => "idempotent producer with recovery scan (the broker has no transactions)",
         }
     );
-    let committed_staging: Vec<streams_parquet::StagedFile> = match engine.sink_state(PARQUET_STATE)
-    {
-        Some(bytes) => serde_json::from_slice(bytes).with_context(|| {
-            format!(
-                "state at {}: cannot decode the staged Parquet files",
-                dir.display()
+    let outputs: Vec<streams_runtime::topology_file::SinkOutputs> = engine
+        .tables()
+        .iter()
+        .map(|t| {
+            def.outputs.get(&t.name).copied().unwrap_or(
+                streams_runtime::topology_file::SinkOutputs {
+                    kafka: true,
+                    parquet: true,
+                    csv: false,
+                    console: false,
+                },
             )
-        })?,
-        None => Vec::new(),
-    };
-    let parquet = ParquetSink::open(
-        ParquetSinkConfig {
-            output_dir: opts.output_dir.clone(),
-            app_id: opts.app_id.clone(),
-            task: 0,
-            max_file_bytes: opts.parquet_max_file_bytes,
-            max_file_age: opts.parquet_roll_interval,
-        },
-        engine.tables(),
-        &committed_staging,
-    )?;
+        })
+        .collect();
+    let mut files = Vec::new();
+    for (name, format) in [
+        (PARQUET_STATE, FileFormat::Parquet),
+        (CSV_STATE, FileFormat::Csv),
+    ] {
+        let wanted: Vec<bool> = outputs
+            .iter()
+            .map(|o| {
+                if format == FileFormat::Parquet {
+                    o.parquet
+                } else {
+                    o.csv
+                }
+            })
+            .collect();
+        if !wanted.iter().any(|w| *w) {
+            continue;
+        }
+        let committed_staging: Vec<streams_parquet::StagedFile> = match engine.sink_state(name) {
+            Some(bytes) => serde_json::from_slice(bytes).with_context(|| {
+                format!(
+                    "state at {}: cannot decode the staged {name} files",
+                    dir.display()
+                )
+            })?,
+            None => Vec::new(),
+        };
+        let sink = ParquetSink::open(
+            ParquetSinkConfig {
+                output_dir: opts.output_dir.clone(),
+                app_id: opts.app_id.clone(),
+                task: 0,
+                max_file_bytes: opts.parquet_max_file_bytes,
+                max_file_age: opts.parquet_roll_interval,
+                format,
+                tables: wanted,
+            },
+            engine.tables(),
+            &committed_staging,
+        )?;
+        files.push((name, sink));
+    }
     let mut sinks = Sinks {
         kafka,
-        parquet,
+        files,
+        console: outputs.iter().map(|o| o.console).collect(),
         positions_after: BTreeMap::new(),
     };
     sinks.kafka.restore_positions(engine.sink_positions());
@@ -460,7 +541,9 @@ opts
             info!("stopping: final checkpoint");
             let batches = engine.commit(wall_ms())?;
             if deliver(&mut sinks, &mut engine, &batches, false, &stop)? {
-                sinks.parquet.publish_all()?;
+                for (_, f) in &mut sinks.files {
+                    f.publish_all()?;
+                }
                 mark_durable(&mut sinks, &mut engine, None);
             }
             engine.commit(wall_ms())?;
@@ -497,7 +580,9 @@ opts
             engine.end_of_input()?;
             let batches = engine.commit(wall_ms())?;
             deliver(&mut sinks, &mut engine, &batches, false, &stop)?;
-            sinks.parquet.publish_all()?;
+            for (_, f) in &mut sinks.files {
+                f.publish_all()?;
+            }
             mark_durable(&mut sinks, &mut engine, None);
             engine.commit(wall_ms())?;
             source.commit_group_offsets()?;
@@ -546,7 +631,9 @@ opts
         }
         if last_roll.elapsed() >= Duration::from_secs(1) {
             // Age-based publishing also happens while no records arrive.
-            sinks.parquet.roll()?;
+            for (_, f) in &mut sinks.files {
+                f.roll()?;
+            }
             mark_durable(&mut sinks, &mut engine, None);
             last_roll = Instant::now();
         }

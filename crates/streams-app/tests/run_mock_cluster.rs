@@ -490,3 +490,82 @@ fn a_full_state_disk_stops_the_app_and_a_restart_after_freeing_space_loses_nothi
     // Too small for this input's state (its write-ahead log alone outgrows it).
     full_disk_then_freed(23, |s| s.state.clone(), "256k", false);
 }
+
+/// One pass, several sinks: `topology/clickstream_by_country.toml` writes the clean
+/// events as Parquet partitioned by country and as CSV, an aggregate to Kafka, and
+/// prints the raw and the parsed records to stdout.
+#[test]
+fn one_pass_writes_parquet_by_country_csv_and_console_taps() {
+    let records = input(3_000, 2, 9);
+    let mut s = Setup::new(2, &records);
+    s.cluster.create_topic("country_traffic", 2, 1).unwrap();
+    s.topology = repo().join("topology/clickstream_by_country.toml");
+    let mut args = s.run_args();
+    args.extend(["--until", "end"]);
+    let o = run_cmd_log(&args, "info");
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    );
+    assert!(o.status.success(), "{stderr}");
+    let l = ledger(&stderr);
+    let accepted = l["accepted"] as usize;
+    let fitting = accepted + l["duplicate"] as usize;
+
+    // Console taps: every record that fits the schema, raw and parsed.
+    let raw: Vec<&str> = stdout.lines().filter(|x| x.starts_with("raw {")).collect();
+    let parsed = stdout.lines().filter(|x| x.starts_with("parsed {")).count();
+    assert_eq!((raw.len(), parsed), (fitting, fitting));
+    let first: serde_json::Value = serde_json::from_str(&raw[0]["raw ".len()..]).unwrap();
+    let inner: serde_json::Value =
+        serde_json::from_str(first["raw_json"].as_str().unwrap()).unwrap();
+    assert!(inner["event_id"].is_string(), "{inner}");
+
+    // Parquet partitioned by country only (kafka = false: no topic), country not in files.
+    let pq_dir = s.out.join("app/events_by_country");
+    let mut countries: Vec<String> = std::fs::read_dir(&pq_dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    countries.sort();
+    assert!(
+        countries.iter().all(|c| c.starts_with("country=")),
+        "{countries:?}"
+    );
+    assert!(countries.len() > 3);
+    let rows = streams_parquet::read::read_table_json(&pq_dir).unwrap();
+    assert_eq!(rows.len(), accepted);
+    let file = &streams_parquet::read::visible_files(&pq_dir).unwrap()[0];
+    let schema = streams_parquet::read::read_file(file).unwrap()[0].schema();
+    assert!(schema.field_with_name("country").is_err());
+
+    // The CSV copy: the same partitions, a header row per file, every row once.
+    let csv_dir = s.out.join("app/csv/events_by_country");
+    let mut csv_countries: Vec<String> = std::fs::read_dir(&csv_dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    csv_countries.sort();
+    assert_eq!(csv_countries, countries);
+    let mut csv_rows = 0;
+    for c in &countries {
+        for f in std::fs::read_dir(csv_dir.join(c)).unwrap() {
+            let f = f.unwrap();
+            let name = f.file_name().to_string_lossy().into_owned();
+            assert!(
+                name.starts_with("part-") && name.ends_with(".csv"),
+                "{name}"
+            );
+            let text = std::fs::read_to_string(f.path()).unwrap();
+            let mut lines = text.lines();
+            assert!(
+                lines.next().unwrap().starts_with("event_id,user_id,"),
+                "{name}"
+            );
+            csv_rows += lines.count();
+        }
+    }
+    assert_eq!(csv_rows, accepted);
+    // The aggregate still goes to Kafka.
+    assert!(!contents(&s.bs, "country_traffic").is_empty());
+}

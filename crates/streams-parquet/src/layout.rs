@@ -102,12 +102,20 @@ fn unescape(v: &str) -> Option<String> {
 
 /// Name of a published file holding epochs `first..=last` of one task.
 pub fn part_name(first: u64, last: u64, task: u32) -> String {
-    format!("part-{first:020}-{last:020}-{task:04}.parquet")
+    part_name_with(first, last, task, "parquet")
 }
 
-/// Parses [`part_name`]: `(first, last, task)`.
+/// [`part_name`] with another extension (`csv`).
+pub fn part_name_with(first: u64, last: u64, task: u32, ext: &str) -> String {
+    format!("part-{first:020}-{last:020}-{task:04}.{ext}")
+}
+
+/// Parses [`part_name`] (any of the sink's extensions): `(first, last, task)`.
 pub fn parse_part_name(name: &str) -> Option<(u64, u64, u32)> {
-    let rest = name.strip_prefix("part-")?.strip_suffix(".parquet")?;
+    let rest = name.strip_prefix("part-")?;
+    let rest = rest
+        .strip_suffix(".parquet")
+        .or_else(|| rest.strip_suffix(".csv"))?;
     let mut it = rest.split('-');
     let first = it.next()?.parse().ok()?;
     let last = it.next()?.parse().ok()?;
@@ -120,7 +128,12 @@ pub fn parse_part_name(name: &str) -> Option<(u64, u64, u32)> {
 
 /// Name of the hidden file a task stages from `first_epoch` on, until it is published.
 pub fn staged_name(first_epoch: u64, task: u32) -> String {
-    format!(".part-{first_epoch:020}-{task:04}.parquet.inprogress")
+    staged_name_with(first_epoch, task, "parquet")
+}
+
+/// [`staged_name`] with another extension (`csv`).
+pub fn staged_name_with(first_epoch: u64, task: u32, ext: &str) -> String {
+    format!(".part-{first_epoch:020}-{task:04}.{ext}.inprogress")
 }
 
 /// Whether `name` is a file staged by [`staged_name`] (a crash leaves it behind).

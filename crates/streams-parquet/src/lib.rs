@@ -16,4 +16,4 @@ pub mod schema;
 pub mod sink;
 
 pub use error::ParquetError;
-pub use sink::{ParquetSink, ParquetSinkConfig, StagedFile};
+pub use sink::{FileFormat, ParquetSink, ParquetSinkConfig, StagedFile};

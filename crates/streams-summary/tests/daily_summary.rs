@@ -8,7 +8,7 @@ use std::path::Path;
 
 use streams_core::value::date_of;
 use streams_core::Value;
-use streams_parquet::{ParquetSink, ParquetSinkConfig};
+use streams_parquet::{FileFormat, ParquetSink, ParquetSinkConfig};
 use streams_runtime::outbox::plan_outbox;
 use streams_summary::{load_segments, summarize_day, summarize_day_with, SummaryConfig};
 
@@ -36,6 +36,8 @@ fn write_input(out: &Path, rows: &[In]) {
             task: 0,
             max_file_bytes: 1 << 30,
             max_file_age: std::time::Duration::from_secs(3600),
+            format: FileFormat::Parquet,
+            tables: Vec::new(),
         },
         &tables,
         &[],

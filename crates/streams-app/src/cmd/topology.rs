@@ -45,7 +45,7 @@ pub fn validate(args: ValidateArgs) -> anyhow::Result<ExitCode> {
             println!(
                 "{}: valid ({} sinks, fingerprint {})",
                 def.path.display(),
-                def.topics.len(),
+                def.outputs.len(),
                 def.fingerprint
             );
             Ok(ExitCode::SUCCESS)

@@ -751,6 +751,10 @@ fn metadata_column(
             recs.map(|r| Some(r.topic.as_ref()))
                 .collect::<arrow::array::StringArray>(),
         ),
+        Metadata::Value => Arc::new(
+            recs.map(|r| Some(String::from_utf8_lossy(&r.value)))
+                .collect::<arrow::array::StringArray>(),
+        ),
         Metadata::Partition => Arc::new(
             recs.map(|r| Some(r.partition as i64))
                 .collect::<arrow::array::Int64Array>(),

@@ -136,6 +136,8 @@ pub enum Metadata {
     Partition,
     /// The offset (bigint).
     Offset,
+    /// The record value as text (the raw JSON, for taps and audits).
+    Value,
 }
 
 impl Metadata {
@@ -143,7 +145,7 @@ impl Metadata {
         match self {
             Metadata::Timestamp => Column::new(name, ColumnType::Timestamp),
             Metadata::Key => Column::nullable(name, ColumnType::Str),
-            Metadata::Topic => Column::new(name, ColumnType::Str),
+            Metadata::Topic | Metadata::Value => Column::new(name, ColumnType::Str),
             Metadata::Partition | Metadata::Offset => Column::new(name, ColumnType::Int),
         }
     }

@@ -22,8 +22,8 @@ use streams_runtime::{OutboxBatch, OutboxPayload};
 
 use crate::error::ParquetError;
 use crate::layout::{
-    is_hidden, is_staged, parse_part_name, parse_partition_path, part_name, partition_path,
-    staged_name, table_dir,
+    is_hidden, is_staged, parse_part_name, parse_partition_path, part_name_with, partition_path,
+    staged_name_with, table_dir,
 };
 use crate::schema::{arrow_schema, to_record_batch_of};
 
@@ -36,6 +36,33 @@ use staging::{
     parse_staging_name, plan_recovery, read_frames, staging_name, write_frame, FoundStaging,
     Recovery,
 };
+
+/// The format of a file sink's published files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileFormat {
+    /// Parquet (Snappy), under `<output-dir>/<app-id>/<table>/`.
+    Parquet,
+    /// CSV with a header row, under `<output-dir>/<app-id>/csv/<table>/`.
+    Csv,
+}
+
+impl FileFormat {
+    /// File extension.
+    pub fn ext(self) -> &'static str {
+        match self {
+            FileFormat::Parquet => "parquet",
+            FileFormat::Csv => "csv",
+        }
+    }
+
+    /// Where a table's files go.
+    pub fn table_dir(self, output_dir: &Path, app_id: &str, table: &str) -> PathBuf {
+        match self {
+            FileFormat::Parquet => table_dir(output_dir, app_id, table),
+            FileFormat::Csv => output_dir.join(app_id).join("csv").join(table),
+        }
+    }
+}
 
 /// Settings of the Parquet sink.
 #[derive(Debug, Clone)]
@@ -50,6 +77,10 @@ pub struct ParquetSinkConfig {
     pub max_file_bytes: u64,
     /// Publish a file once its first row is this old (wall clock).
     pub max_file_age: Duration,
+    /// Parquet or CSV files.
+    pub format: FileFormat,
+    /// Per table (in the engine's order): whether this sink writes it. Empty: all.
+    pub tables: Vec<bool>,
 }
 
 /// An open staging file of one (table, partition).
@@ -117,7 +148,9 @@ impl ParquetSink {
         let mut published: HashMap<(usize, String), Vec<(u64, u64)>> = HashMap::new();
         let mut found = Vec::new();
         for (t, info) in tables.iter().enumerate() {
-            let root = table_dir(&cfg.output_dir, &cfg.app_id, &info.name);
+            let root = cfg
+                .format
+                .table_dir(&cfg.output_dir, &cfg.app_id, &info.name);
             for (rel, dir) in partition_dirs(&root, info.partition_by.len())? {
                 for f in std::fs::read_dir(&dir)
                     .map_err(ParquetError::io("list", &dir))?
@@ -253,7 +286,7 @@ impl ParquetSink {
                 continue;
             };
             let t = b.table as usize;
-            if t >= self.tables.len() {
+            if t >= self.tables.len() || !self.writes(t) {
                 continue;
             }
             let info = &self.tables[t];
@@ -285,7 +318,11 @@ impl ParquetSink {
                 continue;
             }
             if !self.staging.contains_key(&key) {
-                let root = table_dir(&self.cfg.output_dir, &self.cfg.app_id, &self.tables[t].name);
+                let root = self.cfg.format.table_dir(
+                    &self.cfg.output_dir,
+                    &self.cfg.app_id,
+                    &self.tables[t].name,
+                );
                 let dir = if key.1.is_empty() {
                     root
                 } else {
@@ -372,25 +409,54 @@ impl ParquetSink {
         let Some(s) = self.staging.remove(&key) else {
             return Ok(());
         };
-        let tmp = s.dir.join(staged_name(s.first_epoch, self.cfg.task));
+        let ext = self.cfg.format.ext();
+        let tmp = s
+            .dir
+            .join(staged_name_with(s.first_epoch, self.cfg.task, ext));
         let file = File::create(&tmp).map_err(ParquetError::io("create", &tmp))?;
-        let mut writer =
-            ArrowWriter::try_new(file, self.arrow[key.0].clone(), Some(writer_properties()))
-                .map_err(|e| ParquetError::format(&tmp, e))?;
         let mut input = std::io::BufReader::new(
             File::open(&s.path).map_err(ParquetError::io("open staged rows", &s.path))?,
         );
-        read_frames(&mut input, &s.path, |_, batch| {
-            writer
-                .write(&batch)
-                .map_err(|e| ParquetError::format(&tmp, e))
-        })?;
-        let file = writer
-            .into_inner()
-            .map_err(|e| ParquetError::format(&tmp, e))?;
-        let target = s
-            .dir
-            .join(part_name(s.first_epoch, s.last_epoch, self.cfg.task));
+        let file = match self.cfg.format {
+            FileFormat::Parquet => {
+                let mut writer = ArrowWriter::try_new(
+                    file,
+                    self.arrow[key.0].clone(),
+                    Some(writer_properties()),
+                )
+                .map_err(|e| ParquetError::format(&tmp, e))?;
+                read_frames(&mut input, &s.path, |_, batch| {
+                    writer
+                        .write(&batch)
+                        .map_err(|e| ParquetError::format(&tmp, e))
+                })?;
+                writer
+                    .into_inner()
+                    .map_err(|e| ParquetError::format(&tmp, e))?
+            }
+            FileFormat::Csv => {
+                let mut writer = arrow::csv::WriterBuilder::new()
+                    .with_header(true)
+                    .build(std::io::BufWriter::new(file));
+                // A staging file always holds at least one epoch's frame, so the header
+                // (written with the first batch) is always there.
+                read_frames(&mut input, &s.path, |_, batch| {
+                    writer
+                        .write(&batch)
+                        .map_err(|e| ParquetError::format(&tmp, e))
+                })?;
+                writer
+                    .into_inner()
+                    .into_inner()
+                    .map_err(|e| ParquetError::io("write", &tmp)(e.into_error()))?
+            }
+        };
+        let target = s.dir.join(part_name_with(
+            s.first_epoch,
+            s.last_epoch,
+            self.cfg.task,
+            ext,
+        ));
         publish_staged(file, &tmp, &target)?;
         fsync_dir(&s.dir)?;
         std::fs::remove_file(&s.path).map_err(ParquetError::io("remove staged rows", &s.path))?;
@@ -401,6 +467,10 @@ impl ParquetSink {
         self.files_published += 1;
         tracing::debug!(file = %target.display(), "published parquet file");
         Ok(())
+    }
+
+    fn writes(&self, table: usize) -> bool {
+        self.cfg.tables.is_empty() || self.cfg.tables.get(table).copied().unwrap_or(false)
     }
 
     /// Every epoch up to this one is durable here (staged or published): the outbox may

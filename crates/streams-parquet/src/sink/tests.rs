@@ -61,6 +61,8 @@ fn cfg(dir: &Path) -> ParquetSinkConfig {
         task: 0,
         max_file_bytes: 128 << 20,
         max_file_age: Duration::from_secs(3600),
+        format: FileFormat::Parquet,
+        tables: Vec::new(),
     }
 }
 

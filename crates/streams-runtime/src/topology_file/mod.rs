@@ -65,6 +65,19 @@ struct SinkDef {
     partition_by: Option<Vec<String>>,
 }
 
+/// Where one table's rows go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SinkOutputs {
+    /// Its Kafka topic.
+    pub kafka: bool,
+    /// Parquet files.
+    pub parquet: bool,
+    /// CSV files.
+    pub csv: bool,
+    /// stdout (at-least-once).
+    pub console: bool,
+}
+
 /// A loaded, checked topology file.
 #[derive(Debug, Clone)]
 pub struct TopologyDef {
@@ -86,8 +99,10 @@ pub struct TopologyDef {
     pub commit_interval_ms: i64,
     /// Checkpoint after this many records.
     pub max_records_per_commit: u64,
-    /// Output topic per table.
+    /// Output topic per table (tables with `kafka = false` have none).
     pub topics: BTreeMap<String, String>,
+    /// Where each table's rows go, by table name.
+    pub outputs: BTreeMap<String, SinkOutputs>,
     /// Hash of the semantic parts of the file (source, time, processors, sinks) in a
     /// canonical serialisation: state written under another fingerprint is refused.
     pub fingerprint: String,
@@ -372,9 +387,10 @@ fn input_schema(src: &spec::SourceFile, errors: &mut Vec<String>) -> InputSchema
             "topic" => Metadata::Topic,
             "partition" => Metadata::Partition,
             "offset" => Metadata::Offset,
+            "value" => Metadata::Value,
             other => {
                 errors.push(format!(
-                    "[source] metadata: unknown `{other}` (timestamp, key, topic, partition, offset)"
+                    "[source] metadata: unknown `{other}` (timestamp, key, topic, partition, offset, value)"
                 ));
                 continue;
             }
@@ -735,12 +751,31 @@ pub fn parse_topology(path: &Path, text: &str) -> Result<TopologyDef, RuntimeErr
         }
     }
     let mut topics = BTreeMap::new();
+    let mut outputs = BTreeMap::new();
     let mut sinks = Vec::new();
     for s in file.sinks {
-        topics.insert(
-            s.name.clone(),
-            s.topic.clone().unwrap_or_else(|| s.name.clone()),
-        );
+        let out = SinkOutputs {
+            kafka: s.kafka.unwrap_or(true),
+            parquet: s.parquet.unwrap_or(true),
+            csv: s.csv.unwrap_or(false),
+            console: s.console.unwrap_or(false),
+        };
+        if !(out.kafka || out.parquet || out.csv || out.console) {
+            errors.push(format!(
+                "sink `{}`: kafka, parquet, csv and console are all off: its rows would go nowhere",
+                s.name
+            ));
+        }
+        if s.topic.is_some() && !out.kafka {
+            errors.push(format!("sink `{}`: a `topic` with `kafka = false`", s.name));
+        }
+        if out.kafka {
+            topics.insert(
+                s.name.clone(),
+                s.topic.clone().unwrap_or_else(|| s.name.clone()),
+            );
+        }
+        outputs.insert(s.name.clone(), out);
         sinks.push(SinkDef {
             name: s.name,
             input: s.input,
@@ -759,6 +794,7 @@ pub fn parse_topology(path: &Path, text: &str) -> Result<TopologyDef, RuntimeErr
         commit_interval_ms,
         max_records_per_commit: file.commit.max_records,
         topics,
+        outputs,
         fingerprint: fingerprint(&raw),
         processors,
         sinks,

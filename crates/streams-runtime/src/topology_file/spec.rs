@@ -53,7 +53,8 @@ pub struct SourceFile {
     /// Keep the event time as a column of this name.
     #[serde(default)]
     pub event_time_column: Option<String>,
-    /// Kafka metadata as columns: `{ timestamp = "kafka_ts", key = "k", topic = "t", partition = "p", offset = "o" }`.
+    /// Kafka metadata as columns: `{ timestamp = "kafka_ts", key = "k", topic = "t",
+    /// partition = "p", offset = "o", value = "raw" }` (`value`: the record as text).
     #[serde(default)]
     pub metadata: BTreeMap<String, String>,
     /// The fields of the JSON object, in column order.
@@ -362,4 +363,18 @@ pub struct SinkFile {
     /// `["event_date"]` when the table has that column, else none.
     #[serde(default)]
     pub partition_by: Option<Vec<String>>,
+    /// Send the rows to the Kafka topic (default true).
+    #[serde(default)]
+    pub kafka: Option<bool>,
+    /// Write the rows as Parquet under `<output-dir>/<app-id>/<name>/` (default true).
+    #[serde(default)]
+    pub parquet: Option<bool>,
+    /// Also write them as CSV with a header row under `<output-dir>/<app-id>/csv/<name>/`,
+    /// partitioned as the Parquet copy (default false).
+    #[serde(default)]
+    pub csv: Option<bool>,
+    /// Print every row (and every update) to stdout as it is delivered: a tap for
+    /// watching, at-least-once (a restart may print rows again) (default false).
+    #[serde(default)]
+    pub console: Option<bool>,
 }
