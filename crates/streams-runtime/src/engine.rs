@@ -198,7 +198,7 @@ impl Engine {
             found.push(b);
         }
         let (recovered, _) = plan_recovery(found);
-        let aggregates = def.aggregate_names();
+        let aggregates = topology.processors_of_kind("window_aggregate");
         Ok(Engine {
             def,
             opts,
@@ -452,7 +452,7 @@ impl Engine {
     pub fn end_of_input(&mut self) -> Result<(), RuntimeError> {
         self.check()?;
         self.flush()?;
-        self.wm.end_of_input(self.def.closing_extent_ms());
+        self.wm.end_of_input(self.topology.closing_extent());
         self.punctuate_if_advanced()
     }
 

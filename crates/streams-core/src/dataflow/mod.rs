@@ -65,6 +65,13 @@ pub trait Processor: Send {
     fn describe(&self) -> String {
         String::new()
     }
+    /// How far (ms) past a row's event time this processor may still emit results
+    /// (window size; sessions twice the gap). At the end of a bounded run the watermark
+    /// is held this far past the last event time, so that a later run finds these
+    /// windows closed.
+    fn closing_extent(&self) -> i64 {
+        0
+    }
     /// Called once after the stores are open (and hold the last checkpoint).
     fn init(&mut self, _ctx: &mut Context<'_>) -> Result<(), CoreError> {
         Ok(())
@@ -90,6 +97,9 @@ impl Processor for Box<dyn Processor> {
     }
     fn describe(&self) -> String {
         (**self).describe()
+    }
+    fn closing_extent(&self) -> i64 {
+        (**self).closing_extent()
     }
     fn init(&mut self, ctx: &mut Context<'_>) -> Result<(), CoreError> {
         (**self).init(ctx)

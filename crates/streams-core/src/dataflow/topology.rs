@@ -374,6 +374,24 @@ impl Topology {
         self.nodes.iter().map(|n| n.name.as_str()).collect()
     }
 
+    /// The processors of one kind (`window_aggregate`, `filter`, …), upstream first.
+    pub fn processors_of_kind(&self, kind: &str) -> Vec<String> {
+        self.nodes
+            .iter()
+            .filter(|n| n.kind == kind)
+            .map(|n| n.name.clone())
+            .collect()
+    }
+
+    /// The largest [`Processor::closing_extent`] of the graph.
+    pub fn closing_extent(&self) -> i64 {
+        self.nodes
+            .iter()
+            .map(|n| n.processor.closing_extent())
+            .max()
+            .unwrap_or(0)
+    }
+
     /// What each processor dropped.
     pub fn counters(&self) -> Vec<(&str, NodeCounters)> {
         self.nodes

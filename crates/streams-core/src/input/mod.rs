@@ -212,6 +212,43 @@ impl InputSchema {
         Schema { columns }
     }
 
+    /// The declaration as canonical text: every setting, in a fixed order (for
+    /// fingerprints of topologies built in code).
+    pub fn canonical(&self) -> String {
+        let mut out = String::new();
+        for f in &self.fields {
+            out.push_str(&format!(
+                "field {} path={} type={} required={} default={} trim={} upper={:?} empty_as_null={} on_invalid={} reason={}\n",
+                f.name,
+                f.json_path().join("."),
+                type_word(f.ty),
+                f.required,
+                f.default.as_ref().map_or("none".to_string(), |v| v.to_json().to_string()),
+                f.clean.trim,
+                f.clean.upper,
+                f.clean.empty_as_null,
+                matches!(f.on_invalid, OnInvalid::Null),
+                f.reason.as_deref().unwrap_or("-"),
+            ));
+        }
+        for (m, n) in &self.metadata {
+            out.push_str(&format!("metadata {m:?} as {n}\n"));
+        }
+        out.push_str(&format!(
+            "event_time {} as {}\n",
+            self.event_time.as_deref().unwrap_or("kafka timestamp"),
+            self.event_time_column.as_deref().unwrap_or("-")
+        ));
+        for c in &self.checks {
+            out.push_str(&format!("check {} reason {}\n", c.expr, c.reason));
+        }
+        out.push_str(&format!(
+            "max_record_bytes {} max_future {:?}\n",
+            self.max_record_bytes, self.max_future_ms
+        ));
+        out
+    }
+
     /// Checks the declaration and compiles its expressions; lists every problem.
     pub fn compile(&self) -> Result<Decoder, Vec<BuildError>> {
         let mut errors = Vec::new();

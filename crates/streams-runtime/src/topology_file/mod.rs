@@ -78,7 +78,17 @@ pub struct SinkOutputs {
     pub console: bool,
 }
 
-/// A loaded, checked topology file.
+/// The graph of a topology built in code (see [`TopologyDef::from_code`]).
+#[derive(Clone)]
+pub struct CodeTopology(Arc<dyn Fn(&mut TopologyBuilder) + Send + Sync>);
+
+impl std::fmt::Debug for CodeTopology {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<built in code>")
+    }
+}
+
+/// A loaded, checked topology: from a file, or built in code.
 #[derive(Debug, Clone)]
 pub struct TopologyDef {
     /// The file it came from.
@@ -111,9 +121,83 @@ pub struct TopologyDef {
     tables: HashMap<PathBuf, Arc<DimTable>>,
     /// Processors that failed to parse: readers of them are not reported again.
     broken: Vec<String>,
+    /// Set for a topology built in code: it adds the processors and sinks.
+    code: Option<CodeTopology>,
 }
 
 impl TopologyDef {
+    /// A topology built in code, as Kafka Streams' `StreamsBuilder`: `build` adds
+    /// processors (the built-in ones, or any [`Processor`](streams_core::dataflow::Processor))
+    /// and sinks to a builder whose source decodes `input`. It runs on the same engine,
+    /// with the same checkpoints and exactly-once delivery, as a topology file: pass it to
+    /// the test driver (`TopologyTestDriver::with_def`) or to `streams_app::runner::run`.
+    /// Sink `x` writes to topic `x` and to Parquet.
+    ///
+    /// ```
+    /// use streams_core::input::{FieldSpec, InputSchema};
+    /// use streams_core::ColumnType;
+    /// use streams_runtime::TopologyDef;
+    ///
+    /// let input = InputSchema {
+    ///     fields: vec![
+    ///         FieldSpec::new("name", ColumnType::Str),
+    ///         FieldSpec::new("age", ColumnType::Int),
+    ///     ],
+    ///     ..InputSchema::default()
+    /// };
+    /// let def = TopologyDef::from_code("adults", vec!["people".into()], input, |b| {
+    ///     let people = b.source();
+    ///     let adults = b.filter("adults", &people, "age >= 18");
+    ///     b.sink("adults", &adults, &["name"]);
+    /// })
+    /// .unwrap();
+    /// assert_eq!(def.topics["adults"], "adults");
+    /// ```
+    pub fn from_code(
+        name: &str,
+        source_topics: Vec<String>,
+        input: InputSchema,
+        build: impl Fn(&mut TopologyBuilder) + Send + Sync + 'static,
+    ) -> Result<TopologyDef, RuntimeError> {
+        let mut def = TopologyDef {
+            path: PathBuf::from(format!("<{name}, built in code>")),
+            name: name.to_string(),
+            description: String::new(),
+            source_topics,
+            input,
+            watermark_delay_ms: 10_000,
+            idle_timeout_ms: 30_000,
+            commit_interval_ms: 1_000,
+            max_records_per_commit: 100_000,
+            topics: BTreeMap::new(),
+            outputs: BTreeMap::new(),
+            fingerprint: String::new(),
+            processors: Vec::new(),
+            sinks: Vec::new(),
+            tables: HashMap::new(),
+            broken: Vec::new(),
+            code: Some(CodeTopology(Arc::new(build))),
+        };
+        let (topology, decoder) = def.build()?;
+        for s in topology.sinks() {
+            def.topics.insert(s.name.clone(), s.name.clone());
+            def.outputs.insert(
+                s.name.clone(),
+                SinkOutputs {
+                    kafka: true,
+                    parquet: true,
+                    csv: false,
+                    console: false,
+                },
+            );
+        }
+        // The graph's canonical text (names, kinds, expressions, columns) and the input.
+        let canonical = format!("{}\n{}", decoder.spec().canonical(), topology.describe());
+        let digest = sha2::Sha256::digest(canonical.as_bytes());
+        def.fingerprint = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
+        Ok(def)
+    }
+
     /// Builds the runnable topology and the source decoder.
     pub fn build(&self) -> Result<(Topology, Decoder), RuntimeError> {
         let file = self.path.display().to_string();
@@ -121,6 +205,12 @@ impl TopologyDef {
             RuntimeError::Topology(errs.iter().map(|e| format!("{file}: {e}")).collect())
         })?;
         let mut b = TopologyBuilder::new(SOURCE, decoder.schema().clone());
+        if let Some(code) = &self.code {
+            (code.0)(&mut b);
+            return b.build().map(|t| (t, decoder)).map_err(|errs| {
+                RuntimeError::Topology(errs.iter().map(|e| format!("{file}: {e}")).collect())
+            });
+        }
         let mut streams: HashMap<String, Stream> = HashMap::new();
         streams.insert(SOURCE.to_string(), b.source());
         let mut errors = Vec::new();
@@ -250,27 +340,6 @@ impl TopologyDef {
         } else {
             Err(RuntimeError::Topology(errors))
         }
-    }
-
-    /// How far past the last event time the longest window reaches (bounded mode).
-    pub fn closing_extent_ms(&self) -> i64 {
-        self.processors
-            .iter()
-            .filter_map(|p| match &p.kind {
-                Kind::Window(w) => Some(w.window.closing_extent()),
-                _ => None,
-            })
-            .max()
-            .unwrap_or(0)
-    }
-
-    /// Names of the window aggregates (each counts its `late` rows).
-    pub fn aggregate_names(&self) -> Vec<String> {
-        self.processors
-            .iter()
-            .filter(|p| matches!(p.kind, Kind::Window(_)))
-            .map(|p| p.name.clone())
-            .collect()
     }
 }
 
@@ -800,6 +869,7 @@ pub fn parse_topology(path: &Path, text: &str) -> Result<TopologyDef, RuntimeErr
         sinks,
         tables,
         broken,
+        code: None,
     };
     let mut all: Vec<String> = errors
         .into_iter()

@@ -90,6 +90,10 @@ impl FixedWindows {
 }
 
 impl Processor for FixedWindows {
+    fn closing_extent(&self) -> i64 {
+        self.window.closing_extent()
+    }
+
     fn stores(&self) -> Vec<StoreSpec> {
         vec![StoreSpec::new(self.c.store.clone(), StoreKind::Window)]
     }

@@ -177,6 +177,10 @@ impl Sessions {
 }
 
 impl Processor for Sessions {
+    fn closing_extent(&self) -> i64 {
+        self.gap.saturating_mul(2)
+    }
+
     fn stores(&self) -> Vec<StoreSpec> {
         vec![StoreSpec::new(self.c.store.clone(), StoreKind::Window)]
     }
