@@ -576,3 +576,62 @@ pub fn valid_event(bytes: &[u8], kafka_ts: i64, max_bytes: usize) -> Option<Valu
     }
     Some(v)
 }
+
+/// Reads output tables with pandas, pyarrow and DuckDB (`tests/readers/check_parquet.py`,
+/// with the Python of `STREAMS_TEST_PYTHON`, which `scripts/test.sh` points at the
+/// readers `scripts/setup.sh --tests` installed). `tables`: one JSON object per table
+/// (`dir`, `format`, `rows`, `columns` name → type, `partition_by`). Panics with the
+/// readers' output on any disagreement; returns the lines they printed.
+pub fn check_with_readers(tables: &[serde_json::Value]) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let expect = dir.path().join("expect.json");
+    std::fs::write(&expect, serde_json::json!({ "tables": tables }).to_string()).unwrap();
+    let python = std::env::var("STREAMS_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
+    let out = Command::new(&python)
+        .arg(repo().join("tests/readers/check_parquet.py"))
+        .arg(&expect)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {python} ({e}): run scripts/setup.sh --tests"));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success(),
+        "the readers disagree with the output (python: {python}; scripts/setup.sh --tests installs them):\n{text}"
+    );
+    text
+}
+
+/// The readers' description of a table: its columns and types, partition columns.
+pub fn reader_table(
+    dir: &Path,
+    format: &str,
+    rows: usize,
+    table: &streams_core::topology::TableInfo,
+) -> serde_json::Value {
+    let columns: serde_json::Map<String, serde_json::Value> = table
+        .schema
+        .columns
+        .iter()
+        .map(|c| {
+            (
+                c.name.clone(),
+                serde_json::Value::from(streams_core::input::type_word(c.ty)),
+            )
+        })
+        .collect();
+    let partition_by: Vec<&str> = table
+        .partition_by
+        .iter()
+        .map(|&c| table.schema.columns[c].name.as_str())
+        .collect();
+    serde_json::json!({
+        "dir": dir.display().to_string(),
+        "format": format,
+        "rows": rows,
+        "columns": columns,
+        "partition_by": partition_by,
+    })
+}

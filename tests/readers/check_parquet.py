@@ -2,14 +2,20 @@
 
 usage: check_parquet.py EXPECT_JSON
 
-EXPECT_JSON holds {"tables": [{"dir": ..., "rows": N, "columns": {name: type},
-"partition_by": [names]}]} where type is one of bigint, double, string, boolean,
-timestamp, date. Each table is read with pandas.read_parquet(dir), with
-pyarrow.dataset.dataset(dir, partitioning="hive") and with DuckDB's read_parquet(...,
-hive_partitioning = true); each reader must see every row and every column (the
-partition columns from the directory names), file columns with their declared types.
-Prints one line per table and reader; exits 1 on the first mismatch.
+EXPECT_JSON holds {"tables": [{"dir": ..., "format": "parquet" | "csv", "rows": N,
+"columns": {name: type}, "partition_by": [names]}]} where type is one of bigint, double,
+string, boolean, timestamp, date. A Parquet table is read with pandas.read_parquet(dir),
+pyarrow.dataset.dataset(dir, partitioning="hive") and DuckDB's read_parquet(...,
+hive_partitioning = true): each reader must see every row and every column (the
+partition columns from the directory names), file columns with their declared types. A
+CSV table is read with pandas.read_csv of each file of the directory, pyarrow's CSV
+dataset (hive partitioning) and DuckDB's read_csv(..., hive_partitioning = true): every
+row and every column. Prints one line per table and reader; exits 1 on the first
+mismatch.
 """
+
+import glob
+import os
 
 import json
 import sys
@@ -87,10 +93,38 @@ def check_duckdb(t):
             fail(f"duckdb {t['dir']}: column {name} is {ty}, expected {duck[t['columns'][name]]}")
 
 
+def check_csv(t):
+    files = sorted(glob.glob(os.path.join(t["dir"], "**", "*.csv"), recursive=True))
+    files = [f for f in files if not os.path.basename(f).startswith((".", "_"))]
+    frames = [pd.read_csv(f) for f in files]
+    rows = sum(len(df) for df in frames)
+    if rows != t["rows"]:
+        fail(f"pandas csv {t['dir']}: {rows} rows, expected {t['rows']}")
+    file_columns = set(t["columns"]) - set(t["partition_by"])
+    for f, df in zip(files, frames):
+        if set(df.columns) != file_columns:
+            fail(f"pandas csv {f}: columns {sorted(df.columns)}, expected {sorted(file_columns)}")
+    print(f"ok pandas-csv {t['dir']} {rows} rows")
+    table = ds.dataset(t["dir"], format="csv", partitioning="hive").to_table()
+    if table.num_rows != t["rows"] or set(table.schema.names) != set(t["columns"]):
+        fail(f"pyarrow csv {t['dir']}: {table.num_rows} rows, columns {sorted(table.schema.names)}")
+    print(f"ok pyarrow-csv {t['dir']} {table.num_rows} rows")
+    con = duckdb.connect()
+    source = f"read_csv('{t['dir'].rstrip('/')}/**/*.csv', hive_partitioning = true)"
+    n = con.execute(f"SELECT count(*) FROM {source}").fetchone()[0]
+    names = {row[0] for row in con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()}
+    if n != t["rows"] or names != set(t["columns"]):
+        fail(f"duckdb csv {t['dir']}: {n} rows, columns {sorted(names)}")
+    print(f"ok duckdb-csv {t['dir']} {n} rows")
+
+
 def main():
     with open(sys.argv[1]) as f:
         expect = json.load(f)
     for t in expect["tables"]:
+        if t.get("format") == "csv":
+            check_csv(t)
+            continue
         check_pyarrow(t)
         print(f"ok pyarrow {t['dir']} {t['rows']} rows")
         check_pandas(t)

@@ -10,8 +10,6 @@
 #[path = "../../../tests/common/mod.rs"]
 mod common;
 
-use streams_core::input::type_word;
-
 #[test]
 fn pandas_pyarrow_and_duckdb_read_every_output_table() {
     let repo = common::repo();
@@ -59,41 +57,9 @@ fn pandas_pyarrow_and_duckdb_read_every_output_table() {
             assert_eq!(rows, accepted);
         }
         assert!(rows > 0, "{} is empty", t.name);
-        let columns: serde_json::Map<String, serde_json::Value> = t
-            .schema
-            .columns
-            .iter()
-            .map(|c| (c.name.clone(), serde_json::Value::from(type_word(c.ty))))
-            .collect();
-        let partition_by: Vec<&str> = t
-            .partition_by
-            .iter()
-            .map(|&c| t.schema.columns[c].name.as_str())
-            .collect();
-        tables.push(serde_json::json!({
-            "dir": tdir.display().to_string(),
-            "rows": rows,
-            "columns": columns,
-            "partition_by": partition_by,
-        }));
+        tables.push(common::reader_table(&tdir, "parquet", rows, &t));
     }
-    let expect = dir.path().join("expect.json");
-    std::fs::write(&expect, serde_json::json!({ "tables": tables }).to_string()).unwrap();
-    let python = std::env::var("STREAMS_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
-    let out = std::process::Command::new(&python)
-        .arg(repo.join("tests/readers/check_parquet.py"))
-        .arg(&expect)
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {python} ({e}): run scripts/setup.sh --tests"));
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        out.status.success(),
-        "the readers disagree with the output (python: {python}; scripts/setup.sh --tests installs them):\n{text}"
-    );
+    let text = common::check_with_readers(&tables);
     assert_eq!(
         text.lines().filter(|l| l.starts_with("ok ")).count(),
         3 * tables.len(),

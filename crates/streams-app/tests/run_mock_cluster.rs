@@ -568,4 +568,21 @@ fn one_pass_writes_parquet_by_country_csv_and_console_taps() {
     assert_eq!(csv_rows, accepted);
     // The aggregate still goes to Kafka.
     assert!(!contents(&s.bs, "country_traffic").is_empty());
+    // pandas, pyarrow and DuckDB read both copies, country coming from the directories.
+    let def = streams_runtime::load_topology(&s.topology).unwrap();
+    let table = def
+        .tables()
+        .unwrap()
+        .into_iter()
+        .find(|t| t.name == "events_by_country")
+        .unwrap();
+    let text = check_with_readers(&[
+        reader_table(&pq_dir, "parquet", accepted, &table),
+        reader_table(&csv_dir, "csv", accepted, &table),
+    ]);
+    assert_eq!(
+        text.lines().filter(|l| l.starts_with("ok ")).count(),
+        6,
+        "{text}"
+    );
 }
