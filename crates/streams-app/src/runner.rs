@@ -325,6 +325,8 @@ pub struct RunOutcome {
 
 /// Runs the app. Returns when stopped by a signal or, in bounded mode, at the end.
 pub fn run(opts: RunOptions) -> anyhow::Result<RunOutcome> {
+    // One span per task: every line the run logs names the app and the task.
+    let _task = tracing::info_span!("task", app_id = %opts.app_id, task = 0u32).entered();
     let def = opts.topology.clone();
     let _lock = lock_state(&opts.state_dir, &opts.app_id)?;
     let dir = app_state_dir(&opts.state_dir, &opts.app_id);
