@@ -50,6 +50,20 @@ pub enum SummaryError {
         /// What is wrong.
         problem: String,
     },
+    /// A summary's computation failed (a broken invariant; bad data gives NULL).
+    #[error("summary: {message}")]
+    Compute {
+        /// What went wrong.
+        message: String,
+    },
+    /// An input file lacks a column its table declares.
+    #[error("{path}: {message}")]
+    Format {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
     /// The segments dimension could not be read.
     #[error("segments file {path}: {message}")]
     Segments {
@@ -67,6 +81,18 @@ impl SummaryError {
     ) -> impl FnOnce(std::io::Error) -> SummaryError {
         let path = path.into();
         move |source| SummaryError::Io { op, path, source }
+    }
+
+    pub(crate) fn arrow(e: arrow::error::ArrowError) -> SummaryError {
+        SummaryError::Compute {
+            message: e.to_string(),
+        }
+    }
+
+    pub(crate) fn core(e: streams_core::CoreError) -> SummaryError {
+        SummaryError::Compute {
+            message: e.to_string(),
+        }
     }
 
     pub(crate) fn parquet(path: impl Into<PathBuf>, e: impl std::fmt::Display) -> SummaryError {

@@ -10,6 +10,7 @@
 
 mod aggregate;
 pub mod bench;
+pub mod declared;
 mod error;
 mod io;
 

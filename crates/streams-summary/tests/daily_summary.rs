@@ -230,3 +230,191 @@ fn reruns_are_byte_identical_and_a_crash_never_leaves_a_partial_file() {
         vec!["daily_segment_metrics.parquet", "premium_summary.parquet"]
     );
 }
+
+/// The clickstream's daily summary declared (group-by, measures, a dimension join, a
+/// rank) and computed by the generic summary engine over the same Parquet input gives
+/// the rows of the hand-written job, and the premium summary declared over its output
+/// gives the premium rows.
+#[test]
+fn the_declared_summary_equals_the_daily_summary() {
+    use streams_core::dataflow::aggregate::{AggDef, AggFn};
+    use streams_core::dataflow::LookupJoinSpec;
+    use streams_summary::declared::{read_table, RankSpec, Summary, SummarySpec};
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut rng_rows = Vec::new();
+    let countries = ["US", "DE", "FR"];
+    let segments = ["premium", "standard", "enterprise", "basic", "mystery"];
+    for i in 0..120i64 {
+        let c = countries[(i % 3) as usize];
+        let s = segments[((i * 7) % 5) as usize];
+        rng_rows.push((
+            DAY1 + (i % 30) * 60_000,
+            c,
+            s,
+            1 + i % 9,
+            i % 4,
+            (i % 13) as f64 * 2.5,
+        ));
+    }
+    // A second day the summary of day 1 must not read.
+    rng_rows.push((DAY1 + DAY, "US", "premium", 100, 100, 1000.0));
+    write_input(dir.path(), &rng_rows);
+    let c = cfg(dir.path());
+    let premium = load_segments(&c.segments).unwrap();
+    let report = summarize_day(&c, &premium, "2026-01-01").unwrap();
+
+    let def = streams_runtime::load_topology(&repo().join("topology/clickstream.toml")).unwrap();
+    let table = def
+        .tables()
+        .unwrap()
+        .into_iter()
+        .find(|t| t.name == "country_segment_revenue")
+        .unwrap();
+    let segments_table = streams_runtime::topology_file::load_table(
+        &repo().join("topology/dims/segments.csv"),
+        &Default::default(),
+    )
+    .unwrap();
+    let sum = |name: &str, expr: &str| AggDef {
+        name: name.into(),
+        func: AggFn::Sum,
+        expr: Some(expr.into()),
+        condition: None,
+    };
+    let spec = SummarySpec {
+        name: "daily_segment_metrics".into(),
+        group_by: vec!["country".into(), "segment".into(), "is_premium".into()],
+        measures: vec![
+            sum("daily_revenue", "revenue"),
+            sum("daily_events", "events"),
+            sum("daily_purchases", "purchases"),
+        ],
+        join: Some((
+            segments_table,
+            LookupJoinSpec {
+                key: vec!["segment".into()],
+                table_key: vec!["segment".into()],
+                columns: vec![("is_premium".into(), "is_premium".into())],
+                defaults: vec![("is_premium".into(), Value::Bool(false))],
+            },
+        )),
+        rank: Some(RankSpec {
+            name: "revenue_rank_in_country".into(),
+            partition_by: vec!["country".into()],
+            order_by: vec![("daily_revenue".into(), true), ("segment".into(), false)],
+        }),
+    };
+    let (mut summary, schema) = Summary::compile(&spec, &table.schema).unwrap();
+    let (files, input) = read_table(
+        &dir.path().join("app/country_segment_revenue"),
+        &table.schema,
+        &table.partition_by,
+        Some(("event_date", "2026-01-01")),
+    )
+    .unwrap();
+    assert_eq!(files, report.input_files);
+    let out = summary.run(input).unwrap();
+    let col = |n: &str| schema.index_of(n).unwrap();
+    let rows = streams_core::batch::record_batch_rows(&out);
+    let mut got: Vec<(String, String, i64, i64, bool, i64, f64)> = rows
+        .iter()
+        .map(|r| {
+            let s = |v: &Value| match v {
+                Value::Str(s) => s.to_string(),
+                other => panic!("{other:?}"),
+            };
+            let i = |v: &Value| match v {
+                Value::Int(x) => *x,
+                other => panic!("{other:?}"),
+            };
+            let Value::Float(rev) = r[col("daily_revenue")] else {
+                panic!()
+            };
+            let Value::Bool(p) = r[col("is_premium")] else {
+                panic!()
+            };
+            (
+                s(&r[col("country")]),
+                s(&r[col("segment")]),
+                i(&r[col("daily_events")]),
+                i(&r[col("daily_purchases")]),
+                p,
+                i(&r[col("revenue_rank_in_country")]),
+                rev,
+            )
+        })
+        .collect();
+    let mut want: Vec<(String, String, i64, i64, bool, i64, f64)> = report
+        .segments
+        .iter()
+        .map(|r| {
+            (
+                r.country.clone(),
+                r.segment.clone(),
+                r.daily_events,
+                r.daily_purchases,
+                r.is_premium,
+                r.revenue_rank_in_country,
+                r.daily_revenue,
+            )
+        })
+        .collect();
+    got.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    want.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    assert_eq!(got.len(), want.len());
+    for (g, w) in got.iter().zip(&want) {
+        assert_eq!(
+            (&g.0, &g.1, g.2, g.3, g.4, g.5),
+            (&w.0, &w.1, w.2, w.3, w.4, w.5)
+        );
+        assert!((g.6 - w.6).abs() < 1e-9, "{g:?} vs {w:?}");
+    }
+
+    // The premium summary, declared over the first summary's rows.
+    let premium_spec = SummarySpec {
+        name: "premium_summary".into(),
+        group_by: vec!["country".into(), "is_premium".into()],
+        measures: vec![
+            sum("total_revenue", "daily_revenue"),
+            sum("total_events", "daily_events"),
+        ],
+        join: None,
+        rank: None,
+    };
+    let (mut premium_summary, pschema) = Summary::compile(&premium_spec, &schema).unwrap();
+    let out = premium_summary.run(vec![out]).unwrap();
+    let mut got: Vec<(String, bool, i64, f64)> = streams_core::batch::record_batch_rows(&out)
+        .iter()
+        .map(|r| {
+            let (Value::Str(c), Value::Bool(p), Value::Int(e), Value::Float(rev)) = (
+                &r[pschema.index_of("country").unwrap()],
+                &r[pschema.index_of("is_premium").unwrap()],
+                &r[pschema.index_of("total_events").unwrap()],
+                &r[pschema.index_of("total_revenue").unwrap()],
+            ) else {
+                panic!("{r:?}")
+            };
+            (c.to_string(), *p, *e, *rev)
+        })
+        .collect();
+    let mut want: Vec<(String, bool, i64, f64)> = report
+        .premium
+        .iter()
+        .map(|p| {
+            (
+                p.country.clone(),
+                p.is_premium,
+                p.total_events,
+                p.total_revenue,
+            )
+        })
+        .collect();
+    got.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    want.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    assert_eq!(got.len(), want.len());
+    for (g, w) in got.iter().zip(&want) {
+        assert_eq!((&g.0, g.1, g.2), (&w.0, w.1, w.2));
+        assert!((g.3 - w.3).abs() < 1e-9, "{g:?} vs {w:?}");
+    }
+}
