@@ -93,3 +93,113 @@ fn table_json_range_empty_day_strict_and_bad_input() {
     assert_eq!(err.trim().lines().count(), 1, "{err}");
     assert!(err.contains("not a date"), "{err}");
 }
+
+/// The sensors topology's declared summary (count and mean per id over the whole table)
+/// through the real binary, once and with `--every`, against values computed here.
+#[test]
+fn declared_summaries_run_once_and_on_an_interval() {
+    use streams_core::Value;
+    let dir = tempfile::tempdir().unwrap();
+    let topo = repo().join("topology/sensors.toml");
+    let def = streams_runtime::load_topology(&topo).unwrap();
+    let tables = def.tables().unwrap();
+    let mut sink = streams_parquet::ParquetSink::open(
+        streams_parquet::ParquetSinkConfig {
+            output_dir: dir.path().to_path_buf(),
+            app_id: "sensors".into(),
+            task: 0,
+            max_file_bytes: 1 << 30,
+            max_file_age: std::time::Duration::from_secs(3600),
+            format: streams_parquet::FileFormat::Parquet,
+            tables: Vec::new(),
+        },
+        &tables,
+        &[],
+    )
+    .unwrap();
+    let t = tables
+        .iter()
+        .position(|t| t.name == "sensor_readings")
+        .unwrap();
+    let mut per_id: std::collections::BTreeMap<i64, (i64, f64)> = Default::default();
+    let mut rows = Vec::new();
+    for i in 0..300i64 {
+        let id = i % 7;
+        let value = (i * 37 % 101) as f64 / 4.0;
+        let e = per_id.entry(id).or_default();
+        e.0 += 1;
+        e.1 += value;
+        rows.push(vec![
+            Value::Int(id),
+            Value::Timestamp(1_767_225_600_000 + i * 1_000),
+            Value::Float(value),
+            Value::Str("probe".into()),
+        ]);
+    }
+    let mut per_table = vec![streams_runtime::outbox::TableRows::default(); tables.len()];
+    per_table[t].rows = rows;
+    sink.deliver(&streams_runtime::outbox::plan_outbox(
+        0,
+        1,
+        per_table,
+        vec![],
+    ))
+    .unwrap();
+    sink.publish_all().unwrap();
+
+    let out = dir.path().to_str().unwrap();
+    let base = [
+        "daily-summary",
+        "--app-id",
+        "sensors",
+        "--output-dir",
+        out,
+        "--topology",
+        topo.to_str().unwrap(),
+        "--format",
+        "json",
+    ];
+    let mut once = base.to_vec();
+    once.extend(["--date", "today"]);
+    let o = run_cmd(&once);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let doc: serde_json::Value =
+        serde_json::from_str(String::from_utf8_lossy(&o.stdout).trim()).unwrap();
+    assert_eq!(doc["summary"], "readings_per_id");
+    let got: Vec<(i64, i64, f64)> = doc["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["id"].as_i64().unwrap(),
+                r["count"].as_i64().unwrap(),
+                r["mean"].as_f64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(got.len(), per_id.len());
+    for (id, n, mean) in got {
+        let (wn, sum) = per_id[&id];
+        assert_eq!(n, wn);
+        assert!((mean - sum / wn as f64).abs() < 1e-9);
+    }
+    let file = dir.path().join("sensors/readings_per_id/summary.parquet");
+    assert!(file.exists());
+    std::fs::remove_file(&file).unwrap();
+
+    // --every: runs at once and again after the interval, until SIGTERM.
+    let mut every = base.to_vec();
+    every.extend(["--every", "300ms"]);
+    let mut p = spawn(&every);
+    std::thread::sleep(std::time::Duration::from_millis(1_500));
+    let status = p.sigterm_and_wait(std::time::Duration::from_secs(10));
+    assert!(status.success());
+    let runs = p
+        .stdout()
+        .lines()
+        .filter(|l| l.contains("readings_per_id"))
+        .count();
+    assert!(runs >= 2, "ran {runs} times:\n{}", p.stdout());
+    assert!(file.exists());
+}

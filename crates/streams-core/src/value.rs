@@ -69,7 +69,7 @@ impl Column {
 }
 
 /// The columns of one output table, in order.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Schema {
     /// Columns in row order.
     pub columns: Vec<Column>,

@@ -7,287 +7,16 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
-use arrow::array::{ArrayRef, RecordBatch};
+use arrow::array::RecordBatch;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-use streams_core::batch::{rows_to_record_batch, Batch, Origin};
-use streams_core::dataflow::aggregate::{value_at, Accumulator, AggDef, AggSpec};
-use streams_core::dataflow::keys::{is_keyable, key_part};
-use streams_core::dataflow::window::split_alias;
-use streams_core::dataflow::{
-    compile_expr, Context, DimTable, LookupJoin, LookupJoinSpec, NodeCounters, Processor,
-};
-use streams_core::expr::CompiledExpr;
-use streams_core::input::type_word;
-use streams_core::value::{
-    parse_date, parse_timestamp, Column, ColumnType, KeyPart, Row, Schema, Value,
-};
+use streams_core::batch::rows_to_record_batch;
+use streams_core::dataflow::aggregate::value_at;
+use streams_core::value::{parse_date, parse_timestamp, Column, ColumnType, Schema, Value};
+
+pub use streams_core::dataflow::summary::{RankSpec, Summary, SummarySpec};
 
 use crate::error::SummaryError;
-
-/// A rank column: the row number within each partition, in `order_by` order.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RankSpec {
-    /// Output column.
-    pub name: String,
-    /// Columns of the summary that delimit the ranking (e.g. `country`).
-    pub partition_by: Vec<String>,
-    /// Columns of the summary with their direction (`true`: descending), first decides.
-    pub order_by: Vec<(String, bool)>,
-}
-
-/// A declared summary.
-#[derive(Debug, Clone)]
-pub struct SummarySpec {
-    /// Its name (output table).
-    pub name: String,
-    /// Group-by expressions, each `column` or `expr AS name`.
-    pub group_by: Vec<String>,
-    /// Measures (aggregate columns).
-    pub measures: Vec<AggDef>,
-    /// A dimension table joined to the input rows before grouping.
-    pub join: Option<(Arc<DimTable>, LookupJoinSpec)>,
-    /// An optional rank over the result rows.
-    pub rank: Option<RankSpec>,
-}
-
-/// A compiled summary: input schema → output rows.
-pub struct Summary {
-    join: Option<LookupJoin>,
-    group: Vec<CompiledExpr>,
-    group_types: Vec<ColumnType>,
-    measures: Vec<AggSpec>,
-    rank: Option<(Vec<usize>, Vec<(usize, bool)>)>,
-    schema: Schema,
-}
-
-impl Summary {
-    /// Checks `spec` against the input table's columns (partition columns included);
-    /// returns the summary and its output schema, or every problem.
-    pub fn compile(spec: &SummarySpec, input: &Schema) -> Result<(Summary, Schema), Vec<String>> {
-        let mut errors = Vec::new();
-        let (join, rows_schema) = match &spec.join {
-            None => (None, input.clone()),
-            Some((table, j)) => match LookupJoin::compile(j, table, input) {
-                Ok((p, s)) => (Some(p), s),
-                Err(es) => return Err(es.into_iter().map(|e| format!("join: {e}")).collect()),
-            },
-        };
-        let mut columns = Vec::new();
-        let mut group = Vec::new();
-        let mut group_types = Vec::new();
-        for item in &spec.group_by {
-            let (text, alias) = split_alias(item);
-            match compile_expr("group_by", &text, &rows_schema) {
-                Ok(e) if !is_keyable(e.ty()) => errors.push(format!(
-                    "group_by `{text}` is a {}; groups cannot be floats",
-                    type_word(e.ty())
-                )),
-                Ok(e) => {
-                    let name = match alias {
-                        Some(a) => a,
-                        None if rows_schema.index_of(&text).is_some() => text.clone(),
-                        None => {
-                            errors.push(format!(
-                                "group_by `{text}` is an expression: name it (`{text} AS name`)"
-                            ));
-                            continue;
-                        }
-                    };
-                    columns.push(Column {
-                        name,
-                        ty: e.ty(),
-                        nullable: e.nullable(),
-                    });
-                    group_types.push(e.ty());
-                    group.push(e);
-                }
-                Err(es) => errors.extend(es),
-            }
-        }
-        let mut measures = Vec::new();
-        if spec.measures.is_empty() {
-            errors.push("`measures` is empty: declare at least one".into());
-        }
-        for m in &spec.measures {
-            match AggSpec::compile(m, &rows_schema) {
-                Ok(a) => {
-                    columns.push(a.column());
-                    measures.push(a);
-                }
-                Err(es) => errors.extend(es),
-            }
-        }
-        let mut schema = Schema { columns };
-        let rank = match &spec.rank {
-            None => None,
-            Some(r) => {
-                let mut part = Vec::new();
-                for p in &r.partition_by {
-                    match schema.index_of(p) {
-                        Some(i) => part.push(i),
-                        None => errors.push(format!(
-                            "rank: partition_by `{p}` is not a column of the summary"
-                        )),
-                    }
-                }
-                let mut order = Vec::new();
-                for (o, desc) in &r.order_by {
-                    match schema.index_of(o) {
-                        Some(i) => order.push((i, *desc)),
-                        None => errors.push(format!(
-                            "rank: order_by `{o}` is not a column of the summary"
-                        )),
-                    }
-                }
-                schema.columns.push(Column::new(&r.name, ColumnType::Int));
-                Some((part, order))
-            }
-        };
-        let mut seen = std::collections::HashSet::new();
-        for c in &schema.columns {
-            if !seen.insert(c.name.clone()) {
-                errors.push(format!("column `{}` is defined twice", c.name));
-            }
-        }
-        if !errors.is_empty() {
-            return Err(errors);
-        }
-        Ok((
-            Summary {
-                join,
-                group,
-                group_types,
-                measures,
-                rank,
-                schema: schema.clone(),
-            },
-            schema,
-        ))
-    }
-
-    /// Runs the summary over the input batches: one row per group, in group order (then
-    /// ranked, if asked).
-    pub fn run(&mut self, input: Vec<RecordBatch>) -> Result<RecordBatch, SummaryError> {
-        let mut groups: BTreeMap<Vec<KeyPart>, Vec<Accumulator>> = BTreeMap::new();
-        for data in input {
-            let n = data.num_rows();
-            let mut batch = Batch::new(
-                data,
-                vec![0; n],
-                vec![i64::MIN; n],
-                vec![
-                    Origin {
-                        partition: 0,
-                        offset: 0
-                    };
-                    n
-                ],
-            )
-            .map_err(SummaryError::arrow)?;
-            if let Some(j) = &mut self.join {
-                let mut out = Vec::new();
-                let mut counters = NodeCounters::default();
-                let mut ctx = Context::new("join", &mut [], &mut out, &mut counters, i64::MIN);
-                j.process(batch, &mut ctx).map_err(SummaryError::core)?;
-                batch = match out.pop() {
-                    Some(b) => b,
-                    None => continue,
-                };
-            }
-            let keys: Vec<ArrayRef> = self
-                .group
-                .iter()
-                .map(|g| g.eval(batch.data()))
-                .collect::<Result<_, _>>()
-                .map_err(|e| SummaryError::core(e.into()))?;
-            let prepared = self
-                .measures
-                .iter()
-                .map(|m| m.prepare(batch.data()))
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(SummaryError::core)?;
-            for row in 0..batch.len() {
-                let key: Vec<KeyPart> = keys.iter().map(|a| key_part(a.as_ref(), row)).collect();
-                let accs = groups
-                    .entry(key)
-                    .or_insert_with(|| self.measures.iter().map(|m| m.new_acc()).collect());
-                for ((m, acc), p) in self.measures.iter().zip(accs.iter_mut()).zip(&prepared) {
-                    m.update(
-                        acc,
-                        p,
-                        row,
-                        0,
-                        Origin {
-                            partition: 0,
-                            offset: row as i64,
-                        },
-                    );
-                }
-            }
-        }
-        let mut rows: Vec<Row> = groups
-            .into_iter()
-            .map(|(key, accs)| {
-                let mut row: Row = key
-                    .iter()
-                    .zip(&self.group_types)
-                    .map(|(k, t)| k.to_value(*t))
-                    .collect();
-                row.extend(self.measures.iter().zip(&accs).map(|(m, a)| m.finish(a)));
-                row
-            })
-            .collect();
-        if let Some((part, order)) = &self.rank {
-            rank(&mut rows, part, order);
-        }
-        rows_to_record_batch(&self.schema, &rows).map_err(SummaryError::arrow)
-    }
-}
-
-fn cmp_values(a: &Value, b: &Value) -> std::cmp::Ordering {
-    use std::cmp::Ordering;
-    match (a, b) {
-        (Value::Null, Value::Null) => Ordering::Equal,
-        (Value::Null, _) => Ordering::Greater,
-        (_, Value::Null) => Ordering::Less,
-        (Value::Float(x), Value::Float(y)) => x.total_cmp(y),
-        (Value::Int(x), Value::Int(y)) | (Value::Timestamp(x), Value::Timestamp(y)) => x.cmp(y),
-        (Value::Date(x), Value::Date(y)) => x.cmp(y),
-        (Value::Str(x), Value::Str(y)) => x.cmp(y),
-        (Value::Bool(x), Value::Bool(y)) => x.cmp(y),
-        _ => Ordering::Equal,
-    }
-}
-
-/// Appends a row number within each partition, in order (ties keep group order).
-fn rank(rows: &mut [Row], part: &[usize], order: &[(usize, bool)]) {
-    rows.sort_by(|a, b| {
-        for &p in part {
-            let o = cmp_values(&a[p], &b[p]);
-            if o.is_ne() {
-                return o;
-            }
-        }
-        for &(c, desc) in order {
-            let o = cmp_values(&a[c], &b[c]);
-            if o.is_ne() {
-                return if desc { o.reverse() } else { o };
-            }
-        }
-        std::cmp::Ordering::Equal
-    });
-    let mut n = 0i64;
-    for i in 0..rows.len() {
-        let same = i > 0
-            && part
-                .iter()
-                .all(|&p| cmp_values(&rows[i][p], &rows[i - 1][p]).is_eq());
-        n = if same { n + 1 } else { 1 };
-        rows[i].push(Value::Int(n));
-    }
-}
 
 /// Reads a table's rows from its Parquet files under `dir` (all partitions, or the one
 /// `column=value` given), with the partition columns of `schema` taken from the
@@ -381,4 +110,104 @@ pub fn column_values(b: &RecordBatch, name: &str) -> Vec<Value> {
         Some(c) => (0..b.num_rows()).map(|r| value_at(c.as_ref(), r)).collect(),
         None => Vec::new(),
     }
+}
+
+/// What one declared summary produced.
+#[derive(Debug, Clone)]
+pub struct DeclaredReport {
+    /// The summary's name.
+    pub name: String,
+    /// The day it covers (per-day summaries).
+    pub date: Option<String>,
+    /// Input files read (0 for a summary of another summary).
+    pub input_files: usize,
+    /// Its rows.
+    pub rows: RecordBatch,
+    /// The file written (none when there was no input).
+    pub file: Option<PathBuf>,
+}
+
+/// Runs every summary a topology declares, in order, for `date` (per-day summaries need
+/// it; summaries of a per-day summary are per day too), writing each as one Parquet file
+/// `<output-dir>/<app-id>/<name>/[<date-column>=<date>/]summary.parquet` atomically.
+pub fn run_declared(
+    output_dir: &Path,
+    app_id: &str,
+    def: &streams_runtime::TopologyDef,
+    date: Option<&str>,
+) -> Result<Vec<DeclaredReport>, SummaryError> {
+    let tables = def.tables().map_err(|e| SummaryError::Compute {
+        message: e.to_string(),
+    })?;
+    let mut done: BTreeMap<String, (RecordBatch, Option<String>)> = BTreeMap::new();
+    let mut reports = Vec::new();
+    for s in &def.summaries {
+        let (files, input, input_schema, day_column) = match done.get(&s.input) {
+            Some((rows, dated)) => {
+                let schema = def
+                    .summaries
+                    .iter()
+                    .find(|x| x.spec.name == s.input)
+                    .map(|x| x.schema.clone())
+                    .unwrap_or_default();
+                (0, vec![rows.clone()], schema, dated.clone())
+            }
+            None => {
+                let Some(t) = tables.iter().find(|t| t.name == s.input) else {
+                    return Err(SummaryError::Compute {
+                        message: format!("summary `{}`: no table `{}`", s.spec.name, s.input),
+                    });
+                };
+                let only = match (&s.date_column, date) {
+                    (Some(c), Some(d)) => Some((c.as_str(), d)),
+                    (Some(_), None) => {
+                        return Err(SummaryError::Compute {
+                            message: format!(
+                                "summary `{}` runs per day: give a date (--date)",
+                                s.spec.name
+                            ),
+                        })
+                    }
+                    (None, _) => None,
+                };
+                let dir = streams_parquet::layout::table_dir(output_dir, app_id, &t.name);
+                let (files, batches) = read_table(&dir, &t.schema, &t.partition_by, only)?;
+                (files, batches, t.schema.clone(), s.date_column.clone())
+            }
+        };
+        let (mut summary, _) =
+            Summary::compile(&s.spec, &input_schema).map_err(|es| SummaryError::Compute {
+                message: format!("summary `{}`: {}", s.spec.name, es.join("; ")),
+            })?;
+        let had_input = files > 0 || done.contains_key(&s.input);
+        let rows = summary.run(input).map_err(|e| SummaryError::Compute {
+            message: e.to_string(),
+        })?;
+        let mut dir = streams_parquet::layout::table_dir(output_dir, app_id, &s.spec.name);
+        let day = day_column.as_ref().and(date).map(str::to_string);
+        if let (Some(c), Some(d)) = (&day_column, &day) {
+            dir = dir.join(streams_parquet::layout::partition_path(&[(
+                c.as_str(),
+                Some(d.clone()),
+            )]));
+        }
+        let file = if had_input {
+            std::fs::create_dir_all(&dir).map_err(SummaryError::io("create directory", &dir))?;
+            let path = dir.join("summary.parquet");
+            crate::io::write_atomic(&path, &rows, false)?;
+            streams_parquet::sink::fsync_dir(&dir)?;
+            Some(path)
+        } else {
+            None
+        };
+        done.insert(s.spec.name.clone(), (rows.clone(), day_column));
+        reports.push(DeclaredReport {
+            name: s.spec.name.clone(),
+            date: day,
+            input_files: files,
+            rows,
+            file,
+        });
+    }
+    Ok(reports)
 }

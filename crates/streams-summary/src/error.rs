@@ -89,12 +89,6 @@ impl SummaryError {
         }
     }
 
-    pub(crate) fn core(e: streams_core::CoreError) -> SummaryError {
-        SummaryError::Compute {
-            message: e.to_string(),
-        }
-    }
-
     pub(crate) fn parquet(path: impl Into<PathBuf>, e: impl std::fmt::Display) -> SummaryError {
         SummaryError::Parquet {
             path: path.into(),

@@ -153,7 +153,7 @@ fn props() -> WriterProperties {
 
 /// Writes `batch` to a hidden file next to `path` and publishes it there; the caller
 /// fsyncs the directory once for all its renames.
-fn write_atomic(
+pub(crate) fn write_atomic(
     path: &Path,
     batch: &RecordBatch,
     fail_before_rename: bool,

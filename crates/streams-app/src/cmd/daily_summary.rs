@@ -27,7 +27,7 @@ pub struct Args {
     #[arg(
         long,
         env = "STREAMS_SUMMARY_DATE",
-        required_unless_present = "daily_at"
+        required_unless_present_any = ["daily_at", "every"]
     )]
     pub date: Option<String>,
     /// Last date of a backfill range, `YYYY-MM-DD` (inclusive).
@@ -37,6 +37,12 @@ pub struct Args {
     /// this UTC time (`HH:MM`) summarise the day before, until SIGTERM.
     #[arg(long, env = "STREAMS_SUMMARY_DAILY_AT", value_parser = parse_time_of_day, conflicts_with_all = ["date", "to"])]
     pub daily_at: Option<chrono::NaiveTime>,
+    /// Run on an interval instead of once (e.g. `5m`): the topology's declared summaries
+    /// (per-day ones for today), again and again until SIGTERM.
+    #[arg(long, env = "STREAMS_SUMMARY_EVERY", value_parser = humantime::parse_duration, conflicts_with_all = ["date", "to", "daily_at"])]
+    pub every: Option<std::time::Duration>,
+    #[command(flatten)]
+    pub topology: super::broker::TopologyArg,
     /// Output directory of the streaming app (input and output of this job).
     #[arg(long, default_value = "data", env = "STREAMS_OUTPUT_DIR")]
     pub output_dir: PathBuf,
@@ -149,6 +155,20 @@ pub fn summarize_days(
 
 /// Runs `daily-summary` once, or as a daily scheduler with `--daily-at`.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    // The clickstream's summary needs no topology file; without one where the default
+    // points, it runs as it always has.
+    let default = std::path::Path::new("topology/clickstream.toml");
+    if args.topology.path != default || default.exists() {
+        let def = streams_runtime::load_topology(&args.topology.path)?;
+        if !def.summaries.is_empty() {
+            return run_declared(&args, &def);
+        }
+    }
+    anyhow::ensure!(
+        args.every.is_none(),
+        "{} declares no [[summaries]]; --every runs declared summaries",
+        args.topology.path.display()
+    );
     let Some(at) = args.daily_at else {
         let date = args.date.as_deref().unwrap_or("yesterday");
         return run_once(&args, date);
@@ -176,6 +196,112 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             std::thread::sleep(std::time::Duration::from_millis(250));
         }
     }
+}
+
+/// The summaries the topology declares: once (for `--date`, or a `--to` range), or on
+/// an interval with `--every` (per-day summaries for today) until SIGTERM.
+fn run_declared(args: &Args, def: &streams_runtime::TopologyDef) -> anyhow::Result<ExitCode> {
+    anyhow::ensure!(
+        args.daily_at.is_none(),
+        "--daily-at runs the clickstream's daily summary; use --every for declared summaries"
+    );
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+        signal_hook::flag::register(sig, stop.clone()).context("cannot install signal handlers")?;
+    }
+    let once = |date: Option<String>| -> anyhow::Result<()> {
+        let reports = streams_summary::declared::run_declared(
+            &args.output_dir,
+            &args.app_id,
+            def,
+            date.as_deref(),
+        )?;
+        print_declared(args.format, &reports)
+    };
+    let today = chrono::Utc::now().date_naive();
+    let Some(every) = args.every else {
+        let first = parse_date(args.date.as_deref().unwrap_or("today"), today)?;
+        let last = match &args.to {
+            Some(t) => parse_date(t, today)?,
+            None => first,
+        };
+        anyhow::ensure!(last >= first, "--to {last} is before --date {first}");
+        for day in first.iter_days().take_while(|d| *d <= last) {
+            once(Some(day.format("%Y-%m-%d").to_string()))?;
+        }
+        return Ok(ExitCode::SUCCESS);
+    };
+    loop {
+        let today = chrono::Utc::now()
+            .date_naive()
+            .format("%Y-%m-%d")
+            .to_string();
+        // A failed run is reported and retried at the next interval.
+        if let Err(e) = once(Some(today)) {
+            tracing::error!(error = %e, "summary failed; next run after the interval");
+        }
+        let next = std::time::Instant::now() + every;
+        while std::time::Instant::now() < next {
+            if stop.load(std::sync::atomic::Ordering::Relaxed) {
+                return Ok(ExitCode::SUCCESS);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    }
+}
+
+fn print_declared(
+    format: Format,
+    reports: &[streams_summary::declared::DeclaredReport],
+) -> anyhow::Result<()> {
+    for r in reports {
+        match format {
+            Format::Human => {
+                let when = r
+                    .date
+                    .as_deref()
+                    .map(|d| format!(" {d}"))
+                    .unwrap_or_default();
+                println!(
+                    "{}{when}: {} rows{}",
+                    r.name,
+                    r.rows.num_rows(),
+                    r.file
+                        .as_ref()
+                        .map(|f| format!(" -> {}", f.display()))
+                        .unwrap_or_else(|| " (no input; nothing written)".into())
+                );
+                println!(
+                    "{}",
+                    arrow::util::pretty::pretty_format_batches(std::slice::from_ref(&r.rows))?
+                );
+            }
+            Format::Json => {
+                let mut buf = Vec::new();
+                {
+                    let mut w = arrow::json::ArrayWriter::new(&mut buf);
+                    w.write(&r.rows)?;
+                    w.finish()?;
+                }
+                let rows: serde_json::Value = if buf.is_empty() {
+                    serde_json::json!([])
+                } else {
+                    serde_json::from_slice(&buf)?
+                };
+                println!(
+                    "{}",
+                    serde_json::json!({
+                        "summary": r.name,
+                        "date": r.date,
+                        "input_files": r.input_files,
+                        "file": r.file,
+                        "rows": rows,
+                    })
+                );
+            }
+        }
+    }
+    Ok(())
 }
 
 fn run_once(args: &Args, date: &str) -> anyhow::Result<ExitCode> {

@@ -16,6 +16,7 @@ pub(crate) mod harness;
 pub mod keys;
 mod lookup_join;
 mod map;
+pub mod summary;
 #[cfg(test)]
 mod tests;
 mod topology;

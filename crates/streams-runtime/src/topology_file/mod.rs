@@ -78,6 +78,19 @@ pub struct SinkOutputs {
     pub console: bool,
 }
 
+/// A declared summary.
+#[derive(Debug, Clone)]
+pub struct SummaryDef {
+    /// What it computes.
+    pub spec: streams_core::dataflow::summary::SummarySpec,
+    /// The table (sink) or earlier summary it reads.
+    pub input: String,
+    /// The input's date partition column, if it runs per day.
+    pub date_column: Option<String>,
+    /// Its output columns.
+    pub schema: streams_core::value::Schema,
+}
+
 /// The graph of a topology built in code (see [`TopologyDef::from_code`]).
 #[derive(Clone)]
 pub struct CodeTopology(Arc<dyn Fn(&mut TopologyBuilder) + Send + Sync>);
@@ -113,6 +126,8 @@ pub struct TopologyDef {
     pub topics: BTreeMap<String, String>,
     /// Where each table's rows go, by table name.
     pub outputs: BTreeMap<String, SinkOutputs>,
+    /// Declared batch summaries, in order (each reads a table or an earlier summary).
+    pub summaries: Vec<SummaryDef>,
     /// Hash of the semantic parts of the file (source, time, processors, sinks) in a
     /// canonical serialisation: state written under another fingerprint is refused.
     pub fingerprint: String,
@@ -171,6 +186,7 @@ impl TopologyDef {
             max_records_per_commit: 100_000,
             topics: BTreeMap::new(),
             outputs: BTreeMap::new(),
+            summaries: Vec::new(),
             fingerprint: String::new(),
             processors: Vec::new(),
             sinks: Vec::new(),
@@ -723,6 +739,145 @@ fn parse_processor(
     }
 }
 
+/// Checks the declared summaries against the tables (and earlier summaries) they read.
+fn parse_summaries(
+    files: &[spec::SummaryFile],
+    tables: &[streams_core::topology::TableInfo],
+    base: &Path,
+) -> (Vec<SummaryDef>, Vec<String>) {
+    use streams_core::dataflow::summary::{RankSpec, Summary, SummarySpec};
+    let mut out: Vec<SummaryDef> = Vec::new();
+    let mut errors = Vec::new();
+    for f in files {
+        let item = format!("summary `{}`", f.name);
+        let mut errs = Vec::new();
+        let input_schema = match tables.iter().find(|t| t.name == f.input) {
+            Some(t) => Some(t.schema.clone()),
+            None => out
+                .iter()
+                .find(|s| s.spec.name == f.input)
+                .map(|s| s.schema.clone()),
+        };
+        let Some(input_schema) = input_schema else {
+            errors.push(format!(
+                "{item}: input `{}` is neither a sink nor an earlier summary",
+                f.input
+            ));
+            continue;
+        };
+        if let Some(d) = &f.date_column {
+            let partitioned = tables.iter().find(|t| t.name == f.input).is_some_and(|t| {
+                t.partition_by
+                    .iter()
+                    .any(|&c| t.schema.columns[c].name == *d)
+            });
+            if !partitioned {
+                errs.push(format!(
+                    "date_column `{d}` is not a partition column of `{}`",
+                    f.input
+                ));
+            }
+        }
+        let mut measures = Vec::new();
+        for a in &f.measures {
+            match AggFn::parse(&a.func) {
+                Some(func) => measures.push(AggDef {
+                    name: a.name.clone(),
+                    func,
+                    expr: a.expr.clone(),
+                    condition: a.condition.clone(),
+                }),
+                None => errs.push(format!(
+                    "measure `{}`: unknown function `{}` ({})",
+                    a.name,
+                    a.func,
+                    AggFn::NAMES
+                )),
+            }
+        }
+        let join = match &f.join {
+            None => None,
+            Some(j) => match load_table(&base.join(&j.table), &BTreeMap::new()) {
+                Err(es) => {
+                    errs.extend(es);
+                    None
+                }
+                Ok(table) => {
+                    let defaults = j
+                        .defaults
+                        .iter()
+                        .filter_map(|(n, v)| {
+                            let v = match v {
+                                toml::Value::String(s) => Value::Str(s.as_str().into()),
+                                toml::Value::Integer(i) => Value::Int(*i),
+                                toml::Value::Float(x) => Value::Float(*x),
+                                toml::Value::Boolean(b) => Value::Bool(*b),
+                                _ => return None,
+                            };
+                            Some((n.clone(), v))
+                        })
+                        .collect();
+                    Some((
+                        table,
+                        LookupJoinSpec {
+                            key: j.key.clone(),
+                            table_key: j.table_key.clone().unwrap_or_else(|| j.key.clone()),
+                            columns: j
+                                .columns
+                                .iter()
+                                .map(|c| match split_alias(c) {
+                                    (col, Some(name)) => (col, name),
+                                    (col, None) => (col.clone(), col),
+                                })
+                                .collect(),
+                            defaults,
+                        },
+                    ))
+                }
+            },
+        };
+        let rank = f.rank.as_ref().map(|r| RankSpec {
+            name: r.name.clone(),
+            partition_by: r.partition_by.clone(),
+            order_by: r
+                .order_by
+                .iter()
+                .map(|o| {
+                    let t = o.trim();
+                    let lower = t.to_ascii_lowercase();
+                    if let Some(c) = lower.strip_suffix(" desc") {
+                        (t[..c.len()].trim().to_string(), true)
+                    } else if let Some(c) = lower.strip_suffix(" asc") {
+                        (t[..c.len()].trim().to_string(), false)
+                    } else {
+                        (t.to_string(), false)
+                    }
+                })
+                .collect(),
+        });
+        let spec = SummarySpec {
+            name: f.name.clone(),
+            group_by: f.group_by.clone(),
+            measures,
+            join,
+            rank,
+        };
+        if errs.is_empty() {
+            match Summary::compile(&spec, &input_schema) {
+                Ok((_, schema)) => out.push(SummaryDef {
+                    spec,
+                    input: f.input.clone(),
+                    date_column: f.date_column.clone(),
+                    schema,
+                }),
+                Err(es) => errs.extend(es),
+            }
+        }
+        errors.extend(errs.into_iter().map(|e| format!("{item}: {e}")));
+    }
+    (out, errors)
+}
+
 /// The fingerprint: a hash of the canonical JSON of the file's semantic parts (TOML
 /// tables are ordered maps, so the serialisation does not depend on the file's layout).
 fn fingerprint(value: &toml::Value) -> String {
@@ -852,7 +1007,7 @@ pub fn parse_topology(path: &Path, text: &str) -> Result<TopologyDef, RuntimeErr
             partition_by: s.partition_by,
         });
     }
-    let def = TopologyDef {
+    let mut def = TopologyDef {
         path: path.to_path_buf(),
         name: file.name,
         description: file.description.unwrap_or_default(),
@@ -864,6 +1019,7 @@ pub fn parse_topology(path: &Path, text: &str) -> Result<TopologyDef, RuntimeErr
         max_records_per_commit: file.commit.max_records,
         topics,
         outputs,
+        summaries: Vec::new(),
         fingerprint: fingerprint(&raw),
         processors,
         sinks,
@@ -876,11 +1032,19 @@ pub fn parse_topology(path: &Path, text: &str) -> Result<TopologyDef, RuntimeErr
         .map(|e| format!("{file_name}: {e}"))
         .collect();
     let built = def.build().and_then(|(t, _)| def.tables_of(&t));
-    if let Err(RuntimeError::Topology(build_errors)) = built {
-        for e in build_errors {
-            if !all.contains(&e) {
-                all.push(e);
+    match built {
+        Err(RuntimeError::Topology(build_errors)) => {
+            for e in build_errors {
+                if !all.contains(&e) {
+                    all.push(e);
+                }
             }
+        }
+        Err(e) => all.push(e.to_string()),
+        Ok(tables) => {
+            let (summaries, errs) = parse_summaries(&file.summaries, &tables, &base);
+            all.extend(errs.into_iter().map(|e| format!("{file_name}: {e}")));
+            def.summaries = summaries;
         }
     }
     if all.is_empty() {

@@ -28,6 +28,65 @@ pub struct TopologyFile {
     /// The outputs: each sends one stream to a table (Kafka topic, Parquet).
     #[serde(default)]
     pub sinks: Vec<SinkFile>,
+    /// Batch summaries over the Parquet tables (`streams-app daily-summary`), in order.
+    #[serde(default)]
+    pub summaries: Vec<SummaryFile>,
+}
+
+/// `[[summaries]]`: a batch summary of a table (or of an earlier summary).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SummaryFile {
+    /// Its name: the output table `<output-dir>/<app-id>/<name>/`.
+    pub name: String,
+    /// The table it reads: a sink of this topology, or an earlier summary.
+    pub input: String,
+    /// A date partition column of the input (e.g. `event_date`): the summary runs per
+    /// day and writes `<name>/<column>=D/`. Without it, it reads the whole table.
+    #[serde(default)]
+    pub date_column: Option<String>,
+    /// Group-by expressions, each `column` or `expr AS name`.
+    #[serde(default)]
+    pub group_by: Vec<String>,
+    /// Measures: `{ name, fn, expr, where }` as the aggregates of a window_aggregate.
+    pub measures: Vec<AggregateFile>,
+    /// A dimension table joined to the input rows before grouping.
+    #[serde(default)]
+    pub join: Option<SummaryJoinFile>,
+    /// A rank column: `{ name, partition_by = [...], order_by = ["revenue DESC", "segment"] }`.
+    #[serde(default)]
+    pub rank: Option<RankFile>,
+}
+
+/// The join of a summary.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SummaryJoinFile {
+    /// CSV or Parquet file, relative to the topology file.
+    pub table: String,
+    /// Key expressions over the input rows.
+    pub key: Vec<String>,
+    /// The table's key columns (default: the keys).
+    #[serde(default)]
+    pub table_key: Option<Vec<String>>,
+    /// Columns brought, each `column` or `column AS name`.
+    pub columns: Vec<String>,
+    /// Values for a missing key.
+    #[serde(default)]
+    pub defaults: BTreeMap<String, toml::Value>,
+}
+
+/// The rank of a summary.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RankFile {
+    /// Output column.
+    pub name: String,
+    /// Columns of the summary that delimit the ranking.
+    #[serde(default)]
+    pub partition_by: Vec<String>,
+    /// Columns of the summary, each optionally followed by `DESC` or `ASC`.
+    pub order_by: Vec<String>,
 }
 
 /// `[source]`: the input topics and the declared schema of their JSON records.

@@ -236,3 +236,56 @@ partition_by = ["town", "id", "id"]
         .collect();
     assert_eq!(parts, [vec![1], vec![], vec![0]]);
 }
+
+#[test]
+fn summaries_are_checked_against_the_tables_they_read() {
+    let text = r#"
+name = "s"
+[source]
+topics = ["in"]
+fields = [{ name = "id", type = "bigint" }, { name = "value", type = "double" }]
+
+[[sinks]]
+name = "readings"
+input = "source"
+
+[[summaries]]
+name = "per_id"
+input = "readings"
+group_by = ["id"]
+measures = [{ name = "mean", fn = "avg", expr = "value" }]
+
+[[summaries]]
+name = "of_summary"
+input = "per_id"
+measures = [{ name = "ids", fn = "count" }]
+
+[[summaries]]
+name = "bad"
+input = "readings"
+date_column = "event_date"
+group_by = ["idd"]
+measures = [{ name = "x", fn = "median", expr = "value" }]
+
+[[summaries]]
+name = "orphan"
+input = "nowhere"
+measures = [{ name = "n", fn = "count" }]
+"#;
+    let RuntimeError::Topology(errors) = parse_topology(Path::new("s.toml"), text).unwrap_err()
+    else {
+        panic!()
+    };
+    assert_eq!(
+        errors,
+        [
+            "s.toml: summary `bad`: date_column `event_date` is not a partition column of `readings`",
+            "s.toml: summary `bad`: measure `x`: unknown function `median` (count, sum, min, max, avg, approx_distinct, count_distinct, first, last)",
+            "s.toml: summary `orphan`: input `nowhere` is neither a sink nor an earlier summary",
+        ]
+    );
+    let ok = text[..text.find("[[summaries]]\nname = \"bad\"").unwrap()].to_string();
+    let def = parse_topology(Path::new("s.toml"), &ok).unwrap();
+    let names: Vec<&str> = def.summaries.iter().map(|s| s.spec.name.as_str()).collect();
+    assert_eq!(names, ["per_id", "of_summary"]);
+}
