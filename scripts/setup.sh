@@ -52,7 +52,12 @@ if $tests; then
       SUDO=""; [ "$(id -u)" != "0" ] && SUDO="sudo"
       $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq python3 python3-venv >/dev/null
     }
-    python3 -m venv "$venv"
+    if ! python3 -m venv "$venv" >/dev/null 2>&1; then
+      # Debian's python3 keeps venv in a package of its own.
+      SUDO=""; [ "$(id -u)" != "0" ] && SUDO="sudo"
+      $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq python3-venv >/dev/null
+      python3 -m venv "$venv"
+    fi
     "$venv/bin/python" -m pip install -q --disable-pip-version-check \
       -r "$(dirname "$0")/../tests/readers/requirements.txt"
   fi

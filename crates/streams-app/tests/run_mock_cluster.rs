@@ -586,3 +586,100 @@ fn one_pass_writes_parquet_by_country_csv_and_console_taps() {
         "{text}"
     );
 }
+
+/// `emit = "update"` through the real binary: the sensors topology (checkpointing every
+/// 40 records) sends the averages of still-open windows to Kafka with a
+/// `streams-emit: update` header and prints them marked `(update)`; the final row of
+/// every window comes once, without the header, with the average worked out here.
+#[test]
+fn window_updates_reach_kafka_and_the_console_marked_and_finals_once() {
+    let cluster = MockCluster::new(1).unwrap();
+    let bs = cluster.bootstrap_servers();
+    for t in [
+        "sensors",
+        "sensor_readings",
+        "avg_value_10s",
+        "app-dlq",
+        "app-epochs",
+    ] {
+        cluster.create_topic(t, 1, 1).unwrap();
+    }
+    let t0: i64 = 1_767_225_600_000;
+    let mut sums: std::collections::BTreeMap<(i64, i64), (f64, i64)> = Default::default();
+    let mut records = Vec::new();
+    for i in 0..400i64 {
+        let (id, t, value) = (i % 3, t0 + i * 200, (i % 17) as f64);
+        let e = sums.entry((t.div_euclid(10_000) * 10_000, id)).or_default();
+        e.0 += value;
+        e.1 += 1;
+        let json = format!(
+            r#"{{"id":{id},"ts":"{}","value":{value},"source":"probe"}}"#,
+            streams_core::value::format_timestamp(t)
+        );
+        records.push((0, id.to_string(), json.into_bytes(), t));
+    }
+    produce(&bs, "sensors", &records);
+    let dir = tempfile::tempdir().unwrap();
+    // A checkpoint every 40 records, so windows are still open at most of them.
+    let text = std::fs::read_to_string(repo().join("topology/sensors.toml")).unwrap()
+        + "\n[commit]\ninterval = \"1s\"\nmax_records = 40\n";
+    let topo = dir.path().join("sensors.toml");
+    std::fs::write(&topo, text).unwrap();
+    let (st, od) = (dir.path().join("state"), dir.path().join("data"));
+    let o = run_cmd_log(
+        &[
+            "run",
+            "--app-id",
+            "app",
+            "--bootstrap-servers",
+            &bs,
+            "--state-dir",
+            st.to_str().unwrap(),
+            "--output-dir",
+            od.to_str().unwrap(),
+            "--topology",
+            topo.to_str().unwrap(),
+            "--fetch-wait-max-ms",
+            "10",
+            "--guarantee",
+            "idempotent-scan",
+            "--until",
+            "end",
+        ],
+        "warn",
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    let printed_updates = stdout
+        .lines()
+        .filter(|l| l.starts_with("avg_value_10s (update) {"))
+        .count();
+    let printed_finals = stdout
+        .lines()
+        .filter(|l| l.starts_with("avg_value_10s {"))
+        .count();
+    assert_eq!(printed_finals, sums.len(), "{stdout}");
+    assert!(printed_updates > 0, "no update printed:\n{stdout}");
+
+    let recs = read_topic(&bs, "avg_value_10s");
+    let (updates, finals): (Vec<_>, Vec<_>) = recs
+        .iter()
+        .partition(|r| r.2.get("streams-emit").map(String::as_str) == Some("update"));
+    assert_eq!(updates.len(), printed_updates);
+    assert_eq!(finals.len(), sums.len());
+    for r in finals {
+        let v: serde_json::Value = serde_json::from_str(&r.1).unwrap();
+        let start =
+            streams_core::value::parse_timestamp(v["window_start"].as_str().unwrap()).unwrap();
+        let id = v["id"].as_i64().unwrap();
+        let (sum, n) = sums[&(start, id)];
+        assert_eq!(v["readings"].as_i64(), Some(n));
+        assert!(
+            (v["avg_value"].as_f64().unwrap() - sum / n as f64).abs() < 1e-9,
+            "{v}"
+        );
+    }
+    // Parquet keeps final rows only.
+    let pq = streams_parquet::read::read_table_json(&od.join("app/avg_value_10s")).unwrap();
+    assert_eq!(pq.len(), sums.len());
+}

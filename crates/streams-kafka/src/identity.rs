@@ -13,6 +13,9 @@ pub const EPOCH: &str = "streams-epoch";
 pub const SEQ: &str = "streams-seq";
 /// Header: the output table.
 pub const TABLE: &str = "streams-table";
+/// Header on the updates of still-open windows (`emit = "update"`): value `update`.
+/// Final rows carry no such header.
+pub const EMIT: &str = "streams-emit";
 /// Header of dead letters: the reason code.
 pub const DLQ_REASON: &str = "streams-dlq-reason";
 /// Header of dead letters: what exactly was wrong.

@@ -307,6 +307,12 @@ impl KafkaSink {
                     value: Some(value),
                 });
             }
+            if matches!(b.payload, OutboxPayload::Updates(_)) {
+                headers = headers.insert(Header {
+                    key: identity::EMIT,
+                    value: Some("update"),
+                });
+            }
             let (key, value) = match &b.payload {
                 OutboxPayload::Rows(rows) | OutboxPayload::Updates(rows) => {
                     let Some(info) = info else { continue };
