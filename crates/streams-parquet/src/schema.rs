@@ -7,32 +7,19 @@ use arrow::array::{
     ArrayRef, BooleanArray, Date32Array, Float64Array, Int64Array, StringArray,
     TimestampMillisecondArray,
 };
-use arrow::datatypes::{DataType, Field, Schema as ArrowSchema, SchemaRef, TimeUnit};
+use arrow::datatypes::{DataType, SchemaRef};
 use arrow::error::ArrowError;
 use arrow::record_batch::RecordBatch;
 use streams_core::{ColumnType, Row, Schema, Value};
 
-/// The Arrow type of a column type.
+/// The Arrow type of a column type (one mapping, in `streams-core`).
 pub fn arrow_type(ty: ColumnType) -> DataType {
-    match ty {
-        ColumnType::Bool => DataType::Boolean,
-        ColumnType::Int => DataType::Int64,
-        ColumnType::Float => DataType::Float64,
-        ColumnType::Str => DataType::Utf8,
-        ColumnType::Timestamp => DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())),
-        ColumnType::Date => DataType::Date32,
-    }
+    ty.arrow_type()
 }
 
 /// The Arrow schema of an output table.
 pub fn arrow_schema(schema: &Schema) -> SchemaRef {
-    Arc::new(ArrowSchema::new(
-        schema
-            .columns
-            .iter()
-            .map(|c| Field::new(&c.name, arrow_type(c.ty), c.nullable))
-            .collect::<Vec<_>>(),
-    ))
+    schema.arrow()
 }
 
 /// Rows as one record batch of `schema`.

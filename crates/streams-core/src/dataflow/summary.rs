@@ -9,13 +9,11 @@ use std::sync::Arc;
 use arrow::array::{ArrayRef, RecordBatch};
 
 use super::aggregate::{Accumulator, AggDef, AggSpec};
-use super::keys::{is_keyable, key_part};
-use super::window::split_alias;
-use super::{compile_expr, Context, DimTable, LookupJoin, LookupJoinSpec, NodeCounters, Processor};
+use super::keys::key_part;
+use super::{Context, DimTable, LookupJoin, LookupJoinSpec, NodeCounters, Processor};
 use crate::batch::{rows_to_record_batch, Batch, Origin};
 use crate::error::CoreError;
 use crate::expr::CompiledExpr;
-use crate::input::type_word;
 use crate::value::{Column, ColumnType, KeyPart, Row, Schema, Value};
 
 /// A rank column: the row number within each partition, in `order_by` order.
@@ -66,38 +64,9 @@ impl Summary {
                 Err(es) => return Err(es.into_iter().map(|e| format!("join: {e}")).collect()),
             },
         };
-        let mut columns = Vec::new();
-        let mut group = Vec::new();
-        let mut group_types = Vec::new();
-        for item in &spec.group_by {
-            let (text, alias) = split_alias(item);
-            match compile_expr("group_by", &text, &rows_schema) {
-                Ok(e) if !is_keyable(e.ty()) => errors.push(format!(
-                    "group_by `{text}` is a {}; groups cannot be floats",
-                    type_word(e.ty())
-                )),
-                Ok(e) => {
-                    let name = match alias {
-                        Some(a) => a,
-                        None if rows_schema.index_of(&text).is_some() => text.clone(),
-                        None => {
-                            errors.push(format!(
-                                "group_by `{text}` is an expression: name it (`{text} AS name`)"
-                            ));
-                            continue;
-                        }
-                    };
-                    columns.push(Column {
-                        name,
-                        ty: e.ty(),
-                        nullable: e.nullable(),
-                    });
-                    group_types.push(e.ty());
-                    group.push(e);
-                }
-                Err(es) => errors.extend(es),
-            }
-        }
+        let (group, mut columns) =
+            super::window::compile_group_by(&spec.group_by, &rows_schema, &mut errors);
+        let group_types: Vec<ColumnType> = columns.iter().map(|c| c.ty).collect();
         let mut measures = Vec::new();
         if spec.measures.is_empty() {
             errors.push("`measures` is empty: declare at least one".into());

@@ -1,8 +1,5 @@
 use std::sync::Arc;
 
-use arrow::array::Array;
-use arrow::util::display::array_value_to_string;
-
 use super::*;
 use crate::batch::Origin;
 use crate::input::{FieldSpec, InputSchema};
@@ -52,22 +49,7 @@ fn batch_of(lines: &[&str]) -> Batch {
 }
 
 fn rows(b: &Batch) -> Vec<String> {
-    let d = b.data();
-    (0..d.num_rows())
-        .map(|r| {
-            d.columns()
-                .iter()
-                .map(|c| {
-                    if c.is_null(r) {
-                        "NULL".to_string()
-                    } else {
-                        array_value_to_string(c, r).unwrap()
-                    }
-                })
-                .collect::<Vec<_>>()
-                .join(",")
-        })
-        .collect()
+    super::harness::render(b)
 }
 
 #[test]

@@ -541,6 +541,70 @@ fn input_schema(src: &spec::SourceFile, errors: &mut Vec<String>) -> InputSchema
     input
 }
 
+/// `{ name, fn, expr, where }` entries as aggregate definitions; `what` names them in
+/// messages (`aggregate`, `measure`).
+fn agg_defs(files: &[spec::AggregateFile], what: &str, errs: &mut Vec<String>) -> Vec<AggDef> {
+    let mut out = Vec::new();
+    for a in files {
+        match AggFn::parse(&a.func) {
+            Some(func) => out.push(AggDef {
+                name: a.name.clone(),
+                func,
+                expr: a.expr.clone(),
+                condition: a.condition.clone(),
+            }),
+            None => errs.push(format!(
+                "{what} `{}`: unknown function `{}` ({})",
+                a.name,
+                a.func,
+                AggFn::NAMES
+            )),
+        }
+    }
+    out
+}
+
+/// A constant of a topology file (a default value), typed by the column it fills later.
+fn toml_constant(v: &toml::Value) -> Option<Value> {
+    Some(match v {
+        toml::Value::String(s) => Value::Str(s.as_str().into()),
+        toml::Value::Integer(i) => Value::Int(*i),
+        toml::Value::Float(x) => Value::Float(*x),
+        toml::Value::Boolean(b) => Value::Bool(*b),
+        _ => return None,
+    })
+}
+
+/// The join of a `lookup_join` or a summary: keys, table keys (default: the keys),
+/// `column [AS name]` items and defaults.
+fn join_spec(
+    key: &[String],
+    table_key: Option<&Vec<String>>,
+    columns: &[String],
+    defaults: &BTreeMap<String, toml::Value>,
+    errs: &mut Vec<String>,
+) -> LookupJoinSpec {
+    let mut values = Vec::new();
+    for (name, v) in defaults {
+        match toml_constant(v) {
+            Some(value) => values.push((name.clone(), value)),
+            None => errs.push(format!("default for `{name}`: {v} is not a constant")),
+        }
+    }
+    LookupJoinSpec {
+        key: key.to_vec(),
+        table_key: table_key.cloned().unwrap_or_else(|| key.to_vec()),
+        columns: columns
+            .iter()
+            .map(|c| match split_alias(c) {
+                (col, Some(name)) => (col, name),
+                (col, None) => (col.clone(), col),
+            })
+            .collect(),
+        defaults: values,
+    }
+}
+
 fn window_spec(w: &spec::WindowFile, errs: &mut Vec<String>) -> Option<WindowSpec> {
     let need = |v: &Option<String>, what: &str, errs: &mut Vec<String>| match v {
         Some(s) => Some(duration_ms(s, &format!("window {what}"), errs)),
@@ -639,77 +703,27 @@ fn parse_processor(
         }
         "lookup_join" => {
             let f: spec::LookupJoinFile = de(value, errs)?;
-            let table_key = match f.table_key {
-                Some(k) => k,
-                None => f.key.clone(),
-            };
-            let columns: Vec<(String, String)> = f
-                .columns
-                .iter()
-                .map(|c| match split_alias(c) {
-                    (col, Some(name)) => (col, name),
-                    (col, None) => (col.clone(), col),
-                })
-                .collect();
-            let mut defaults = Vec::new();
-            for (name, v) in &f.defaults {
-                // The type is checked against the table's column by the join.
-                let value = match v {
-                    toml::Value::String(s) => Value::Str(s.as_str().into()),
-                    toml::Value::Integer(i) => Value::Int(*i),
-                    toml::Value::Float(x) => Value::Float(*x),
-                    toml::Value::Boolean(b) => Value::Bool(*b),
-                    other => {
-                        errs.push(format!("default for `{name}`: {other} is not a constant"));
-                        continue;
-                    }
-                };
-                defaults.push((name.clone(), value));
-            }
-            let mut types = BTreeMap::new();
+            // Types of CSV columns are used when the table is loaded (`parse_topology`);
+            // here they are only checked.
             for (c, t) in &f.types {
-                match parse_type(t) {
-                    Some(ty) => {
-                        types.insert(c.clone(), ty);
-                    }
-                    None => errs.push(format!("types: `{c}` has unknown type `{t}`")),
+                if parse_type(t).is_none() {
+                    errs.push(format!("types: `{c}` has unknown type `{t}`"));
                 }
             }
-            let _ = types; // resolved when the table is loaded (see `parse_topology`)
+            let spec = join_spec(&f.key, f.table_key.as_ref(), &f.columns, &f.defaults, errs);
             Some(def(
                 f.name,
                 f.input,
                 Kind::LookupJoin {
                     table: base.join(&f.table),
-                    spec: LookupJoinSpec {
-                        key: f.key,
-                        table_key,
-                        columns,
-                        defaults,
-                    },
+                    spec,
                 },
             ))
         }
         "window_aggregate" => {
             let f: spec::WindowAggFile = de(value, errs)?;
             let window = window_spec(&f.window, errs);
-            let mut aggregates = Vec::new();
-            for a in &f.aggregates {
-                match AggFn::parse(&a.func) {
-                    Some(func) => aggregates.push(AggDef {
-                        name: a.name.clone(),
-                        func,
-                        expr: a.expr.clone(),
-                        condition: a.condition.clone(),
-                    }),
-                    None => errs.push(format!(
-                        "aggregate `{}`: unknown function `{}` ({})",
-                        a.name,
-                        a.func,
-                        AggFn::NAMES
-                    )),
-                }
-            }
+            let aggregates = agg_defs(&f.aggregates, "aggregate", errs);
             let emit = match f.emit.as_deref() {
                 None | Some("final") => Emit::Final,
                 Some("update") => Emit::Update,
@@ -778,23 +792,7 @@ fn parse_summaries(
                 ));
             }
         }
-        let mut measures = Vec::new();
-        for a in &f.measures {
-            match AggFn::parse(&a.func) {
-                Some(func) => measures.push(AggDef {
-                    name: a.name.clone(),
-                    func,
-                    expr: a.expr.clone(),
-                    condition: a.condition.clone(),
-                }),
-                None => errs.push(format!(
-                    "measure `{}`: unknown function `{}` ({})",
-                    a.name,
-                    a.func,
-                    AggFn::NAMES
-                )),
-            }
-        }
+        let measures = agg_defs(&f.measures, "measure", &mut errs);
         let join = match &f.join {
             None => None,
             Some(j) => match load_table(&base.join(&j.table), &BTreeMap::new()) {
@@ -802,38 +800,16 @@ fn parse_summaries(
                     errs.extend(es);
                     None
                 }
-                Ok(table) => {
-                    let defaults = j
-                        .defaults
-                        .iter()
-                        .filter_map(|(n, v)| {
-                            let v = match v {
-                                toml::Value::String(s) => Value::Str(s.as_str().into()),
-                                toml::Value::Integer(i) => Value::Int(*i),
-                                toml::Value::Float(x) => Value::Float(*x),
-                                toml::Value::Boolean(b) => Value::Bool(*b),
-                                _ => return None,
-                            };
-                            Some((n.clone(), v))
-                        })
-                        .collect();
-                    Some((
-                        table,
-                        LookupJoinSpec {
-                            key: j.key.clone(),
-                            table_key: j.table_key.clone().unwrap_or_else(|| j.key.clone()),
-                            columns: j
-                                .columns
-                                .iter()
-                                .map(|c| match split_alias(c) {
-                                    (col, Some(name)) => (col, name),
-                                    (col, None) => (col.clone(), col),
-                                })
-                                .collect(),
-                            defaults,
-                        },
-                    ))
-                }
+                Ok(table) => Some((
+                    table,
+                    join_spec(
+                        &j.key,
+                        j.table_key.as_ref(),
+                        &j.columns,
+                        &j.defaults,
+                        &mut errs,
+                    ),
+                )),
             },
         };
         let rank = f.rank.as_ref().map(|r| RankSpec {

@@ -215,13 +215,6 @@ impl Processor for FixedWindows {
             slot.persisted = true;
         }
         let deletes = std::mem::take(&mut self.deletes);
-        let store = ctx.store(&self.c.store)?;
-        for k in deletes {
-            store.delete(&k);
-        }
-        for (k, v) in puts {
-            store.put(&k, &v);
-        }
-        Ok(())
+        super::write_back(ctx, &self.c.store, deletes, puts)
     }
 }

@@ -75,6 +75,68 @@ pub fn split_alias(item: &str) -> (String, Option<String>) {
     (item.trim().to_string(), None)
 }
 
+/// Compiles group-by items (`column` or `expr AS name`) against `input`: the
+/// expressions and their output columns; problems are added to `errors`.
+pub(crate) fn compile_group_by(
+    items: &[String],
+    input: &Schema,
+    errors: &mut Vec<String>,
+) -> (Vec<CompiledExpr>, Vec<Column>) {
+    let mut exprs = Vec::new();
+    let mut columns = Vec::new();
+    for item in items {
+        let (text, alias) = split_alias(item);
+        let e = match compile_expr("group_by", &text, input) {
+            Ok(e) => e,
+            Err(es) => {
+                errors.extend(es);
+                continue;
+            }
+        };
+        let name = match alias {
+            Some(a) => a,
+            None if input.index_of(&text).is_some() => text.clone(),
+            None => {
+                errors.push(format!(
+                    "group_by `{text}` is an expression: name it (`{text} AS name`)"
+                ));
+                continue;
+            }
+        };
+        if !is_keyable(e.ty()) {
+            errors.push(format!(
+                "group_by `{text}` is a {}; groups cannot be floats",
+                type_word(e.ty())
+            ));
+            continue;
+        }
+        columns.push(Column {
+            name,
+            ty: e.ty(),
+            nullable: e.nullable(),
+        });
+        exprs.push(e);
+    }
+    (exprs, columns)
+}
+
+/// Writes a window store's changes of one checkpoint: deletions, then puts.
+pub(crate) fn write_back(
+    ctx: &mut Context<'_>,
+    store: &str,
+    deletes: Vec<Vec<u8>>,
+    puts: Vec<(Vec<u8>, Vec<u8>)>,
+) -> Result<(), CoreError> {
+    let store = ctx.store(store)?;
+    for k in deletes {
+        store.delete(&k);
+    }
+    for (k, v) in puts {
+        store.put(&k, &v);
+    }
+    Ok(())
+}
+
 /// The parts both window kinds share: group keys, aggregates, output rows.
 pub(crate) struct Common {
     pub(crate) store: String,
@@ -104,44 +166,9 @@ impl Common {
             Column::new(bounds[0], ColumnType::Timestamp),
             Column::new(bounds[1], ColumnType::Timestamp),
         ];
-        let mut group = Vec::new();
-        let mut group_types = Vec::new();
-        for item in &spec.group_by {
-            let (text, alias) = split_alias(item);
-            let e = match compile_expr("group_by", &text, input) {
-                Ok(e) => e,
-                Err(es) => {
-                    errors.extend(es);
-                    continue;
-                }
-            };
-            let name = match alias {
-                Some(a) => a,
-                None => match input.index_of(&text) {
-                    Some(_) => text.clone(),
-                    None => {
-                        errors.push(format!(
-                            "group_by `{text}` is an expression: name it (`{text} AS name`)"
-                        ));
-                        continue;
-                    }
-                },
-            };
-            if !is_keyable(e.ty()) {
-                errors.push(format!(
-                    "group_by `{text}` is a {}; groups cannot be floats",
-                    type_word(e.ty())
-                ));
-                continue;
-            }
-            columns.push(Column {
-                name,
-                ty: e.ty(),
-                nullable: e.nullable(),
-            });
-            group_types.push(e.ty());
-            group.push(e);
-        }
+        let (group, group_columns) = compile_group_by(&spec.group_by, input, &mut errors);
+        let group_types: Vec<ColumnType> = group_columns.iter().map(|c| c.ty).collect();
+        columns.extend(group_columns);
         if spec.aggregates.is_empty() {
             errors.push("`aggregates` is empty: declare at least one".into());
         }

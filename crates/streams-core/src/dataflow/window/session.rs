@@ -412,13 +412,6 @@ impl Processor for Sessions {
             self.release_if_empty(id);
         }
         puts.sort_by(|a, b| a.0.cmp(&b.0));
-        let store = ctx.store(&self.c.store)?;
-        for k in deletes {
-            store.delete(&k);
-        }
-        for (k, v) in puts {
-            store.put(&k, &v);
-        }
-        Ok(())
+        super::write_back(ctx, &self.c.store, deletes, puts)
     }
 }
