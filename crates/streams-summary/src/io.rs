@@ -57,19 +57,28 @@ pub fn load_segments(path: &Path) -> Result<HashMap<String, bool>, SummaryError>
         path: path.to_path_buf(),
         message: m,
     };
-    let mut r = csv::ReaderBuilder::new()
-        .trim(csv::Trim::All)
-        .from_path(path)
-        .map_err(|e| err(e.to_string()))?;
+    // The loader every topology uses for dimension files (one boolean rule).
+    let types = [("is_premium".to_string(), streams_core::ColumnType::Bool)].into();
+    let table = streams_runtime::topology_file::load_table(path, &types)
+        .map_err(|es| err(es.join("; ")))?;
+    let column = |name: &str| {
+        table
+            .schema
+            .index_of(name)
+            .map(|i| table.data.column(i).clone())
+            .ok_or_else(|| err(format!("no column `{name}`")))
+    };
+    let (segments, flags) = (column("segment")?, column("is_premium")?);
     let mut out = HashMap::new();
-    for rec in r.records() {
-        let rec = rec.map_err(|e| err(e.to_string()))?;
-        let seg = rec.get(0).unwrap_or_default().to_lowercase();
-        let flag = matches!(
-            rec.get(1).unwrap_or_default().to_lowercase().as_str(),
-            "true" | "1" | "yes"
-        );
-        out.insert(seg, flag);
+    for r in 0..table.data.num_rows() {
+        let seg = streams_core::dataflow::aggregate::value_at(segments.as_ref(), r);
+        let flag = streams_core::dataflow::aggregate::value_at(flags.as_ref(), r);
+        if let streams_core::Value::Str(seg) = seg {
+            out.insert(
+                seg.to_lowercase().to_string(),
+                flag == streams_core::Value::Bool(true),
+            );
+        }
     }
     Ok(out)
 }

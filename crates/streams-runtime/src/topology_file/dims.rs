@@ -24,11 +24,13 @@ pub fn parse_type(s: &str) -> Option<ColumnType> {
     })
 }
 
-/// The one boolean rule of dimension files.
+/// The one boolean rule of dimension files (`true`/`false`, `t`/`f`, `yes`/`no`,
+/// `y`/`n`, `1`/`0`, any case). A column of only `1` and `0` is inferred as bigint;
+/// declare it `boolean` in `types` to read it as a flag.
 pub fn parse_bool(s: &str) -> Option<bool> {
     match s.trim().to_ascii_lowercase().as_str() {
-        "true" | "t" | "yes" | "y" => Some(true),
-        "false" | "f" | "no" | "n" => Some(false),
+        "true" | "t" | "yes" | "y" | "1" => Some(true),
+        "false" | "f" | "no" | "n" | "0" => Some(false),
         _ => None,
     }
 }
