@@ -445,16 +445,7 @@ opts
     let outputs: Vec<streams_runtime::topology_file::SinkOutputs> = engine
         .tables()
         .iter()
-        .map(|t| {
-            def.outputs.get(&t.name).copied().unwrap_or(
-                streams_runtime::topology_file::SinkOutputs {
-                    kafka: true,
-                    parquet: true,
-                    csv: false,
-                    console: false,
-                },
-            )
-        })
+        .map(|t| def.outputs.get(&t.name).copied().unwrap_or_default())
         .collect();
     let mut files = Vec::new();
     for (name, format) in [

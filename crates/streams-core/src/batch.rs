@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use arrow::array::{Array, BooleanArray, RecordBatch, UInt32Array};
+use arrow::array::{Array, BooleanArray, RecordBatch};
 use arrow::error::ArrowError;
 
 /// Rows in flight: an Arrow record batch, and per row its event time, the watermark that
@@ -139,40 +139,13 @@ impl Batch {
     /// The rows where `keep` is true (NULL counts as false).
     pub fn filter(&self, keep: &BooleanArray) -> Result<Batch, ArrowError> {
         let data = arrow::compute::filter_record_batch(&self.data, keep)?;
-        let pick = |i: usize| keep.is_valid(i) && keep.value(i);
-        let time: Vec<i64> = (0..self.len())
-            .filter(|&i| pick(i))
-            .map(|i| self.time[i])
+        let kept: Vec<usize> = (0..self.len())
+            .filter(|&i| keep.is_valid(i) && keep.value(i))
             .collect();
-        let watermark = (0..self.len())
-            .filter(|&i| pick(i))
-            .map(|i| self.watermark[i])
-            .collect();
-        let origin = (0..self.len())
-            .filter(|&i| pick(i))
-            .map(|i| self.origin[i])
-            .collect();
+        let time = kept.iter().map(|&i| self.time[i]).collect();
+        let watermark = kept.iter().map(|&i| self.watermark[i]).collect();
+        let origin = kept.iter().map(|&i| self.origin[i]).collect();
         let b = Batch::new(data, time, watermark, origin)?;
-        Ok(if self.update { b.into_update() } else { b })
-    }
-
-    /// The rows at `indices`, in that order.
-    pub fn take(&self, indices: &[u32]) -> Result<Batch, ArrowError> {
-        let idx = UInt32Array::from(indices.to_vec());
-        let columns = self
-            .data
-            .columns()
-            .iter()
-            .map(|c| arrow::compute::take(c.as_ref(), &idx, None))
-            .collect::<Result<Vec<_>, _>>()?;
-        let data = RecordBatch::try_new(self.data.schema(), columns)?;
-        let at = |v: &[i64]| indices.iter().map(|&i| v[i as usize]).collect::<Vec<_>>();
-        let b = Batch::new(
-            data,
-            at(&self.time),
-            at(&self.watermark),
-            indices.iter().map(|&i| self.origin[i as usize]).collect(),
-        )?;
         Ok(if self.update { b.into_update() } else { b })
     }
 }
@@ -183,85 +156,115 @@ pub fn rows_to_record_batch(
     schema: &crate::value::Schema,
     rows: &[crate::value::Row],
 ) -> Result<RecordBatch, ArrowError> {
+    let refs: Vec<&crate::value::Row> = rows.iter().collect();
+    let all: Vec<usize> = (0..schema.columns.len()).collect();
+    rows_to_record_batch_of(schema, &all, &schema.arrow(), &refs)
+}
+
+/// The columns `columns_of` of rows (of `schema`) as one batch of `arrow` (whose
+/// fields are those columns); a value of the wrong type for its column becomes NULL.
+pub fn rows_to_record_batch_of(
+    schema: &crate::value::Schema,
+    columns_of: &[usize],
+    arrow: &arrow::datatypes::SchemaRef,
+    rows: &[&crate::value::Row],
+) -> Result<RecordBatch, ArrowError> {
     use crate::value::{ColumnType, Value};
     use arrow::array::{
-        ArrayRef, BooleanBuilder, Date32Builder, Float64Builder, Int64Builder, StringBuilder,
-        TimestampMillisecondBuilder,
+        ArrayRef, BooleanArray, Date32Array, Float64Array, Int64Array, StringArray,
+        TimestampMillisecondArray,
     };
-    let n = rows.len();
-    let mut columns: Vec<ArrayRef> = Vec::with_capacity(schema.columns.len());
-    for (c, col) in schema.columns.iter().enumerate() {
-        let cell = |r: &crate::value::Row| r.get(c).unwrap_or(&Value::Null).clone();
-        let array: ArrayRef = match col.ty {
-            ColumnType::Bool => {
-                let mut b = BooleanBuilder::with_capacity(n);
-                for r in rows {
-                    b.append_option(match cell(r) {
-                        Value::Bool(v) => Some(v),
+    let mut columns: Vec<ArrayRef> = Vec::with_capacity(columns_of.len());
+    for &i in columns_of {
+        let values = rows.iter().map(|r| r.get(i).unwrap_or(&Value::Null));
+        let array: ArrayRef = match schema.columns[i].ty {
+            ColumnType::Bool => Arc::new(
+                values
+                    .map(|v| match v {
+                        Value::Bool(x) => Some(*x),
                         _ => None,
-                    });
-                }
-                Arc::new(b.finish())
-            }
-            ColumnType::Int => {
-                let mut b = Int64Builder::with_capacity(n);
-                for r in rows {
-                    b.append_option(match cell(r) {
-                        Value::Int(v) => Some(v),
+                    })
+                    .collect::<BooleanArray>(),
+            ),
+            ColumnType::Int => Arc::new(
+                values
+                    .map(|v| match v {
+                        Value::Int(x) => Some(*x),
                         _ => None,
-                    });
-                }
-                Arc::new(b.finish())
-            }
-            ColumnType::Float => {
-                let mut b = Float64Builder::with_capacity(n);
-                for r in rows {
-                    b.append_option(match cell(r) {
-                        Value::Float(v) => Some(v),
-                        Value::Int(v) => Some(v as f64),
+                    })
+                    .collect::<Int64Array>(),
+            ),
+            ColumnType::Float => Arc::new(
+                values
+                    .map(|v| match v {
+                        Value::Float(x) => Some(*x),
+                        Value::Int(x) => Some(*x as f64),
                         _ => None,
-                    });
-                }
-                Arc::new(b.finish())
-            }
-            ColumnType::Str => {
-                let mut b = StringBuilder::with_capacity(n, n * 8);
-                for r in rows {
-                    match cell(r) {
-                        Value::Str(v) => b.append_value(v),
-                        _ => b.append_null(),
-                    }
-                }
-                Arc::new(b.finish())
-            }
-            ColumnType::Timestamp => {
-                let mut b = TimestampMillisecondBuilder::with_capacity(n).with_timezone("UTC");
-                for r in rows {
-                    b.append_option(match cell(r) {
-                        Value::Timestamp(v) | Value::Int(v) => Some(v),
+                    })
+                    .collect::<Float64Array>(),
+            ),
+            ColumnType::Str => Arc::new(
+                values
+                    .map(|v| match v {
+                        Value::Str(x) => Some(x.as_str()),
                         _ => None,
-                    });
-                }
-                Arc::new(b.finish())
-            }
-            ColumnType::Date => {
-                let mut b = Date32Builder::with_capacity(n);
-                for r in rows {
-                    b.append_option(match cell(r) {
-                        Value::Date(v) => Some(v),
+                    })
+                    .collect::<StringArray>(),
+            ),
+            ColumnType::Timestamp => Arc::new(
+                values
+                    .map(|v| match v {
+                        Value::Timestamp(x) | Value::Int(x) => Some(*x),
                         _ => None,
-                    });
-                }
-                Arc::new(b.finish())
-            }
+                    })
+                    .collect::<TimestampMillisecondArray>()
+                    .with_timezone("UTC"),
+            ),
+            ColumnType::Date => Arc::new(
+                values
+                    .map(|v| match v {
+                        Value::Date(x) => Some(*x),
+                        _ => None,
+                    })
+                    .collect::<Date32Array>(),
+            ),
         };
         columns.push(array);
     }
     RecordBatch::try_new_with_options(
-        schema.arrow(),
+        arrow.clone(),
         columns,
-        &arrow::array::RecordBatchOptions::new().with_row_count(Some(n)),
+        &arrow::array::RecordBatchOptions::new().with_row_count(Some(rows.len())),
     )
+}
+
+/// `n` copies of `v` as a column of type `ty` (an integer widens to a double); `None`
+/// when `v` is of another type.
+pub fn constant_array(
+    v: &crate::value::Value,
+    ty: crate::value::ColumnType,
+    n: usize,
+) -> Option<arrow::array::ArrayRef> {
+    use crate::value::{Column, ColumnType, Schema, Value};
+    let v = match (v, ty) {
+        (Value::Int(i), ColumnType::Float) => Value::Float(*i as f64),
+        (Value::Null, _) => Value::Null,
+        (v, ty) if v.fits(ty) => v.clone(),
+        _ => return None,
+    };
+    let one = rows_to_record_batch(
+        &Schema {
+            columns: vec![Column::nullable("v", ty)],
+        },
+        &[vec![v]],
+    )
+    .ok()?;
+    arrow::compute::take(
+        one.column(0),
+        &arrow::array::UInt32Array::from(vec![0u32; n]),
+        None,
+    )
+    .ok()
 }
 
 /// The values of row `row` of `data` (what sinks that take rows receive).

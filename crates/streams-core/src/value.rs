@@ -199,6 +199,19 @@ pub fn format_date(days: i32) -> String {
 }
 
 impl Value {
+    /// Whether the value is of column type `ty` (NULL fits none: it is the absence of one).
+    pub fn fits(&self, ty: ColumnType) -> bool {
+        matches!(
+            (self, ty),
+            (Value::Bool(_), ColumnType::Bool)
+                | (Value::Int(_), ColumnType::Int)
+                | (Value::Float(_), ColumnType::Float)
+                | (Value::Str(_), ColumnType::Str)
+                | (Value::Timestamp(_), ColumnType::Timestamp)
+                | (Value::Date(_), ColumnType::Date)
+        )
+    }
+
     /// The value as JSON: timestamps as RFC 3339 UTC strings, dates as `YYYY-MM-DD`.
     pub fn to_json(&self) -> serde_json::Value {
         match self {

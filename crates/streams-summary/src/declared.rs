@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use arrow::array::RecordBatch;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-use streams_core::batch::rows_to_record_batch;
+use streams_core::batch::constant_array;
 use streams_core::dataflow::aggregate::value_at;
 use streams_core::value::{parse_date, parse_timestamp, Column, ColumnType, Schema, Value};
 
@@ -62,14 +62,15 @@ pub fn read_table(
                         .as_deref()
                         .and_then(|t| typed(t, c.ty))
                         .unwrap_or(Value::Null);
-                    let one = rows_to_record_batch(
-                        &Schema {
-                            columns: vec![Column::nullable(&c.name, c.ty)],
-                        },
-                        &vec![vec![v]; n],
-                    )
-                    .map_err(SummaryError::arrow)?;
-                    columns.push(one.column(0).clone());
+                    let column =
+                        constant_array(&v, c.ty, n).ok_or_else(|| SummaryError::Format {
+                            path: PathBuf::from(f),
+                            message: format!(
+                                "partition value of `{}` does not fit its type",
+                                c.name
+                            ),
+                        })?;
+                    columns.push(column);
                 } else {
                     let col = b
                         .column_by_name(&c.name)

@@ -3,8 +3,6 @@
 //! in the table's key columns; the named columns come along, NULL (or their default)
 //! when the key is not in the table. When the table has a key twice, the first row wins.
 
-use std::sync::Arc;
-
 use arrow::array::{Array, ArrayRef, RecordBatch, UInt32Array};
 use rustc_hash::FxHashMap;
 
@@ -133,7 +131,7 @@ impl LookupJoin {
                 .map(|(_, v)| v);
             let default = match default {
                 None => None,
-                Some(v) => match value_array(v, ty) {
+                Some(v) => match crate::batch::constant_array(v, ty, 1) {
                     Some(a) => Some(a),
                     None => {
                         errors.push(format!(
@@ -190,23 +188,6 @@ fn names(s: &Schema) -> String {
         .map(|c| c.name.as_str())
         .collect::<Vec<_>>()
         .join(", ")
-}
-
-/// A one-element array holding `v` as a value of type `ty`.
-fn value_array(v: &Value, ty: crate::value::ColumnType) -> Option<ArrayRef> {
-    use crate::value::ColumnType as T;
-    Some(match (v, ty) {
-        (Value::Bool(b), T::Bool) => Arc::new(arrow::array::BooleanArray::from(vec![*b])),
-        (Value::Int(i), T::Int) => Arc::new(arrow::array::Int64Array::from(vec![*i])),
-        (Value::Int(i), T::Float) => Arc::new(arrow::array::Float64Array::from(vec![*i as f64])),
-        (Value::Float(f), T::Float) => Arc::new(arrow::array::Float64Array::from(vec![*f])),
-        (Value::Str(s), T::Str) => Arc::new(arrow::array::StringArray::from(vec![s.as_str()])),
-        (Value::Timestamp(t), T::Timestamp) => {
-            Arc::new(arrow::array::TimestampMillisecondArray::from(vec![*t]).with_timezone("UTC"))
-        }
-        (Value::Date(d), T::Date) => Arc::new(arrow::array::Date32Array::from(vec![*d])),
-        _ => return None,
-    })
 }
 
 impl Processor for LookupJoin {

@@ -39,6 +39,8 @@ pub struct Decoder {
     spec: InputSchema,
     schema: Schema,
     arrow: arrow::datatypes::SchemaRef,
+    /// Fields and metadata only: the batch before the event-time column is added.
+    base_arrow: arrow::datatypes::SchemaRef,
     paths: PathNode,
     event_time: Option<CompiledExpr>,
     checks: Vec<(CompiledExpr, String)>,
@@ -400,8 +402,13 @@ impl Decoder {
         for (i, f) in spec.fields.iter().enumerate() {
             paths.insert(&f.json_path(), i);
         }
+        let mut base = schema.clone();
+        if spec.event_time_column.is_some() {
+            base.columns.pop();
+        }
         Decoder {
             arrow: schema.arrow(),
+            base_arrow: base.arrow(),
             schema,
             spec,
             paths,
@@ -453,22 +460,12 @@ impl Decoder {
         for (m, _) in &self.spec.metadata {
             columns.push(metadata_column(*m, records, &rows, &kafka_ts));
         }
-        let mut batch_schema_cols = self.schema.columns.clone();
         let has_time_col = self.spec.event_time_column.is_some();
-        if has_time_col {
-            batch_schema_cols.pop();
-        }
-        let base = RecordBatch::try_new(
-            Schema {
-                columns: batch_schema_cols,
-            }
-            .arrow(),
-            columns,
-        )
-        .map_err(|e| invariant(format!("decoded columns do not form a batch: {e}")))?;
+        let base = RecordBatch::try_new(self.base_arrow.clone(), columns)
+            .map_err(|e| invariant(format!("decoded columns do not form a batch: {e}")))?;
 
         // Event time for every row, then the checks (which may read it), then the future limit.
-        let mut alive = vec![true; rows.len()];
+        // A row's first failing step decides its reason; rows without one are kept.
         let mut reasons: Vec<Option<DeadLetter>> = (0..rows.len()).map(|_| None).collect();
         let event_ts: Vec<i64> = match &self.event_time {
             None => kafka_ts.clone(),
@@ -478,7 +475,6 @@ impl Decoder {
                 (0..ts.len())
                     .map(|r| {
                         if ts.is_null(r) {
-                            alive[r] = false;
                             reasons[r] = Some(dead_letter(
                                 reason::INVALID_EVENT_TIME,
                                 format!("event time `{}` is NULL", e.text()),
@@ -505,18 +501,16 @@ impl Decoder {
         for (check, why) in &self.checks {
             let ok = check.eval(&batch)?;
             let ok = ok.as_boolean();
-            for r in 0..rows.len() {
-                if alive[r] && !(ok.is_valid(r) && ok.value(r)) {
-                    alive[r] = false;
-                    reasons[r] = Some(dead_letter(why, check_detail(check, &batch, r)));
+            for (r, slot) in reasons.iter_mut().enumerate() {
+                if slot.is_none() && !(ok.is_valid(r) && ok.value(r)) {
+                    *slot = Some(dead_letter(why, check_detail(check, &batch, r)));
                 }
             }
         }
         if let Some(max) = self.spec.max_future_ms {
-            for r in 0..rows.len() {
-                if alive[r] && event_ts[r] > kafka_ts[r].saturating_add(max) {
-                    alive[r] = false;
-                    reasons[r] = Some(dead_letter(
+            for (r, slot) in reasons.iter_mut().enumerate() {
+                if slot.is_none() && event_ts[r] > kafka_ts[r].saturating_add(max) {
+                    *slot = Some(dead_letter(
                         reason::FUTURE_TIMESTAMP,
                         format!(
                             "event time {} is more than {max} ms after the record timestamp {}",
@@ -527,7 +521,7 @@ impl Decoder {
                 }
             }
         }
-        if alive.iter().all(|a| *a) {
+        if reasons.iter().all(Option::is_none) {
             return Ok(Decoded {
                 batch,
                 event_ts,
@@ -535,14 +529,14 @@ impl Decoder {
                 dead,
             });
         }
+        let alive: Vec<bool> = reasons.iter().map(Option::is_none).collect();
         for (r, d) in reasons.into_iter().enumerate() {
             if let Some(d) = d {
                 dead.push((rows[r], d));
             }
         }
         dead.sort_by_key(|(i, _)| *i);
-        let mask = BooleanArray::from(alive.clone());
-        let batch = arrow::compute::filter_record_batch(&batch, &mask)
+        let batch = arrow::compute::filter_record_batch(&batch, &BooleanArray::from(alive.clone()))
             .map_err(|e| invariant(format!("filtering rejected rows: {e}")))?;
         Ok(Decoded {
             batch,
@@ -553,7 +547,7 @@ impl Decoder {
     }
 
     /// Parses and validates one record into `cells` (one per field).
-    fn record<'a>(&self, value: &'a [u8], cells: &mut Vec<Cell<'a>>) -> Result<(), DeadLetter> {
+    fn record<'a>(&'a self, value: &'a [u8], cells: &mut Vec<Cell<'a>>) -> Result<(), DeadLetter> {
         let max = self.spec.max_record_bytes;
         if value.len() > max {
             return Err(dead_letter(
@@ -622,7 +616,7 @@ fn invariant(message: String) -> EvalError {
 }
 
 /// Validates, cleans and defaults one field's value.
-fn field_cell<'a>(f: &FieldSpec, v: Loose<'a>) -> Result<Cell<'a>, DeadLetter> {
+fn field_cell<'a>(f: &'a FieldSpec, v: Loose<'a>) -> Result<Cell<'a>, DeadLetter> {
     let invalid = |v: &Loose<'_>| {
         dead_letter(
             f.reason.as_deref().unwrap_or(reason::INVALID_FIELD),
@@ -635,7 +629,7 @@ fn field_cell<'a>(f: &FieldSpec, v: Loose<'a>) -> Result<Cell<'a>, DeadLetter> {
             ),
         )
     };
-    let unparseable = |v: &Loose<'_>, c: Cell<'a>| -> Result<Cell<'a>, DeadLetter> {
+    let unparseable = |v: &Loose<'_>| -> Result<Cell<'a>, DeadLetter> {
         match f.on_invalid {
             OnInvalid::Null => Ok(Cell::Null),
             OnInvalid::DeadLetter => {
@@ -644,7 +638,6 @@ fn field_cell<'a>(f: &FieldSpec, v: Loose<'a>) -> Result<Cell<'a>, DeadLetter> {
                     Loose::Float(x) => x.to_string(),
                     other => other.type_name().to_string(),
                 };
-                let _ = c;
                 Err(dead_letter(
                     f.reason.as_deref().unwrap_or(reason::INVALID_FIELD),
                     format!("`{}` is {shown}, expected {}", f.name, expected(f.ty)),
@@ -652,35 +645,29 @@ fn field_cell<'a>(f: &FieldSpec, v: Loose<'a>) -> Result<Cell<'a>, DeadLetter> {
             }
         }
     };
-    let cell = match (&v, f.ty) {
-        (Loose::Missing | Loose::Null, _) => Cell::Null,
-        (Loose::Bool(b), ColumnType::Bool) => Cell::Bool(*b),
-        (Loose::Int(i), ColumnType::Int) => Cell::Int(*i),
-        (Loose::Int(i), ColumnType::Float) => Cell::Float(*i as f64),
-        (Loose::Float(x), ColumnType::Float) => Cell::Float(*x),
-        (Loose::Int(ms), ColumnType::Timestamp) => Cell::Int(*ms),
-        (Loose::Float(_), ColumnType::Timestamp) => unparseable(&v, Cell::Null)?,
-        (Loose::Str(s), ColumnType::Timestamp) => match parse_timestamp(s) {
-            Some(ms) => Cell::Int(ms),
-            None => unparseable(&v, Cell::Null)?,
+    let cell = match (v, f.ty) {
+        (Loose::Str(s), ColumnType::Str) => clean(s, f).map_or(Cell::Null, Cell::Str),
+        (v, ty) => match (&v, ty) {
+            (Loose::Missing | Loose::Null, _) => Cell::Null,
+            (Loose::Bool(b), ColumnType::Bool) => Cell::Bool(*b),
+            (Loose::Int(i), ColumnType::Int) => Cell::Int(*i),
+            (Loose::Int(i), ColumnType::Float) => Cell::Float(*i as f64),
+            (Loose::Float(x), ColumnType::Float) => Cell::Float(*x),
+            (Loose::Int(ms), ColumnType::Timestamp) => Cell::Int(*ms),
+            (Loose::Str(s), ColumnType::Timestamp) => match parse_timestamp(s) {
+                Some(ms) => Cell::Int(ms),
+                None => unparseable(&v)?,
+            },
+            (Loose::Float(_), ColumnType::Timestamp) => unparseable(&v)?,
+            (Loose::Str(s), ColumnType::Date) => match parse_date(s.trim()) {
+                Some(d) => Cell::Date(d),
+                None => unparseable(&v)?,
+            },
+            _ => return Err(invalid(&v)),
         },
-        (Loose::Str(s), ColumnType::Date) => match parse_date(s.trim()) {
-            Some(d) => Cell::Date(d),
-            None => unparseable(&v, Cell::Null)?,
-        },
-        (Loose::Str(_), ColumnType::Str) => {
-            let Loose::Str(s) = v else {
-                return Err(invalid(&Loose::Missing));
-            };
-            match clean(s, f) {
-                Some(s) => Cell::Str(s),
-                None => Cell::Null,
-            }
-        }
-        _ => return Err(invalid(&v)),
     };
     let cell = match (cell, &f.default) {
-        (Cell::Null, Some(d)) => cell_of_value(d).into_owned(),
+        (Cell::Null, Some(d)) => cell_of_value(d),
         (c, _) => c,
     };
     if f.required && matches!(cell, Cell::Null) {
@@ -694,19 +681,6 @@ fn field_cell<'a>(f: &FieldSpec, v: Loose<'a>) -> Result<Cell<'a>, DeadLetter> {
         ));
     }
     Ok(cell)
-}
-
-impl Cell<'_> {
-    fn into_owned<'b>(self) -> Cell<'b> {
-        match self {
-            Cell::Null => Cell::Null,
-            Cell::Bool(b) => Cell::Bool(b),
-            Cell::Int(i) => Cell::Int(i),
-            Cell::Float(f) => Cell::Float(f),
-            Cell::Str(s) => Cell::Str(Cow::Owned(s.into_owned())),
-            Cell::Date(d) => Cell::Date(d),
-        }
-    }
 }
 
 /// Trim, change case, blank → NULL; borrows when nothing changes.

@@ -286,7 +286,7 @@ impl InputSchema {
                 );
             }
             if let Some(d) = &f.default {
-                if !value_fits(d, f.ty) {
+                if !d.fits(f.ty) {
                     err(
                         item.clone(),
                         format!("the default {d:?} is not a {}", type_word(f.ty)),
@@ -369,18 +369,6 @@ impl InputSchema {
         }
         Ok(Decoder::new(self.clone(), schema, event_time, checks))
     }
-}
-
-fn value_fits(v: &Value, ty: ColumnType) -> bool {
-    matches!(
-        (v, ty),
-        (Value::Bool(_), ColumnType::Bool)
-            | (Value::Int(_), ColumnType::Int)
-            | (Value::Float(_), ColumnType::Float)
-            | (Value::Str(_), ColumnType::Str)
-            | (Value::Timestamp(_), ColumnType::Timestamp)
-            | (Value::Date(_), ColumnType::Date)
-    )
 }
 
 /// `string`, `bigint`, … as written in topology files.

@@ -45,6 +45,8 @@ enum Kind {
     },
     LookupJoin {
         table: PathBuf,
+        /// Declared types of CSV columns.
+        types: BTreeMap<String, ColumnType>,
         spec: LookupJoinSpec,
     },
     Window(WindowAggregateSpec),
@@ -76,6 +78,17 @@ pub struct SinkOutputs {
     pub csv: bool,
     /// stdout (at-least-once).
     pub console: bool,
+}
+
+impl Default for SinkOutputs {
+    fn default() -> Self {
+        SinkOutputs {
+            kafka: true,
+            parquet: true,
+            csv: false,
+            console: false,
+        }
+    }
 }
 
 /// A declared summary.
@@ -197,15 +210,7 @@ impl TopologyDef {
         let (topology, decoder) = def.build()?;
         for s in topology.sinks() {
             def.topics.insert(s.name.clone(), s.name.clone());
-            def.outputs.insert(
-                s.name.clone(),
-                SinkOutputs {
-                    kafka: true,
-                    parquet: true,
-                    csv: false,
-                    console: false,
-                },
-            );
+            def.outputs.insert(s.name.clone(), SinkOutputs::default());
         }
         // The graph's canonical text (names, kinds, expressions, columns) and the input.
         let canonical = format!("{}\n{}", decoder.spec().canonical(), topology.describe());
@@ -262,7 +267,7 @@ impl TopologyDef {
                         s.clone(),
                     ))
                 }),
-                Kind::LookupJoin { table, spec } => match self.tables.get(table) {
+                Kind::LookupJoin { table, spec, .. } => match self.tables.get(table) {
                     Some(t) => b.add_with(&p.name, "lookup_join", &refs, |s| {
                         streams_core::dataflow::LookupJoin::compile(spec, t, s)
                     }),
@@ -703,11 +708,13 @@ fn parse_processor(
         }
         "lookup_join" => {
             let f: spec::LookupJoinFile = de(value, errs)?;
-            // Types of CSV columns are used when the table is loaded (`parse_topology`);
-            // here they are only checked.
+            let mut types = BTreeMap::new();
             for (c, t) in &f.types {
-                if parse_type(t).is_none() {
-                    errs.push(format!("types: `{c}` has unknown type `{t}`"));
+                match parse_type(t) {
+                    Some(ty) => {
+                        types.insert(c.clone(), ty);
+                    }
+                    None => errs.push(format!("types: `{c}` has unknown type `{t}`")),
                 }
             }
             let spec = join_spec(&f.key, f.table_key.as_ref(), &f.columns, &f.defaults, errs);
@@ -716,6 +723,7 @@ fn parse_processor(
                 f.input,
                 Kind::LookupJoin {
                     table: base.join(&f.table),
+                    types,
                     spec,
                 },
             ))
@@ -914,15 +922,6 @@ pub fn parse_topology(path: &Path, text: &str) -> Result<TopologyDef, RuntimeErr
             .map(str::to_string)
             .unwrap_or_else(|| format!("#{}", i + 1));
         let mut errs = Vec::new();
-        let types = value
-            .get("types")
-            .and_then(|t| t.as_table())
-            .map(|t| {
-                t.iter()
-                    .filter_map(|(k, v)| Some((k.clone(), parse_type(v.as_str()?)?)))
-                    .collect::<BTreeMap<_, _>>()
-            })
-            .unwrap_or_default();
         let p = match head {
             Err(e) => {
                 errs.push(e.message().trim().replace('\n', " "));
@@ -931,9 +930,9 @@ pub fn parse_topology(path: &Path, text: &str) -> Result<TopologyDef, RuntimeErr
             Ok(h) => parse_processor(&h.kind, value, &base, &mut errs),
         };
         if let Some(p) = &p {
-            if let Kind::LookupJoin { table, .. } = &p.kind {
+            if let Kind::LookupJoin { table, types, .. } = &p.kind {
                 if !tables.contains_key(table) {
-                    match load_table(table, &types) {
+                    match load_table(table, types) {
                         Ok(t) => {
                             tables.insert(table.clone(), t);
                         }
@@ -954,11 +953,12 @@ pub fn parse_topology(path: &Path, text: &str) -> Result<TopologyDef, RuntimeErr
     let mut outputs = BTreeMap::new();
     let mut sinks = Vec::new();
     for s in file.sinks {
+        let d = SinkOutputs::default();
         let out = SinkOutputs {
-            kafka: s.kafka.unwrap_or(true),
-            parquet: s.parquet.unwrap_or(true),
-            csv: s.csv.unwrap_or(false),
-            console: s.console.unwrap_or(false),
+            kafka: s.kafka.unwrap_or(d.kafka),
+            parquet: s.parquet.unwrap_or(d.parquet),
+            csv: s.csv.unwrap_or(d.csv),
+            console: s.console.unwrap_or(d.console),
         };
         if !(out.kafka || out.parquet || out.csv || out.console) {
             errors.push(format!(
