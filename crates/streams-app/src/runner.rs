@@ -566,7 +566,7 @@ opts
             engine.caught_up(&t, p, caught_up, now)?;
         }
         match polled {
-            Some(rec) => engine.process(&rec, now)?,
+            Some(rec) => engine.process(rec, now)?,
             None => engine.tick(now)?,
         }
         if opts.bounded && source.reached_end() {

@@ -336,7 +336,7 @@ impl Engine {
     /// re-delivery) are skipped. Records are decoded and run through the topology in
     /// batches: when enough are waiting, and before anything that reads the results
     /// (`tick`, `end_of_input`, a checkpoint).
-    pub fn process(&mut self, rec: &SourceRecord, wall_now: i64) -> Result<(), RuntimeError> {
+    pub fn process(&mut self, rec: SourceRecord, wall_now: i64) -> Result<(), RuntimeError> {
         self.check()?;
         let pid = self.partition_id(&rec.topic, rec.partition, wall_now);
         let next = self.offsets[pid as usize];
@@ -346,7 +346,7 @@ impl Engine {
         self.offsets[pid as usize] = rec.offset + 1;
         self.records_since_commit += 1;
         self.changed = true;
-        self.pending.push((rec.clone(), wall_now, pid));
+        self.pending.push((rec, wall_now, pid));
         if self.pending.len() >= BATCH_RECORDS {
             self.flush()?;
         }

@@ -159,7 +159,8 @@ impl TopologyTestDriver {
 
     fn feed(&mut self, rec: &SourceRecord) -> Result<(), RuntimeError> {
         let wall = self.wall;
-        self.engine().process(rec, wall)?;
+        // The log keeps its copy for replays after a crash.
+        self.engine().process(rec.clone(), wall)?;
         self.since_commit += 1;
         if let Some(n) = self.commit_every {
             if self.since_commit >= n {
