@@ -14,7 +14,7 @@ use streams_kafka::admin::{self, TopicSpec};
 use streams_kafka::{ClientConfig, Guarantee, KafkaSink, KafkaSource, SinkConfig, SourceConfig};
 use streams_parquet::{FileFormat, ParquetSink, ParquetSinkConfig};
 use streams_runtime::checkpoint::{start_offset, StartFrom};
-use streams_runtime::{Engine, EngineOptions, OutboxBatch, TopologyDef};
+use streams_runtime::{ConsoleSink, Delivery, Engine, EngineOptions, Sink, TopologyDef};
 use streams_state::StateConfig;
 use tracing::{info, warn};
 
@@ -68,20 +68,6 @@ pub struct RunOptions {
     pub connect_timeout: Duration,
     pub parquet_max_file_bytes: u64,
     pub parquet_roll_interval: Duration,
-}
-
-/// The outputs: Kafka topics (with the DLQ) and Parquet tables.
-struct Sinks {
-    kafka: KafkaSink,
-    /// The file sinks (Parquet, CSV), each with the name its staged files are
-    /// checkpointed under.
-    files: Vec<(&'static str, ParquetSink)>,
-    /// Per table: printed to stdout as delivered (a tap, at-least-once).
-    console: Vec<bool>,
-    /// Kafka positions right after each delivered epoch that the outbox still holds. The
-    /// checkpoint records the positions after the newest epoch the outbox forgets: a
-    /// recovery scan from there sees every record of every epoch it may re-deliver.
-    positions_after: BTreeMap<u64, Vec<(String, i32, i64)>>,
 }
 
 /// The app's state directory.
@@ -180,110 +166,6 @@ pub fn lock_state(state_dir: &Path, app_id: &str) -> anyhow::Result<StateLock> {
 
 fn wall_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
-}
-
-/// Delivers outbox entries to Kafka (retrying with recovery until acknowledged, or until
-/// the app is asked to stop: then the checkpoint keeps them for the next start) and to
-/// Parquet; marks delivered what both hold durably.
-fn deliver(
-    sinks: &mut Sinks,
-    engine: &mut Engine,
-    batches: &[OutboxBatch],
-    mut recover: bool,
-    stop: &AtomicBool,
-) -> anyhow::Result<bool> {
-    let tables = engine.tables().to_vec();
-    let mut backoff = Duration::from_millis(200);
-    if !batches.is_empty() {
-        loop {
-            match sinks.kafka.deliver(&tables, batches, recover) {
-                Ok(_) => break,
-                Err(e) if e.is_retriable() => {
-                    warn!(error = %e, "delivery failed; retrying with recovery");
-                    if stop.load(Ordering::Relaxed) {
-                        return Ok(false);
-                    }
-                    std::thread::sleep(backoff);
-                    backoff = (backoff * 2).min(Duration::from_secs(5));
-                    recover = true;
-                }
-                Err(e) => return Err(e.into()),
-            }
-        }
-        for (_, f) in &mut sinks.files {
-            f.deliver(batches)?;
-        }
-        print_console(&sinks.console, &tables, batches);
-        if let Some(e) = batches.iter().map(|b| b.epoch).max() {
-            sinks.positions_after.insert(e, sinks.kafka.positions());
-        }
-    }
-    for (_, f) in &mut sinks.files {
-        f.roll()?;
-    }
-    mark_durable(sinks, engine, batches.iter().map(|b| b.epoch).max());
-    Ok(true)
-}
-
-/// The names under which the file sinks' staged files are checkpointed.
-const PARQUET_STATE: &str = "parquet";
-const CSV_STATE: &str = "csv";
-
-/// The console tap: every row (and update) of the tables that ask for it, as
-/// `table {json}` lines on stdout, when it is delivered. At-least-once: the outbox of a
-/// checkpoint is printed again after a restart.
-fn print_console(
-    console: &[bool],
-    tables: &[streams_core::topology::TableInfo],
-    batches: &[OutboxBatch],
-) {
-    use std::io::Write as _;
-    if !console.iter().any(|c| *c) {
-        return;
-    }
-    let stdout = std::io::stdout();
-    let mut out = stdout.lock();
-    for b in batches {
-        let t = b.table as usize;
-        if !console.get(t).copied().unwrap_or(false) {
-            continue;
-        }
-        let (rows, kind) = match &b.payload {
-            streams_runtime::OutboxPayload::Rows(r) => (r, ""),
-            streams_runtime::OutboxPayload::Updates(r) => (r, " (update)"),
-            streams_runtime::OutboxPayload::DeadLetters(_) => continue,
-        };
-        for r in rows {
-            let json = streams_core::value::row_to_json(&tables[t].schema, r);
-            // A closed stdout (a pipe to `head`) must not stop the app.
-            let _ = writeln!(out, "{}{kind} {json}", tables[t].name);
-        }
-    }
-    let _ = out.flush();
-}
-
-/// The outbox may forget an epoch once Kafka acknowledged it and Parquet staged it; the
-/// same checkpoint records the staged files' lengths.
-fn mark_durable(sinks: &mut Sinks, engine: &mut Engine, kafka_through: Option<u64>) {
-    let mut through = Some(kafka_through.unwrap_or(engine.epoch()));
-    for (name, f) in &sinks.files {
-        // Vec of plain structs: serialising it cannot fail.
-        let staged = serde_json::to_vec(&f.staged()).unwrap_or_default();
-        engine.set_sink_state(name, staged);
-        through = match (through, f.durable_through()) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            _ => None,
-        };
-    }
-    let Some(e) = through else {
-        return;
-    };
-    engine.mark_delivered(e);
-    let newer = sinks.positions_after.split_off(&(e + 1));
-    let forgotten = std::mem::replace(&mut sinks.positions_after, newer);
-    if let Some((_, positions)) = forgotten.into_iter().next_back() {
-        engine.set_sink_positions(positions);
-    }
 }
 
 /// Records the broker deleted before the app read them: an error, unless the user
@@ -420,7 +302,7 @@ opts
         source.set_end(ends);
     }
 
-    let kafka = KafkaSink::connect(SinkConfig {
+    let mut kafka = KafkaSink::connect(SinkConfig {
         client: client.clone(),
         app_id: opts.app_id.clone(),
         task: 0,
@@ -447,11 +329,11 @@ opts
         .iter()
         .map(|t| def.outputs.get(&t.name).copied().unwrap_or_default())
         .collect();
-    let mut files = Vec::new();
-    for (name, format) in [
-        (PARQUET_STATE, FileFormat::Parquet),
-        (CSV_STATE, FileFormat::Csv),
-    ] {
+    kafka.restore_positions(engine.sink_positions());
+    // Delivered in this order: Kafka, the files, the console tap.
+    let mut sinks: Vec<Box<dyn Sink>> = vec![Box::new(kafka)];
+    for format in [FileFormat::Parquet, FileFormat::Csv] {
+        let name = format.state_name();
         let wanted: Vec<bool> = outputs
             .iter()
             .map(|o| {
@@ -487,31 +369,21 @@ opts
             engine.tables(),
             &committed_staging,
         )?;
-        files.push((name, sink));
+        sinks.push(Box::new(sink));
     }
-    let mut sinks = Sinks {
-        kafka,
-        files,
-        console: outputs.iter().map(|o| o.console).collect(),
-        positions_after: BTreeMap::new(),
-    };
-    sinks.kafka.restore_positions(engine.sink_positions());
-    let recovered = engine.take_recovered();
-    if !recovered.is_empty() {
-        let epochs: std::collections::BTreeSet<u64> = recovered.iter().map(|b| b.epoch).collect();
-        info!(
-            entries = recovered.len(),
-            records = recovered.iter().map(|b| b.payload.len()).sum::<usize>(),
-            epochs = epochs.len(),
-            "re-delivering the outbox of the last checkpoint"
-        );
-        if !deliver(&mut sinks, &mut engine, &recovered, true, &stop)? {
-            return Ok(RunOutcome {
-                ledger: engine.ledger(),
-                reached_end: false,
-                elapsed: Duration::ZERO,
-            });
-        }
+    if outputs.iter().any(|o| o.console) {
+        sinks.push(Box::new(ConsoleSink::new(
+            outputs.iter().map(|o| o.console).collect(),
+            std::io::stdout(),
+        )));
+    }
+    let mut delivery = Delivery::new(sinks);
+    if !delivery.recover(&mut engine, &stop)? {
+        return Ok(RunOutcome {
+            ledger: engine.ledger(),
+            reached_end: false,
+            elapsed: Duration::ZERO,
+        });
     }
     info!(
         app_id = %opts.app_id,
@@ -532,14 +404,7 @@ opts
     loop {
         if stop.load(Ordering::Relaxed) {
             info!("stopping: final checkpoint");
-            let batches = engine.commit(wall_ms())?;
-            if deliver(&mut sinks, &mut engine, &batches, false, &stop)? {
-                for (_, f) in &mut sinks.files {
-                    f.publish_all()?;
-                }
-                mark_durable(&mut sinks, &mut engine, None);
-            }
-            engine.commit(wall_ms())?;
+            delivery.finish(&mut engine, wall_ms(), &stop)?;
             source.commit_group_offsets()?;
             info!(ledger = %engine.ledger(), "stopped");
             return Ok(RunOutcome {
@@ -571,15 +436,18 @@ opts
         }
         if opts.bounded && source.reached_end() {
             engine.end_of_input()?;
-            let batches = engine.commit(wall_ms())?;
-            deliver(&mut sinks, &mut engine, &batches, false, &stop)?;
-            for (_, f) in &mut sinks.files {
-                f.publish_all()?;
-            }
-            mark_durable(&mut sinks, &mut engine, None);
-            engine.commit(wall_ms())?;
+            let delivered = delivery.finish(&mut engine, wall_ms(), &stop)?;
             source.commit_group_offsets()?;
             let ledger = engine.ledger();
+            if !delivered {
+                // Stopped while a sink retried: the checkpoint keeps the outputs.
+                info!(ledger = %ledger, "stopped before the end of input was delivered");
+                return Ok(RunOutcome {
+                    ledger,
+                    reached_end: false,
+                    elapsed: started.elapsed(),
+                });
+            }
             info!(
                 ledger = %ledger,
                 seconds = started.elapsed().as_secs_f64(),
@@ -624,15 +492,11 @@ opts
         }
         if last_roll.elapsed() >= Duration::from_secs(1) {
             // Age-based publishing also happens while no records arrive.
-            for (_, f) in &mut sinks.files {
-                f.roll()?;
-            }
-            mark_durable(&mut sinks, &mut engine, None);
+            delivery.roll(&mut engine)?;
             last_roll = Instant::now();
         }
         if engine.commit_due(now) {
-            let batches = engine.commit(now)?;
-            if !deliver(&mut sinks, &mut engine, &batches, false, &stop)? {
+            if !delivery.commit(&mut engine, now, &stop)? {
                 continue;
             }
             source.commit_group_offsets()?;

@@ -6,56 +6,57 @@
 mod common;
 
 use common::*;
-use streams_summary::SummaryConfig;
 
+/// Generated `country_segment_revenue` files for 2026-01-01 and 2026-01-02.
 fn setup() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
-    let cfg = SummaryConfig {
-        output_dir: dir.path().to_path_buf(),
-        app_id: "app".into(),
-        segments: repo().join("topology/dims/segments.csv"),
-    };
-    streams_summary::bench::generate(&cfg, 2_000, 2, 1).unwrap();
+    streams_summary::bench::generate(dir.path(), "app", 2_000, 2, 1).unwrap();
     dir
 }
 
-fn args<'a>(out: &'a str, segments: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
-    let mut a = vec![
-        "daily-summary",
-        "--app-id",
-        "app",
-        "--output-dir",
-        out,
-        "--segments",
-        segments,
-    ];
+fn args<'a>(out: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut a = vec!["daily-summary", "--app-id", "app", "--output-dir", out];
     a.extend_from_slice(extra);
     a
 }
 
+/// Runs the binary from the repository, where the default `--topology` is.
+fn run_in_repo(args: &[&str]) -> std::process::Output {
+    app_cmd("warn")
+        .current_dir(repo())
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+/// The clickstream's declared daily summary: a table, a JSON range with an empty day
+/// (reported, and a failure only with `--strict`), a failing check under `--strict`, and
+/// one-line errors for bad input.
 #[test]
 fn table_json_range_empty_day_strict_and_bad_input() {
     let dir = setup();
     let out = dir.path().to_str().unwrap();
-    let seg = repo().join("topology/dims/segments.csv");
-    let seg = seg.to_str().unwrap();
 
-    let o = run_cmd(&args(out, seg, &["--date", "2026-01-01"]));
+    let o = run_in_repo(&args(out, &["--date", "2026-01-01"]));
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let text = String::from_utf8_lossy(&o.stdout);
     assert!(
-        text.contains("2026-01-01") && text.contains("premium") && text.contains("rank"),
+        text.contains("daily_segment_metrics 2026-01-01")
+            && text.contains("premium_summary 2026-01-01")
+            && text.contains("revenue_rank_in_country"),
         "{text}"
     );
-    assert!(dir
-        .path()
-        .join("app/daily_summary/event_date=2026-01-01/daily_segment_metrics.parquet")
-        .exists());
+    assert!(!text.contains("check failed"), "{text}");
+    for name in ["daily_segment_metrics", "premium_summary"] {
+        assert!(dir
+            .path()
+            .join(format!("app/{name}/event_date=2026-01-01/summary.parquet"))
+            .exists());
+    }
 
     // a range with a day without input: reported, not an error
-    let o = run_cmd(&args(
+    let o = run_in_repo(&args(
         out,
-        seg,
         &[
             "--date",
             "2026-01-01",
@@ -67,31 +68,96 @@ fn table_json_range_empty_day_strict_and_bad_input() {
     ));
     assert!(o.status.success());
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    let days = v["days"].as_array().unwrap();
-    assert_eq!(days.len(), 3);
-    assert_eq!(days[2]["input_files"], 0);
-    let checks = days[0]["checks"].as_array().unwrap();
-    assert!(!checks.is_empty());
+    let runs = v["summaries"].as_array().unwrap();
+    assert_eq!(runs.len(), 6, "two summaries for each of three days");
+    assert_eq!(runs[4]["date"], "2026-01-03");
+    assert_eq!(runs[4]["input_files"], 0);
+    assert_eq!(runs[4]["had_input"], false);
+    let checks = runs[0]["checks"].as_array().unwrap();
+    assert_eq!(checks.len(), 5, "{checks:?}");
     assert!(checks.iter().all(|c| c["ok"] == true), "{checks:?}");
-    let rows: i64 = days[0]["segments"]
+    // the generator's rows for the day: 1,000 rows; their events add up in the output
+    assert_eq!(runs[0]["input_rows"], 1_000);
+    let events: i64 = runs[0]["rows"]
         .as_array()
         .unwrap()
         .iter()
         .map(|s| s["daily_events"].as_i64().unwrap())
         .sum();
-    assert_eq!(rows, days[0]["input"]["events"].as_i64().unwrap());
+    let premium_events: i64 = runs[1]["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["total_events"].as_i64().unwrap())
+        .sum();
+    assert_eq!(events, premium_events);
 
     // --strict turns the empty day into a failure
-    let o = run_cmd(&args(out, seg, &["--date", "2026-01-03", "--strict"]));
+    let o = run_in_repo(&args(out, &["--date", "2026-01-03", "--strict"]));
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stdout).contains("no input"));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("daily_segment_metrics 2026-01-03: no input"),
+        "{err}"
+    );
+
+    // a reconciliation that does not hold (events against purchases) fails --strict
+    let topo_dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(repo().join("topology/clickstream.toml"))
+        .unwrap()
+        .replace(
+            r#"{ output = "daily_events", input = "events" }"#,
+            r#"{ output = "daily_events", input = "purchases" }"#,
+        )
+        .replace(
+            "dims/",
+            &format!("{}/", repo().join("topology/dims").display()),
+        );
+    let topo = topo_dir.path().join("broken.toml");
+    std::fs::write(&topo, text).unwrap();
+    let topo = topo.to_str().unwrap();
+    let o = run_in_repo(&args(
+        out,
+        &["--topology", topo, "--date", "2026-01-01", "--strict"],
+    ));
+    assert_eq!(o.status.code(), Some(2));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        stdout.contains("check failed: sum(daily_events) = sum(purchases) of the input"),
+        "{stdout}"
+    );
+    let o = run_in_repo(&args(out, &["--topology", topo, "--date", "2026-01-01"]));
+    assert!(
+        o.status.success(),
+        "without --strict a failed check is reported only"
+    );
 
     // bad date: one line, non-zero
-    let o = run_cmd(&args(out, seg, &["--date", "2026-13-01"]));
+    let o = run_in_repo(&args(out, &["--date", "2026-13-01"]));
     assert_eq!(o.status.code(), Some(1));
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(err.trim().lines().count(), 1, "{err}");
     assert!(err.contains("not a date"), "{err}");
+
+    // a per-day summary without a date: one line, non-zero
+    let o = run_in_repo(&args(out, &[]));
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(err.contains("give a date"), "{err}");
+
+    // a topology without summaries: one line, non-zero
+    let o = run_in_repo(&args(
+        out,
+        &[
+            "--topology",
+            repo().join("topology/adults.toml").to_str().unwrap(),
+        ],
+    ));
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("declares no [[summaries]]"), "{err}");
 }
 
 /// The sensors topology's declared summary (count and mean per id over the whole table)
@@ -159,12 +225,12 @@ fn declared_summaries_run_once_and_on_an_interval() {
         "--format",
         "json",
     ];
-    let mut once = base.to_vec();
-    once.extend(["--date", "today"]);
-    let o = run_cmd(&once);
+    // not a per-day summary: no date needed
+    let o = run_cmd(&base);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let doc: serde_json::Value =
         serde_json::from_str(String::from_utf8_lossy(&o.stdout).trim()).unwrap();
+    let doc = &doc["summaries"][0];
     assert_eq!(doc["summary"], "readings_per_id");
     let got: Vec<(i64, i64, f64)> = doc["rows"]
         .as_array()

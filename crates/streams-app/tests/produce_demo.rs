@@ -327,8 +327,11 @@ fn demo_runs_end_to_end_and_is_repeatable() {
     let consumed = out.lines().find(|l| l.contains(" consumed ")).unwrap();
     assert!(consumed.contains("20000"), "{consumed}");
     // The input spans midnight: two days of summary.
-    assert!(out.contains("daily summary 2026-01-01"), "{out}");
-    assert!(out.contains("daily summary 2026-01-02"), "{out}");
+    for name in ["daily_segment_metrics", "premium_summary"] {
+        for day in ["2026-01-01", "2026-01-02"] {
+            assert!(out.contains(&format!("summary {name} {day}")), "{out}");
+        }
+    }
     assert!(out.contains("summary checks passed"), "{out}");
     for t in TABLES {
         assert!(
@@ -342,7 +345,7 @@ fn demo_runs_end_to_end_and_is_repeatable() {
     }
     assert!(dir
         .path()
-        .join("data/demo/daily_summary/event_date=2026-01-01/daily_segment_metrics.parquet")
+        .join("data/demo/daily_segment_metrics/event_date=2026-01-01/summary.parquet")
         .exists());
     eprintln!("demo took {took:?}");
     // A second run starts fresh (the embedded broker is new) and accounts the same.
@@ -385,7 +388,7 @@ fn demo_runs_end_to_end_and_is_repeatable() {
 #[test]
 fn daily_summary_scheduler_runs_yesterday_then_stops_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
-    let segments = repo().join("topology/dims/segments.csv");
+    let topology = repo().join("topology/clickstream.toml");
     let yesterday = || {
         (chrono::Utc::now() - chrono::Duration::days(1))
             .format("%Y-%m-%d")
@@ -401,8 +404,8 @@ fn daily_summary_scheduler_runs_yesterday_then_stops_on_sigterm() {
             "00:15",
             "--output-dir",
             dir.path().to_str().unwrap(),
-            "--segments",
-            segments.to_str().unwrap(),
+            "--topology",
+            topology.to_str().unwrap(),
         ],
         "info",
     );
@@ -412,7 +415,7 @@ fn daily_summary_scheduler_runs_yesterday_then_stops_on_sigterm() {
     assert!(
         [before, after]
             .iter()
-            .any(|d| out.starts_with(&format!("{d}: no input"))),
+            .any(|d| out.starts_with(&format!("daily_segment_metrics {d}: no input"))),
         "{out}"
     );
     child.wait_stderr("waiting for the next run", Duration::from_secs(30));

@@ -1,4 +1,5 @@
-//! The output as our users read it: the demo's Parquet tables read with pandas
+//! The output as our users read it: the demo's Parquet tables (and its daily summary's)
+//! read with pandas
 //! (`read_parquet` of the directory), pyarrow (`dataset(..., partitioning="hive")`) and
 //! DuckDB (`read_parquet(..., hive_partitioning = true)`), each checked for every row,
 //! every column (partition columns from the directory names) and the file columns'
@@ -58,6 +59,29 @@ fn pandas_pyarrow_and_duckdb_read_every_output_table() {
         }
         assert!(rows > 0, "{} is empty", t.name);
         tables.push(common::reader_table(&tdir, "parquet", rows, &t));
+    }
+    // The declared summaries the demo ran (the daily summary), partitioned by date.
+    assert!(!def.summaries.is_empty());
+    for s in &def.summaries {
+        let mut schema = s.schema.clone();
+        let mut partition_by = Vec::new();
+        if let Some(d) = &s.date_column {
+            partition_by.push(schema.columns.len());
+            schema.columns.push(streams_core::value::Column::new(
+                d,
+                streams_core::ColumnType::Date,
+            ));
+        }
+        let info = streams_core::topology::TableInfo {
+            name: s.spec.name.clone(),
+            schema,
+            key_columns: Vec::new(),
+            partition_by,
+        };
+        let tdir = data.join("readers").join(&info.name);
+        let rows = streams_parquet::read::read_table_json(&tdir).unwrap().len();
+        assert!(rows > 0, "{} is empty", info.name);
+        tables.push(common::reader_table(&tdir, "parquet", rows, &info));
     }
     let text = common::check_with_readers(&tables);
     assert_eq!(

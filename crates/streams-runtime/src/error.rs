@@ -44,6 +44,9 @@ pub enum RuntimeError {
         /// Decoder message.
         message: String,
     },
+    /// A sink failed in a way retrying cannot clear.
+    #[error(transparent)]
+    Sink(crate::delivery::SinkError),
     /// An earlier commit failed; the in-memory state no longer matches the checkpoint.
     #[error(
         "the engine stopped after a failed commit; restart to recover from the last checkpoint"

@@ -6,17 +6,19 @@
 //!                                                                   │
 //! Engine::commit: one atomic batch = store writes + offsets + watermark + ledger + outbox
 //!                                                                   │
-//! caller delivers the outbox to sinks (idempotent by task/epoch/seq) ─▶ mark_delivered
+//! Delivery: the outbox to every Sink (idempotent by task/epoch/seq) ─▶ mark_delivered
 //! ```
 #![warn(missing_docs)]
 
 pub mod checkpoint;
+pub mod delivery;
 pub mod engine;
 mod error;
 pub mod ledger;
 pub mod outbox;
 pub mod topology_file;
 
+pub use delivery::{ConsoleSink, Delivery, Sink, SinkError};
 pub use engine::{Engine, EngineOptions};
 pub use error::RuntimeError;
 pub use ledger::Ledger;

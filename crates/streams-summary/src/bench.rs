@@ -1,15 +1,15 @@
 //! The benchmark: window rows spread over days, written with the streaming sink's writer
-//! properties and the `country_segment_revenue` schema, then summarized day by day.
+//! properties and layout (the `country_segment_revenue` columns, `event_date` in the
+//! directory names), then summarized day by day with the clickstream's declared
+//! summaries.
 
-use std::collections::HashMap;
 use std::fs::File;
+use std::path::Path;
 
 use std::sync::Arc;
 use std::time::Instant;
 
-use arrow::array::{
-    Date32Array, Float64Array, Int64Array, RecordBatch, StringArray, TimestampMillisecondArray,
-};
+use arrow::array::{Float64Array, Int64Array, RecordBatch, StringArray, TimestampMillisecondArray};
 use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 use parquet::arrow::ArrowWriter;
 use rand::rngs::SmallRng;
@@ -18,13 +18,14 @@ use streams_core::value::format_date;
 use streams_parquet::layout::{partition_dir, table_dir};
 use streams_parquet::sink::writer_properties;
 
+use crate::declared::run_declared;
 use crate::error::SummaryError;
-use crate::io::{summarize_day, SummaryConfig};
 
 /// The first generated day, 2026-01-01, in days since the epoch.
 const FIRST_DAY: i32 = 20_454;
 
-/// The `country_segment_revenue` schema of the reference topology.
+/// The columns of the reference topology's `country_segment_revenue` files (its
+/// partition column `event_date` lives in the directory names).
 pub fn input_schema() -> Arc<Schema> {
     let ts = DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into()));
     Arc::new(Schema::new(vec![
@@ -37,13 +38,18 @@ pub fn input_schema() -> Arc<Schema> {
         Field::new("revenue", DataType::Float64, false),
         Field::new("unique_users", DataType::Int64, false),
         Field::new("max_event_time", ts, true),
-        Field::new("event_date", DataType::Date32, false),
     ]))
 }
 
 /// Writes `rows` random window rows over `days` days starting 2026-01-01 (several files
 /// per day, like the sink's rolling).
-pub fn generate(cfg: &SummaryConfig, rows: u64, days: u32, seed: u64) -> Result<(), SummaryError> {
+pub fn generate(
+    output_dir: &Path,
+    app_id: &str,
+    rows: u64,
+    days: u32,
+    seed: u64,
+) -> Result<(), SummaryError> {
     let countries = [
         "US", "GB", "DE", "FR", "IN", "BR", "JP", "CA", "AU", "ES", "UNKNOWN",
     ];
@@ -55,7 +61,7 @@ pub fn generate(cfg: &SummaryConfig, rows: u64, days: u32, seed: u64) -> Result<
         let day = FIRST_DAY + d as i32;
         let date = format_date(day);
         let dir = partition_dir(
-            &table_dir(&cfg.output_dir, &cfg.app_id, "country_segment_revenue"),
+            &table_dir(output_dir, app_id, "country_segment_revenue"),
             &date,
         );
         std::fs::create_dir_all(&dir).map_err(SummaryError::io("create directory", &dir))?;
@@ -100,7 +106,6 @@ pub fn generate(cfg: &SummaryConfig, rows: u64, days: u32, seed: u64) -> Result<
                         )
                         .with_timezone("UTC"),
                     ),
-                    Arc::new(Date32Array::from(vec![day; n])),
                 ],
             )
             .map_err(|e| SummaryError::parquet(&dir, e))?;
@@ -118,23 +123,23 @@ pub fn generate(cfg: &SummaryConfig, rows: u64, days: u32, seed: u64) -> Result<
     Ok(())
 }
 
-/// Per-day and total seconds of summarizing `days` days.
+/// Per-day and total seconds of summarizing `days` days with `def`'s summaries; a
+/// failed check is an error.
 pub fn run(
-    cfg: &SummaryConfig,
+    output_dir: &Path,
+    app_id: &str,
+    def: &streams_runtime::TopologyDef,
     days: u32,
-    premium: &HashMap<String, bool>,
 ) -> Result<(Vec<f64>, f64), SummaryError> {
     let start = Instant::now();
     let mut per_day = Vec::new();
     for d in 0..days {
         let date = format_date(FIRST_DAY + d as i32);
         let t = Instant::now();
-        let report = summarize_day(cfg, premium, &date)?;
-        let failed: Vec<&str> = report
-            .checks
+        let reports = run_declared(output_dir, app_id, def, Some(&date))?;
+        let failed: Vec<String> = reports
             .iter()
-            .filter(|c| !c.ok)
-            .map(|c| c.name.as_str())
+            .flat_map(|r| r.failed().map(move |c| format!("{}: {}", r.name, c.name)))
             .collect();
         if !failed.is_empty() {
             return Err(SummaryError::Checks {

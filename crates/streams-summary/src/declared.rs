@@ -10,11 +10,15 @@ use std::path::{Path, PathBuf};
 
 use arrow::array::RecordBatch;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::ArrowWriter;
+use parquet::basic::Compression;
+use parquet::file::properties::WriterProperties;
 use streams_core::batch::constant_array;
 use streams_core::dataflow::aggregate::value_at;
 use streams_core::value::{parse_date, parse_timestamp, Column, ColumnType, Schema, Value};
+use streams_parquet::sink::publish_staged;
 
-pub use streams_core::dataflow::summary::{RankSpec, Summary, SummarySpec};
+pub use streams_core::dataflow::summary::{Check, RankSpec, Summary, SummaryOutput, SummarySpec};
 
 use crate::error::SummaryError;
 
@@ -122,10 +126,67 @@ pub struct DeclaredReport {
     pub date: Option<String>,
     /// Input files read (0 for a summary of another summary).
     pub input_files: usize,
+    /// Whether it had input (files, or an earlier summary that had).
+    pub had_input: bool,
+    /// Input rows read (after the join).
+    pub input_rows: u64,
     /// Its rows.
     pub rows: RecordBatch,
+    /// The checks of its output against its input.
+    pub checks: Vec<Check>,
     /// The file written (none when there was no input).
     pub file: Option<PathBuf>,
+}
+
+impl DeclaredReport {
+    /// `name` or `name date` (per-day summaries), as reports and logs title it.
+    pub fn title(&self) -> String {
+        match &self.date {
+            Some(d) => format!("{} {d}", self.name),
+            None => self.name.clone(),
+        }
+    }
+
+    /// The checks that failed.
+    pub fn failed(&self) -> impl Iterator<Item = &Check> {
+        self.checks.iter().filter(|c| !c.ok)
+    }
+}
+
+fn props() -> WriterProperties {
+    // Fixed properties (no timestamps, a constant created_by): a rerun is byte-identical.
+    WriterProperties::builder()
+        .set_compression(Compression::SNAPPY)
+        .set_created_by("streams-app daily-summary".into())
+        .build()
+}
+
+/// Writes `batch` to a hidden file next to `path` and publishes it there; the caller
+/// fsyncs the directory once for all its renames.
+fn write_atomic(
+    path: &Path,
+    batch: &RecordBatch,
+    fail_before_rename: bool,
+) -> Result<(), SummaryError> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.inprogress"));
+    let file = std::fs::File::create(&tmp).map_err(SummaryError::io("create", &tmp))?;
+    let mut w = ArrowWriter::try_new(file, batch.schema(), Some(props()))
+        .map_err(|e| SummaryError::parquet(&tmp, e))?;
+    w.write(batch).map_err(|e| SummaryError::parquet(&tmp, e))?;
+    let file = w.into_inner().map_err(|e| SummaryError::parquet(&tmp, e))?;
+    if fail_before_rename {
+        return Err(SummaryError::Io {
+            op: "simulated crash before publishing",
+            path: tmp,
+            source: std::io::Error::other("failpoint"),
+        });
+    }
+    Ok(publish_staged(file, &tmp, path)?)
 }
 
 /// Runs every summary a topology declares, in order, for `date` (per-day summaries need
@@ -137,21 +198,40 @@ pub fn run_declared(
     def: &streams_runtime::TopologyDef,
     date: Option<&str>,
 ) -> Result<Vec<DeclaredReport>, SummaryError> {
+    run_declared_with(output_dir, app_id, def, date, false)
+}
+
+/// [`run_declared`], failing before the first file is published when asked (for the
+/// crash test: no partial file may ever be visible).
+#[doc(hidden)]
+pub fn run_declared_with(
+    output_dir: &Path,
+    app_id: &str,
+    def: &streams_runtime::TopologyDef,
+    date: Option<&str>,
+    fail_before_rename: bool,
+) -> Result<Vec<DeclaredReport>, SummaryError> {
+    if let Some(d) = date {
+        if parse_date(d).is_none() {
+            return Err(SummaryError::Date { date: d.into() });
+        }
+    }
     let tables = def.tables().map_err(|e| SummaryError::Compute {
         message: e.to_string(),
     })?;
-    let mut done: BTreeMap<String, (RecordBatch, Option<String>)> = BTreeMap::new();
+    // Earlier summaries: their rows, date column and whether they had input.
+    let mut done: BTreeMap<String, (RecordBatch, Option<String>, bool)> = BTreeMap::new();
     let mut reports = Vec::new();
     for s in &def.summaries {
-        let (files, input, input_schema, day_column) = match done.get(&s.input) {
-            Some((rows, dated)) => {
+        let (files, input, input_schema, day_column, upstream) = match done.get(&s.input) {
+            Some((rows, dated, had)) => {
                 let schema = def
                     .summaries
                     .iter()
                     .find(|x| x.spec.name == s.input)
                     .map(|x| x.schema.clone())
                     .unwrap_or_default();
-                (0, vec![rows.clone()], schema, dated.clone())
+                (0, vec![rows.clone()], schema, dated.clone(), Some(*had))
             }
             None => {
                 let Some(t) = tables.iter().find(|t| t.name == s.input) else {
@@ -173,15 +253,21 @@ pub fn run_declared(
                 };
                 let dir = streams_parquet::layout::table_dir(output_dir, app_id, &t.name);
                 let (files, batches) = read_table(&dir, &t.schema, &t.partition_by, only)?;
-                (files, batches, t.schema.clone(), s.date_column.clone())
+                (
+                    files,
+                    batches,
+                    t.schema.clone(),
+                    s.date_column.clone(),
+                    None,
+                )
             }
         };
         let (mut summary, _) =
             Summary::compile(&s.spec, &input_schema).map_err(|es| SummaryError::Compute {
                 message: format!("summary `{}`: {}", s.spec.name, es.join("; ")),
             })?;
-        let had_input = files > 0 || done.contains_key(&s.input);
-        let rows = summary.run(input).map_err(|e| SummaryError::Compute {
+        let had_input = upstream.unwrap_or(files > 0);
+        let out = summary.run(input).map_err(|e| SummaryError::Compute {
             message: e.to_string(),
         })?;
         let mut dir = streams_parquet::layout::table_dir(output_dir, app_id, &s.spec.name);
@@ -195,18 +281,24 @@ pub fn run_declared(
         let file = if had_input {
             std::fs::create_dir_all(&dir).map_err(SummaryError::io("create directory", &dir))?;
             let path = dir.join("summary.parquet");
-            crate::io::write_atomic(&path, &rows, false)?;
+            write_atomic(&path, &out.rows, fail_before_rename)?;
             streams_parquet::sink::fsync_dir(&dir)?;
             Some(path)
         } else {
             None
         };
-        done.insert(s.spec.name.clone(), (rows.clone(), day_column));
+        done.insert(
+            s.spec.name.clone(),
+            (out.rows.clone(), day_column, had_input),
+        );
         reports.push(DeclaredReport {
             name: s.spec.name.clone(),
             date: day,
             input_files: files,
-            rows,
+            had_input,
+            input_rows: out.input_rows,
+            rows: out.rows,
+            checks: out.checks,
             file,
         });
     }

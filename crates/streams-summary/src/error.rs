@@ -33,22 +33,12 @@ pub enum SummaryError {
         date: String,
     },
     /// The job's own output failed a quality check (benchmark runs).
-    #[error("daily summary of {date} failed its checks: {failed}")]
+    #[error("summary of {date} failed its checks: {failed}")]
     Checks {
         /// The date.
         date: String,
         /// The failed checks.
         failed: String,
-    },
-    /// A needed input column is missing or has the wrong type.
-    #[error("{path}: column `{column}` {problem}; was it written by `streams-app run` with the reference topology?")]
-    Column {
-        /// The file.
-        path: PathBuf,
-        /// The column.
-        column: String,
-        /// What is wrong.
-        problem: String,
     },
     /// A summary's computation failed (a broken invariant; bad data gives NULL).
     #[error("summary: {message}")]
@@ -62,14 +52,6 @@ pub enum SummaryError {
         /// The file.
         path: PathBuf,
         /// What is wrong.
-        message: String,
-    },
-    /// The segments dimension could not be read.
-    #[error("segments file {path}: {message}")]
-    Segments {
-        /// The file.
-        path: PathBuf,
-        /// What went wrong.
         message: String,
     },
 }

@@ -1,23 +1,17 @@
-//! `daily-summary`: the batch job that replaces the Airflow + pandas DAG (DESIGN §6).
+//! `daily-summary`: the batch jobs a topology declares in `[[summaries]]`, over its
+//! Parquet output (DESIGN §6; they replace the Airflow + pandas DAG).
 //!
-//! For a date D it reads `<output>/<app>/country_segment_revenue/event_date=D/` (the
-//! tumbling aggregate: summing the hopping windows would count every event twice),
-//! aggregates per (country, segment), ranks segments by revenue within each country,
-//! joins `is_premium` from `segments.csv`, writes `daily_segment_metrics.parquet` and
-//! `premium_summary.parquet` atomically to `<output>/<app>/daily_summary/event_date=D/`,
-//! and checks its own output.
+//! A summary reads a table (all of it, or one `date_column=D` partition), joins an
+//! optional dimension, groups, aggregates with the streaming aggregate functions, ranks,
+//! writes `<output>/<app>/<name>/[<date_column>=D/]summary.parquet` atomically, and
+//! checks its own output (one row per group, ranks 1..n, declared reconciliations with
+//! the input). The clickstream's daily summary is `topology/clickstream.toml`'s
+//! `daily_segment_metrics` and `premium_summary`.
 #![warn(missing_docs)]
 
-mod aggregate;
 pub mod bench;
 pub mod declared;
 mod error;
-mod io;
 
-pub use aggregate::{
-    aggregate, check, premium_summary, rank, Check, InputTotals, PremiumRow, SegmentRow,
-};
+pub use declared::{read_table, run_declared, Check, DeclaredReport};
 pub use error::SummaryError;
-pub use io::{
-    load_segments, read_day, summarize_day, summarize_day_with, write_day, DayReport, SummaryConfig,
-};

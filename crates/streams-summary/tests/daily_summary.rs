@@ -1,16 +1,18 @@
-//! `daily-summary` on input written by the real Parquet sink with the reference
-//! topology's `country_segment_revenue` schema; expected values computed here.
+//! The clickstream's declared daily summary (`topology/clickstream.toml`'s
+//! `daily_segment_metrics` and `premium_summary`) on input written by the real Parquet
+//! sink with the reference topology's `country_segment_revenue` table; expected values
+//! worked out here by hand.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::collections::HashMap;
 use std::path::Path;
 
 use streams_core::value::date_of;
 use streams_core::Value;
 use streams_parquet::{FileFormat, ParquetSink, ParquetSinkConfig};
 use streams_runtime::outbox::plan_outbox;
-use streams_summary::{load_segments, summarize_day, summarize_day_with, SummaryConfig};
+use streams_summary::declared::run_declared_with;
+use streams_summary::{run_declared, DeclaredReport};
 
 const DAY1: i64 = 1_767_225_600_000; // 2026-01-01
 const DAY: i64 = 86_400_000;
@@ -22,8 +24,12 @@ fn repo() -> std::path::PathBuf {
 /// (window start, country, segment, events, purchases, revenue)
 type In = (i64, &'static str, &'static str, i64, i64, f64);
 
+fn clickstream() -> streams_runtime::TopologyDef {
+    streams_runtime::load_topology(&repo().join("topology/clickstream.toml")).unwrap()
+}
+
 fn write_input(out: &Path, rows: &[In]) {
-    let def = streams_runtime::load_topology(&repo().join("topology/clickstream.toml")).unwrap();
+    let def = clickstream();
     let tables = def.tables().unwrap();
     let t = tables
         .iter()
@@ -69,14 +75,6 @@ fn write_input(out: &Path, rows: &[In]) {
     }
 }
 
-fn cfg(out: &Path) -> SummaryConfig {
-    SummaryConfig {
-        output_dir: out.to_path_buf(),
-        app_id: "app".into(),
-        segments: repo().join("topology/dims/segments.csv"),
-    }
-}
-
 fn rows_of(path: &Path) -> Vec<serde_json::Value> {
     let batches = streams_parquet::read::read_file(path).unwrap();
     let mut buf = Vec::new();
@@ -86,6 +84,10 @@ fn rows_of(path: &Path) -> Vec<serde_json::Value> {
     }
     w.finish().unwrap();
     serde_json::from_slice(&buf).unwrap()
+}
+
+fn summarize(out: &Path, date: &str) -> Vec<DeclaredReport> {
+    run_declared(out, "app", &clickstream(), Some(date)).unwrap()
 }
 
 #[test]
@@ -103,17 +105,38 @@ fn outputs_equal_independent_computation() {
         (DAY1 + DAY + 5 * 60_000, "FR", "basic", 9, 3, 12.25),
     ];
     write_input(dir.path(), &input);
-    let c = cfg(dir.path());
-    let premium = load_segments(&c.segments).unwrap();
 
-    let r1 = summarize_day(&c, &premium, "2026-01-01").unwrap();
-    assert!(!r1.checks.is_empty());
-    assert!(r1.checks.iter().all(|c| c.ok), "{:?}", r1.checks);
-    assert_eq!(r1.input_files, 2);
-    let got: Vec<(String, String, f64, i64, i64, bool, i64)> = rows_of(&r1.files[0])
+    let r1 = summarize(dir.path(), "2026-01-01");
+    let names: Vec<&str> = r1.iter().map(|r| r.name.as_str()).collect();
+    assert_eq!(names, ["daily_segment_metrics", "premium_summary"]);
+    for r in &r1 {
+        let checks: Vec<&str> = r.checks.iter().map(|c| c.name.as_str()).collect();
+        assert!(r.checks.iter().all(|c| c.ok), "{:?}", r.checks);
+        assert!(checks.contains(&"one row per group"), "{checks:?}");
+        assert_eq!(r.date.as_deref(), Some("2026-01-01"));
+    }
+    assert_eq!(
+        r1[0]
+            .checks
+            .iter()
+            .map(|c| c.name.as_str())
+            .collect::<Vec<_>>(),
+        [
+            "sum(daily_revenue) = sum(revenue) of the input",
+            "sum(daily_events) = sum(events) of the input",
+            "sum(daily_purchases) = sum(purchases) of the input",
+            "one row per group",
+            "revenue_rank_in_country is 1..n in each partition",
+        ]
+    );
+    assert_eq!((r1[0].input_files, r1[0].input_rows), (2, 6));
+    let file = r1[0].file.clone().unwrap();
+    assert!(file.ends_with("app/daily_segment_metrics/event_date=2026-01-01/summary.parquet"));
+    let got: Vec<(String, String, f64, i64, i64, bool, i64)> = rows_of(&file)
         .iter()
         .map(|r| {
-            assert_eq!(r["event_date"], "2026-01-01");
+            // the date lives in the directory name only, as the sink writes partitions
+            assert!(r.get("event_date").is_none(), "{r}");
             (
                 r["country"].as_str().unwrap().into(),
                 r["segment"].as_str().unwrap().into(),
@@ -136,7 +159,9 @@ fn outputs_equal_independent_computation() {
             (s("US"), s("mystery"), 0.0, 1, 0, false, 3),
         ]
     );
-    let prem: Vec<(String, bool, f64, i64)> = rows_of(&r1.files[1])
+    let file = r1[1].file.clone().unwrap();
+    assert!(file.ends_with("app/premium_summary/event_date=2026-01-01/summary.parquet"));
+    let prem: Vec<(String, bool, f64, i64)> = rows_of(&file)
         .iter()
         .map(|r| {
             (
@@ -157,25 +182,28 @@ fn outputs_equal_independent_computation() {
         ]
     );
 
-    let r2 = summarize_day(&c, &premium, "2026-01-02").unwrap();
-    assert_eq!(r2.segments.len(), 1);
+    let r2 = summarize(dir.path(), "2026-01-02");
+    let rows = rows_of(r2[0].file.as_ref().unwrap());
+    assert_eq!(rows.len(), 1);
     assert_eq!(
         (
-            r2.segments[0].daily_revenue,
-            r2.segments[0].revenue_rank_in_country
+            &rows[0]["daily_revenue"],
+            &rows[0]["revenue_rank_in_country"]
         ),
-        (12.25, 1)
+        (&serde_json::json!(12.25), &serde_json::json!(1))
     );
 
-    let r3 = summarize_day(&c, &premium, "2026-01-03").unwrap();
-    assert_eq!(r3.input_files, 0);
-    assert!(r3.files.is_empty());
-    assert!(
-        !dir.path()
-            .join("app/daily_summary/event_date=2026-01-03")
-            .exists(),
-        "an empty day writes nothing"
-    );
+    let r3 = summarize(dir.path(), "2026-01-03");
+    assert!(r3.iter().all(|r| !r.had_input && r.file.is_none()));
+    assert_eq!(r3[0].input_files, 0);
+    for name in ["daily_segment_metrics", "premium_summary"] {
+        assert!(
+            !dir.path()
+                .join(format!("app/{name}/event_date=2026-01-03"))
+                .exists(),
+            "an empty day writes nothing"
+        );
+    }
 }
 
 #[test]
@@ -188,233 +216,45 @@ fn reruns_are_byte_identical_and_a_crash_never_leaves_a_partial_file() {
             (DAY1, "GB", "premium", 1, 1, 2.5),
         ],
     );
-    let c = cfg(dir.path());
-    let premium: HashMap<String, bool> = load_segments(&c.segments).unwrap();
-    let out = dir.path().join("app/daily_summary/event_date=2026-01-01");
-
-    // a crash before the first publish: no visible file at all
-    assert!(summarize_day_with(&c, &premium, "2026-01-01", true).is_err());
+    let def = clickstream();
+    let day = "event_date=2026-01-01";
+    let dirs = [
+        dir.path().join("app/daily_segment_metrics").join(day),
+        dir.path().join("app/premium_summary").join(day),
+    ];
     let visible = |d: &Path| {
         let mut v: Vec<String> = std::fs::read_dir(d)
-            .unwrap()
-            .flatten()
-            .map(|e| e.file_name().to_string_lossy().into_owned())
-            .filter(|n| !n.starts_with('.'))
-            .collect();
+            .map(|r| {
+                r.flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .filter(|n| !n.starts_with('.'))
+                    .collect()
+            })
+            .unwrap_or_default();
         v.sort();
         v
     };
-    assert!(visible(&out).is_empty());
 
-    let r = summarize_day(&c, &premium, "2026-01-01").unwrap();
-    let first: Vec<Vec<u8>> = r.files.iter().map(|f| std::fs::read(f).unwrap()).collect();
-    assert_eq!(
-        visible(&out),
-        vec!["daily_segment_metrics.parquet", "premium_summary.parquet"]
-    );
+    // a crash before the first publish: no visible file at all
+    assert!(run_declared_with(dir.path(), "app", &def, Some("2026-01-01"), true).is_err());
+    assert!(dirs.iter().all(|d| visible(d).is_empty()));
+
+    let r = run_declared(dir.path(), "app", &def, Some("2026-01-01")).unwrap();
+    let files: Vec<_> = r.iter().map(|r| r.file.clone().unwrap()).collect();
+    let first: Vec<Vec<u8>> = files.iter().map(|f| std::fs::read(f).unwrap()).collect();
+    for d in &dirs {
+        assert_eq!(visible(d), ["summary.parquet"]);
+    }
 
     // a crash during a rerun leaves the previous complete files in place
-    assert!(summarize_day_with(&c, &premium, "2026-01-01", true).is_err());
-    let after_crash: Vec<Vec<u8>> = r.files.iter().map(|f| std::fs::read(f).unwrap()).collect();
+    assert!(run_declared_with(dir.path(), "app", &def, Some("2026-01-01"), true).is_err());
+    let after_crash: Vec<Vec<u8>> = files.iter().map(|f| std::fs::read(f).unwrap()).collect();
     assert_eq!(after_crash, first);
 
-    let again = summarize_day(&c, &premium, "2026-01-01").unwrap();
-    let second: Vec<Vec<u8>> = again
-        .files
-        .iter()
-        .map(|f| std::fs::read(f).unwrap())
-        .collect();
+    run_declared(dir.path(), "app", &def, Some("2026-01-01")).unwrap();
+    let second: Vec<Vec<u8>> = files.iter().map(|f| std::fs::read(f).unwrap()).collect();
     assert_eq!(second, first, "rerun is byte-identical");
-    assert_eq!(
-        visible(&out),
-        vec!["daily_segment_metrics.parquet", "premium_summary.parquet"]
-    );
-}
-
-/// The clickstream's daily summary declared (group-by, measures, a dimension join, a
-/// rank) and computed by the generic summary engine over the same Parquet input gives
-/// the rows of the hand-written job, and the premium summary declared over its output
-/// gives the premium rows.
-#[test]
-fn the_declared_summary_equals_the_daily_summary() {
-    use streams_core::dataflow::aggregate::{AggDef, AggFn};
-    use streams_core::dataflow::LookupJoinSpec;
-    use streams_summary::declared::{read_table, RankSpec, Summary, SummarySpec};
-
-    let dir = tempfile::tempdir().unwrap();
-    let mut rng_rows = Vec::new();
-    let countries = ["US", "DE", "FR"];
-    let segments = ["premium", "standard", "enterprise", "basic", "mystery"];
-    for i in 0..120i64 {
-        let c = countries[(i % 3) as usize];
-        let s = segments[((i * 7) % 5) as usize];
-        rng_rows.push((
-            DAY1 + (i % 30) * 60_000,
-            c,
-            s,
-            1 + i % 9,
-            i % 4,
-            (i % 13) as f64 * 2.5,
-        ));
-    }
-    // A second day the summary of day 1 must not read.
-    rng_rows.push((DAY1 + DAY, "US", "premium", 100, 100, 1000.0));
-    write_input(dir.path(), &rng_rows);
-    let c = cfg(dir.path());
-    let premium = load_segments(&c.segments).unwrap();
-    let report = summarize_day(&c, &premium, "2026-01-01").unwrap();
-
-    let def = streams_runtime::load_topology(&repo().join("topology/clickstream.toml")).unwrap();
-    let table = def
-        .tables()
-        .unwrap()
-        .into_iter()
-        .find(|t| t.name == "country_segment_revenue")
-        .unwrap();
-    let segments_table = streams_runtime::topology_file::load_table(
-        &repo().join("topology/dims/segments.csv"),
-        &Default::default(),
-    )
-    .unwrap();
-    let sum = |name: &str, expr: &str| AggDef {
-        name: name.into(),
-        func: AggFn::Sum,
-        expr: Some(expr.into()),
-        condition: None,
-    };
-    let spec = SummarySpec {
-        name: "daily_segment_metrics".into(),
-        group_by: vec!["country".into(), "segment".into(), "is_premium".into()],
-        measures: vec![
-            sum("daily_revenue", "revenue"),
-            sum("daily_events", "events"),
-            sum("daily_purchases", "purchases"),
-        ],
-        join: Some((
-            segments_table,
-            LookupJoinSpec {
-                key: vec!["segment".into()],
-                table_key: vec!["segment".into()],
-                columns: vec![("is_premium".into(), "is_premium".into())],
-                defaults: vec![("is_premium".into(), Value::Bool(false))],
-            },
-        )),
-        rank: Some(RankSpec {
-            name: "revenue_rank_in_country".into(),
-            partition_by: vec!["country".into()],
-            order_by: vec![("daily_revenue".into(), true), ("segment".into(), false)],
-        }),
-    };
-    let (mut summary, schema) = Summary::compile(&spec, &table.schema).unwrap();
-    let (files, input) = read_table(
-        &dir.path().join("app/country_segment_revenue"),
-        &table.schema,
-        &table.partition_by,
-        Some(("event_date", "2026-01-01")),
-    )
-    .unwrap();
-    assert_eq!(files, report.input_files);
-    let out = summary.run(input).unwrap();
-    let col = |n: &str| schema.index_of(n).unwrap();
-    let rows = streams_core::batch::record_batch_rows(&out);
-    let mut got: Vec<(String, String, i64, i64, bool, i64, f64)> = rows
-        .iter()
-        .map(|r| {
-            let s = |v: &Value| match v {
-                Value::Str(s) => s.to_string(),
-                other => panic!("{other:?}"),
-            };
-            let i = |v: &Value| match v {
-                Value::Int(x) => *x,
-                other => panic!("{other:?}"),
-            };
-            let Value::Float(rev) = r[col("daily_revenue")] else {
-                panic!()
-            };
-            let Value::Bool(p) = r[col("is_premium")] else {
-                panic!()
-            };
-            (
-                s(&r[col("country")]),
-                s(&r[col("segment")]),
-                i(&r[col("daily_events")]),
-                i(&r[col("daily_purchases")]),
-                p,
-                i(&r[col("revenue_rank_in_country")]),
-                rev,
-            )
-        })
-        .collect();
-    let mut want: Vec<(String, String, i64, i64, bool, i64, f64)> = report
-        .segments
-        .iter()
-        .map(|r| {
-            (
-                r.country.clone(),
-                r.segment.clone(),
-                r.daily_events,
-                r.daily_purchases,
-                r.is_premium,
-                r.revenue_rank_in_country,
-                r.daily_revenue,
-            )
-        })
-        .collect();
-    got.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    want.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    assert_eq!(got.len(), want.len());
-    for (g, w) in got.iter().zip(&want) {
-        assert_eq!(
-            (&g.0, &g.1, g.2, g.3, g.4, g.5),
-            (&w.0, &w.1, w.2, w.3, w.4, w.5)
-        );
-        assert!((g.6 - w.6).abs() < 1e-9, "{g:?} vs {w:?}");
-    }
-
-    // The premium summary, declared over the first summary's rows.
-    let premium_spec = SummarySpec {
-        name: "premium_summary".into(),
-        group_by: vec!["country".into(), "is_premium".into()],
-        measures: vec![
-            sum("total_revenue", "daily_revenue"),
-            sum("total_events", "daily_events"),
-        ],
-        join: None,
-        rank: None,
-    };
-    let (mut premium_summary, pschema) = Summary::compile(&premium_spec, &schema).unwrap();
-    let out = premium_summary.run(vec![out]).unwrap();
-    let mut got: Vec<(String, bool, i64, f64)> = streams_core::batch::record_batch_rows(&out)
-        .iter()
-        .map(|r| {
-            let (Value::Str(c), Value::Bool(p), Value::Int(e), Value::Float(rev)) = (
-                &r[pschema.index_of("country").unwrap()],
-                &r[pschema.index_of("is_premium").unwrap()],
-                &r[pschema.index_of("total_events").unwrap()],
-                &r[pschema.index_of("total_revenue").unwrap()],
-            ) else {
-                panic!("{r:?}")
-            };
-            (c.to_string(), *p, *e, *rev)
-        })
-        .collect();
-    let mut want: Vec<(String, bool, i64, f64)> = report
-        .premium
-        .iter()
-        .map(|p| {
-            (
-                p.country.clone(),
-                p.is_premium,
-                p.total_events,
-                p.total_revenue,
-            )
-        })
-        .collect();
-    got.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    want.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    assert_eq!(got.len(), want.len());
-    for (g, w) in got.iter().zip(&want) {
-        assert_eq!((&g.0, g.1, g.2), (&w.0, w.1, w.2));
-        assert!((g.3 - w.3).abs() < 1e-9, "{g:?} vs {w:?}");
+    for d in &dirs {
+        assert_eq!(visible(d), ["summary.parquet"]);
     }
 }

@@ -1,19 +1,22 @@
 //! [`TopologyTestDriver`]: feed records, read outputs and stores, crash and restart.
 
+use std::cell::{Cell, Ref, RefCell};
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::rc::Rc;
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use streams_core::record::SourceRecord;
 use streams_core::Row;
 use streams_runtime::{
-    load_topology, DeadLetterRecord, Engine, EngineOptions, Ledger, OutboxBatch, RuntimeError,
+    load_topology, DeadLetterRecord, Delivery, Engine, EngineOptions, Ledger, RuntimeError,
     TopologyDef,
 };
 use streams_state::StateConfig;
 use tempfile::TempDir;
 
-use crate::sink::MemorySink;
+use crate::sink::{MemoryHandle, MemorySink};
 
 /// Where in the commit protocol a simulated crash happens.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,7 +43,11 @@ pub struct TopologyTestDriver {
     wall: i64,
     commit_every: Option<usize>,
     since_commit: usize,
-    sink: MemorySink,
+    sink: Rc<RefCell<MemorySink>>,
+    /// Delivery stops with an error after this many records (a crash mid-delivery).
+    crash_after: Rc<Cell<Option<usize>>>,
+    /// The coordinator `run` uses, delivering to the memory sink.
+    delivery: Delivery,
     tables: Vec<String>,
     /// Checkpoints written so far (all incarnations).
     pub commits: u64,
@@ -62,6 +69,8 @@ impl TopologyTestDriver {
             RuntimeError::Topology(vec![format!("cannot create a temporary directory: {e}")])
         })?;
         let topic: Arc<str> = Arc::from(def.source_topics[0].as_str());
+        let sink = Rc::new(RefCell::new(MemorySink::default()));
+        let crash_after = Rc::new(Cell::new(None));
         let mut d = TopologyTestDriver {
             def,
             dir,
@@ -73,7 +82,9 @@ impl TopologyTestDriver {
             wall: 0,
             commit_every: None,
             since_commit: 0,
-            sink: MemorySink::default(),
+            delivery: Delivery::new(Vec::new()),
+            sink,
+            crash_after,
             tables: Vec::new(),
             commits: 0,
             restarts: 0,
@@ -113,17 +124,17 @@ impl TopologyTestDriver {
         }
         self.tables = engine.tables().iter().map(|t| t.name.clone()).collect();
         for t in engine.tables() {
-            self.sink.set_schema(&t.name, t.schema.clone());
+            self.sink.borrow_mut().set_schema(&t.name, t.schema.clone());
         }
+        // A new incarnation: a new coordinator, as a restarted process has.
+        self.crash_after.set(None);
+        self.delivery = Delivery::new(vec![Box::new(MemoryHandle {
+            sink: self.sink.clone(),
+            crash_after: self.crash_after.clone(),
+        })]);
         // Recovery: deliver what the last checkpoint holds, then let it be cleaned up.
-        let recovered = engine.take_recovered();
-        let newest = recovered.iter().map(|b| b.epoch).max();
-        for b in &recovered {
-            self.sink.deliver(&self.tables, b, None);
-        }
-        if let Some(e) = newest {
-            engine.mark_delivered(e);
-        }
+        self.delivery
+            .recover(&mut engine, &AtomicBool::new(false))?;
         self.engine = Some(engine);
         Ok(())
     }
@@ -177,29 +188,16 @@ impl TopologyTestDriver {
         self.engine().tick(wall)
     }
 
-    fn deliver(&mut self, batches: &[OutboxBatch], mut limit: Option<usize>) -> bool {
-        for b in batches {
-            let n = self.sink.deliver(&self.tables, b, limit);
-            if let Some(l) = limit.as_mut() {
-                *l -= n;
-                if *l == 0 {
-                    return false;
-                }
-            }
-        }
-        true
-    }
-
-    /// A full commit: checkpoint, deliver, mark delivered.
+    /// A full commit: checkpoint, deliver, mark delivered (the coordinator `run` uses).
     pub fn commit(&mut self) -> Result<(), RuntimeError> {
         let wall = self.wall;
-        let batches = self.engine().commit(wall)?;
+        let Some(engine) = self.engine.as_mut() else {
+            panic!("engine is not running")
+        };
+        self.delivery
+            .commit(engine, wall, &AtomicBool::new(false))?;
         self.commits += 1;
         self.since_commit = 0;
-        self.deliver(&batches, None);
-        if let Some(e) = batches.iter().map(|b| b.epoch).max() {
-            self.engine().mark_delivered(e);
-        }
         Ok(())
     }
 
@@ -222,17 +220,20 @@ impl TopologyTestDriver {
             let wall = self.wall;
             let batches = self.engine().write_checkpoint(plan, wall)?;
             self.commits += 1;
-            match point {
-                CrashPoint::MidDelivery(n) => {
-                    self.deliver(&batches, Some(n));
+            let deliver_to = match point {
+                CrashPoint::MidDelivery(n) => Some(Some(n)),
+                CrashPoint::AfterDelivery => Some(None),
+                _ => None,
+            };
+            if let (Some(limit), Some(engine)) = (deliver_to, self.engine.as_mut()) {
+                self.crash_after.set(limit);
+                match self
+                    .delivery
+                    .deliver(engine, &batches, false, &AtomicBool::new(false))
+                {
+                    Ok(_) | Err(RuntimeError::Sink(_)) => {}
+                    Err(e) => return Err(e),
                 }
-                CrashPoint::AfterDelivery => {
-                    self.deliver(&batches, None);
-                    if let Some(e) = batches.iter().map(|b| b.epoch).max() {
-                        self.engine().mark_delivered(e);
-                    }
-                }
-                _ => {}
             }
         }
         self.engine = None;
@@ -279,22 +280,22 @@ impl TopologyTestDriver {
 
     /// Rows delivered to `table`, in delivery order.
     pub fn rows(&self, table: &str) -> Vec<Row> {
-        self.sink.rows(table)
+        self.sink.borrow().rows(table)
     }
 
     /// Updates of open windows delivered to `table` (`emit = "update"`).
     pub fn updates(&self, table: &str) -> Vec<Row> {
-        self.sink.updates(table)
+        self.sink.borrow().updates(table)
     }
 
     /// Rows delivered to `table`, as JSON objects.
     pub fn json(&self, table: &str) -> Vec<serde_json::Value> {
-        self.sink.json(table)
+        self.sink.borrow().json(table)
     }
 
     /// Dead letters delivered.
     pub fn dead_letters(&self) -> Vec<DeadLetterRecord> {
-        self.sink.dead_letters()
+        self.sink.borrow().dead_letters()
     }
 
     /// Output table names.
@@ -303,8 +304,8 @@ impl TopologyTestDriver {
     }
 
     /// The sink (for duplicate statistics).
-    pub fn sink(&self) -> &MemorySink {
-        &self.sink
+    pub fn sink(&self) -> Ref<'_, MemorySink> {
+        self.sink.borrow()
     }
 
     /// The engine's ledger, with every piped record processed.

@@ -2,11 +2,14 @@
 //! `(task, epoch, seq)` identity is already present is skipped, and if its content
 //! differs from the copy present, the test fails (the engine was not deterministic).
 
+use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, HashMap};
+use std::rc::Rc;
 
+use streams_core::topology::TableInfo;
 use streams_core::{Row, Schema};
 use streams_runtime::outbox::DLQ_TABLE;
-use streams_runtime::{DeadLetterRecord, OutboxBatch, OutboxPayload};
+use streams_runtime::{DeadLetterRecord, OutboxBatch, OutboxPayload, Sink, SinkError};
 
 #[derive(Debug, Clone, PartialEq)]
 enum Record {
@@ -132,5 +135,42 @@ impl MemorySink {
                     .collect()
             })
             .unwrap_or_default()
+    }
+}
+
+/// The driver's [`MemorySink`] as a sink of the delivery coordinator (the one `run`
+/// uses). With `crash_after` set, delivery stops with an error once that many records
+/// went through: a crash in the middle of a delivery.
+pub(crate) struct MemoryHandle {
+    pub(crate) sink: Rc<RefCell<MemorySink>>,
+    pub(crate) crash_after: Rc<Cell<Option<usize>>>,
+}
+
+impl Sink for MemoryHandle {
+    fn name(&self) -> &str {
+        "memory"
+    }
+
+    fn deliver(
+        &mut self,
+        tables: &[TableInfo],
+        batches: &[OutboxBatch],
+        _recover: bool,
+    ) -> Result<(), SinkError> {
+        let names: Vec<String> = tables.iter().map(|t| t.name.clone()).collect();
+        let mut sink = self.sink.borrow_mut();
+        for b in batches {
+            let limit = self.crash_after.get();
+            let n = sink.deliver(&names, b, limit);
+            if let Some(l) = limit {
+                self.crash_after.set(Some(l - n));
+                if l == n {
+                    return Err(SinkError::fatal(
+                        "crash injected in the middle of a delivery",
+                    ));
+                }
+            }
+        }
+        Ok(())
     }
 }

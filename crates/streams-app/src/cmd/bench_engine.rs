@@ -1,14 +1,17 @@
 //! `streams-app bench engine`: the full reference topology over in-memory records, with
 //! RocksDB state and a checkpoint every second (DESIGN §8).
 
+use std::cell::RefCell;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::rc::Rc;
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::Context as _;
 use streams_core::record::SourceRecord;
-use streams_runtime::{load_topology, Engine, EngineOptions, OutboxPayload};
+use streams_runtime::{load_topology, Delivery, Engine, EngineOptions, OutboxPayload, Sink};
 use streams_state::StateConfig;
 
 use crate::synth::{Synth, SynthConfig};
@@ -103,22 +106,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         .collect();
     engine.assign(&parts, 0);
 
-    let mut delivered_rows = vec![0u64; engine.tables().len() + 1];
+    // The coordinator `run` uses (commit → deliver → forget), delivering to a sink that
+    // counts rows per table.
+    let delivered_rows = Rc::new(RefCell::new(vec![0u64; engine.tables().len() + 1]));
+    let mut delivery = Delivery::new(vec![Box::new(CountingSink(delivered_rows.clone()))]);
+    let never = AtomicBool::new(false);
     let mut checkpoints = 0u64;
-    let mut deliver = |batches: Vec<streams_runtime::OutboxBatch>, engine: &mut Engine| {
-        let mut newest = None;
-        for b in batches {
-            let i = (b.table as usize).min(delivered_rows.len() - 1);
-            delivered_rows[i] += match &b.payload {
-                OutboxPayload::Rows(r) | OutboxPayload::Updates(r) => r.len() as u64,
-                OutboxPayload::DeadLetters(d) => d.len() as u64,
-            };
-            newest = Some(b.epoch);
-        }
-        if let Some(e) = newest {
-            engine.mark_delivered(e);
-        }
-    };
     let start = Instant::now();
     let mut in_commit = std::time::Duration::ZERO;
     let mut now = 0;
@@ -131,16 +124,14 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         engine.process(rec, now)?;
         if i % 1024 == 0 && engine.commit_due(now) {
             let c = Instant::now();
-            let batches = engine.commit(now)?;
+            delivery.commit(&mut engine, now, &never)?;
             in_commit += c.elapsed();
             checkpoints += 1;
-            deliver(batches, &mut engine);
         }
     }
     engine.end_of_input()?;
-    let batches = engine.commit(wall(&clock))?;
-    checkpoints += 1;
-    deliver(batches, &mut engine);
+    delivery.finish(&mut engine, wall(&clock), &never)?;
+    checkpoints += 2;
     let elapsed = start.elapsed().as_secs_f64();
 
     let ledger = engine.ledger();
@@ -158,11 +149,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     println!("  elapsed            {elapsed:.2} s");
     println!("  throughput         {rate:.0} events/s");
     println!(
-        "  checkpoints        {checkpoints} ({:.2} s writing them)",
+        "  checkpoints        {checkpoints} ({:.2} s writing and delivering them)",
         in_commit.as_secs_f64()
     );
     println!("  ledger             {ledger}");
-    for (t, n) in engine.tables().iter().zip(&delivered_rows) {
+    let delivered_rows = delivered_rows.borrow();
+    for (t, n) in engine.tables().iter().zip(delivered_rows.iter()) {
         println!("  rows {:<24} {n}", t.name);
     }
     println!(
@@ -177,4 +169,30 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     anyhow::ensure!(ledger.is_balanced(), "ledger does not balance: {ledger}");
     Ok(ExitCode::SUCCESS)
+}
+
+/// Counts the delivered rows per table (dead letters last).
+struct CountingSink(Rc<RefCell<Vec<u64>>>);
+
+impl Sink for CountingSink {
+    fn name(&self) -> &str {
+        "count"
+    }
+
+    fn deliver(
+        &mut self,
+        _tables: &[streams_core::topology::TableInfo],
+        batches: &[streams_runtime::OutboxBatch],
+        _recover: bool,
+    ) -> Result<(), streams_runtime::SinkError> {
+        let mut rows = self.0.borrow_mut();
+        let last = rows.len() - 1;
+        for b in batches {
+            rows[(b.table as usize).min(last)] += match &b.payload {
+                OutboxPayload::Rows(r) | OutboxPayload::Updates(r) => r.len() as u64,
+                OutboxPayload::DeadLetters(d) => d.len() as u64,
+            };
+        }
+        Ok(())
+    }
 }

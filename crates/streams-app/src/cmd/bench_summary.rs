@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use anyhow::Context as _;
-use streams_summary::{bench, load_segments, SummaryConfig};
+use streams_summary::bench;
 
 /// Arguments of `bench summary`.
 #[derive(Debug, clap::Args)]
@@ -14,26 +14,27 @@ pub struct Args {
     /// Days they are spread over.
     #[arg(long, default_value_t = 30)]
     pub days: u32,
-    /// Segments dimension.
-    #[arg(long, default_value = "topology/dims/segments.csv")]
-    pub segments: std::path::PathBuf,
+    #[command(flatten)]
+    pub topology: super::broker::TopologyArg,
 }
 
 /// Generates the input, summarizes every day, prints the numbers.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let def = streams_runtime::load_topology(&args.topology.path)?;
+    anyhow::ensure!(
+        def.summaries
+            .iter()
+            .any(|s| s.input == "country_segment_revenue"),
+        "{} declares no summary of `country_segment_revenue` (the benchmark's input)",
+        args.topology.path.display()
+    );
     let dir = tempfile::tempdir().context("cannot create a temporary directory")?;
-    let cfg = SummaryConfig {
-        output_dir: dir.path().to_path_buf(),
-        app_id: "bench".into(),
-        segments: args.segments.clone(),
-    };
     eprintln!(
         "generating {} window rows over {} days...",
         args.rows, args.days
     );
-    bench::generate(&cfg, args.rows, args.days, 7)?;
-    let premium = load_segments(&args.segments)?;
-    let (per_day, total) = bench::run(&cfg, args.days, &premium)?;
+    bench::generate(dir.path(), "bench", args.rows, args.days, 7)?;
+    let (per_day, total) = bench::run(dir.path(), "bench", &def, args.days)?;
     let mean = per_day.iter().sum::<f64>() / per_day.len().max(1) as f64;
     let max = per_day.iter().copied().fold(0.0, f64::max);
     println!(

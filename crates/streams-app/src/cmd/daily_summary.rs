@@ -1,19 +1,22 @@
-//! `streams-app daily-summary`: daily metrics from the Parquet output (DESIGN §6).
+//! `streams-app daily-summary`: the summaries a topology declares, over its Parquet
+//! output (DESIGN §6): once for a date or a range, every day at a time of day
+//! (`--daily-at`), or on an interval (`--every`).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use anyhow::Context as _;
-use std::collections::HashMap;
-
-use streams_summary::{load_segments, summarize_day, DayReport, SegmentRow, SummaryConfig};
+use streams_runtime::TopologyDef;
+use streams_summary::DeclaredReport;
 
 /// Output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
-    /// A table per day.
+    /// A table per summary and day.
     Human,
-    /// One JSON document.
+    /// One JSON document per run.
     Json,
 }
 
@@ -23,12 +26,9 @@ pub struct Args {
     /// Application id (whose Parquet output is read).
     #[arg(long, env = "STREAMS_APP_ID")]
     pub app_id: String,
-    /// First (or only) date: `YYYY-MM-DD`, `today` or `yesterday` (UTC).
-    #[arg(
-        long,
-        env = "STREAMS_SUMMARY_DATE",
-        required_unless_present_any = ["daily_at", "every"]
-    )]
+    /// First (or only) date: `YYYY-MM-DD`, `today` or `yesterday` (UTC); needed when a
+    /// summary runs per day (declares a `date_column`).
+    #[arg(long, env = "STREAMS_SUMMARY_DATE")]
     pub date: Option<String>,
     /// Last date of a backfill range, `YYYY-MM-DD` (inclusive).
     #[arg(long, env = "STREAMS_SUMMARY_TO", requires = "date")]
@@ -37,8 +37,8 @@ pub struct Args {
     /// this UTC time (`HH:MM`) summarise the day before, until SIGTERM.
     #[arg(long, env = "STREAMS_SUMMARY_DAILY_AT", value_parser = parse_time_of_day, conflicts_with_all = ["date", "to"])]
     pub daily_at: Option<chrono::NaiveTime>,
-    /// Run on an interval instead of once (e.g. `5m`): the topology's declared summaries
-    /// (per-day ones for today), again and again until SIGTERM.
+    /// Run on an interval instead of once (e.g. `5m`): every summary (per-day ones for
+    /// today), again and again until SIGTERM.
     #[arg(long, env = "STREAMS_SUMMARY_EVERY", value_parser = humantime::parse_duration, conflicts_with_all = ["date", "to", "daily_at"])]
     pub every: Option<std::time::Duration>,
     #[command(flatten)]
@@ -46,17 +46,10 @@ pub struct Args {
     /// Output directory of the streaming app (input and output of this job).
     #[arg(long, default_value = "data", env = "STREAMS_OUTPUT_DIR")]
     pub output_dir: PathBuf,
-    /// Segments dimension (`segment,is_premium`).
-    #[arg(
-        long,
-        default_value = "topology/dims/segments.csv",
-        env = "STREAMS_SEGMENTS"
-    )]
-    pub segments: PathBuf,
     /// `human` or `json`.
     #[arg(long, value_enum, default_value_t = Format::Human, env = "STREAMS_SUMMARY_FORMAT")]
     pub format: Format,
-    /// Exit non-zero when a quality check fails or a day has no input.
+    /// Exit with 2 when a check fails or a per-day summary has no input for its day.
     #[arg(long, env = "STREAMS_SUMMARY_STRICT")]
     pub strict: bool,
 }
@@ -90,159 +83,132 @@ pub fn next_run(
     }
 }
 
-pub fn print_human(r: &DayReport) {
-    if r.input_files == 0 {
-        println!(
-            "{}: no input (no country_segment_revenue files for this date); nothing written",
-            r.date
-        );
-        return;
-    }
-    let t = segment_table(&r.segments);
-    println!(
-        "{} ({} input rows from {} files)\n{t}",
-        r.date, r.input.rows, r.input_files
-    );
-    for c in r.checks.iter().filter(|c| !c.ok) {
-        println!("  check failed: {} ({})", c.name, c.detail);
-    }
+fn day(d: chrono::NaiveDate) -> String {
+    d.format("%Y-%m-%d").to_string()
 }
 
-/// `daily_segment_metrics` rows as a table.
-pub fn segment_table<'a>(rows: impl IntoIterator<Item = &'a SegmentRow>) -> comfy_table::Table {
-    let mut t = super::table();
-    t.set_header(vec![
-        "country",
-        "segment",
-        "revenue",
-        "events",
-        "purchases",
-        "rank in country",
-        "premium",
-    ]);
-    for s in rows {
-        t.add_row(vec![
-            s.country.clone(),
-            s.segment.clone(),
-            format!("{:.2}", s.daily_revenue),
-            s.daily_events.to_string(),
-            s.daily_purchases.to_string(),
-            s.revenue_rank_in_country.to_string(),
-            if s.is_premium { "yes" } else { "no" }.to_string(),
-        ]);
-    }
-    t
-}
-
-/// Summarises every day from `first` to `last` (inclusive), advancing `bar` per day.
+/// Runs every declared summary for each date from `first` to `last` (inclusive; `None`:
+/// once, for topologies whose summaries are not per day), advancing `bar` per day.
 pub fn summarize_days(
-    cfg: &SummaryConfig,
-    premium: &HashMap<String, bool>,
-    first: chrono::NaiveDate,
-    last: chrono::NaiveDate,
+    output_dir: &std::path::Path,
+    app_id: &str,
+    def: &TopologyDef,
+    days: Option<(chrono::NaiveDate, chrono::NaiveDate)>,
     bar: &indicatif::ProgressBar,
-) -> anyhow::Result<Vec<DayReport>> {
+) -> anyhow::Result<Vec<DeclaredReport>> {
+    let Some((first, last)) = days else {
+        return Ok(streams_summary::run_declared(
+            output_dir, app_id, def, None,
+        )?);
+    };
     let mut reports = Vec::new();
-    for day in first.iter_days().take_while(|d| *d <= last) {
-        let d = day.format("%Y-%m-%d").to_string();
-        bar.set_message(d.clone());
-        reports.push(summarize_day(cfg, premium, &d)?);
+    for d in first.iter_days().take_while(|d| *d <= last) {
+        bar.set_message(day(d));
+        reports.extend(streams_summary::run_declared(
+            output_dir,
+            app_id,
+            def,
+            Some(&day(d)),
+        )?);
         bar.inc(1);
     }
     bar.finish_and_clear();
     Ok(reports)
 }
 
-/// Runs `daily-summary` once, or as a daily scheduler with `--daily-at`.
-pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    // The clickstream's summary needs no topology file; without one where the default
-    // points, it runs as it always has.
-    let default = std::path::Path::new("topology/clickstream.toml");
-    if args.topology.path != default || default.exists() {
-        let def = streams_runtime::load_topology(&args.topology.path)?;
-        if !def.summaries.is_empty() {
-            return run_declared(&args, &def);
+/// What is wrong with a run, for `--strict` and the schedulers' logs: a failed check,
+/// or a per-day summary without input for its day.
+pub fn problems(reports: &[DeclaredReport]) -> Vec<String> {
+    let mut out = Vec::new();
+    for r in reports {
+        let title = r.title();
+        for c in r.failed() {
+            out.push(format!("{title}: check `{}` failed ({})", c.name, c.detail));
+        }
+        if r.date.is_some() && !r.had_input {
+            out.push(format!("{title}: no input"));
         }
     }
-    anyhow::ensure!(
-        args.every.is_none(),
-        "{} declares no [[summaries]]; --every runs declared summaries",
-        args.topology.path.display()
-    );
-    let Some(at) = args.daily_at else {
-        let date = args.date.as_deref().unwrap_or("yesterday");
-        return run_once(&args, date);
-    };
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
-        signal_hook::flag::register(sig, stop.clone()).context("cannot install signal handlers")?;
-    }
-    let stopped = || stop.load(std::sync::atomic::Ordering::Relaxed);
-    loop {
-        // A failed day is reported and retried at the next run; the scheduler goes on.
-        match run_once(&args, "yesterday") {
-            Ok(code) if code != ExitCode::SUCCESS => {
-                tracing::warn!("daily summary of yesterday did not pass; next run tomorrow")
-            }
-            Ok(_) => {}
-            Err(e) => tracing::error!(error = %e, "daily summary failed; next run tomorrow"),
-        }
-        let next = next_run(chrono::Utc::now(), at);
-        tracing::info!(next = %next.to_rfc3339(), "daily summary: waiting for the next run");
-        while chrono::Utc::now() < next {
-            if stopped() {
-                return Ok(ExitCode::SUCCESS);
-            }
-            std::thread::sleep(std::time::Duration::from_millis(250));
-        }
-    }
+    out
 }
 
-/// The summaries the topology declares: once (for `--date`, or a `--to` range), or on
-/// an interval with `--every` (per-day summaries for today) until SIGTERM.
-fn run_declared(args: &Args, def: &streams_runtime::TopologyDef) -> anyhow::Result<ExitCode> {
+/// Runs `daily-summary` once, or as a scheduler with `--daily-at` or `--every`.
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let def = streams_runtime::load_topology(&args.topology.path)?;
     anyhow::ensure!(
-        args.daily_at.is_none(),
-        "--daily-at runs the clickstream's daily summary; use --every for declared summaries"
+        !def.summaries.is_empty(),
+        "{} declares no [[summaries]]: there is nothing for daily-summary to run",
+        args.topology.path.display()
     );
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let today = chrono::Utc::now().date_naive();
+    if args.daily_at.is_none() && args.every.is_none() {
+        let days = match &args.date {
+            None => None,
+            Some(d) => {
+                let first = parse_date(d, today)?;
+                let last = match &args.to {
+                    Some(t) => parse_date(t, today)?,
+                    None => first,
+                };
+                anyhow::ensure!(last >= first, "--to {last} is before --date {first}");
+                Some((first, last))
+            }
+        };
+        let n = days.map_or(1, |(f, l)| (l - f).num_days() as u64 + 1);
+        let bar = indicatif::ProgressBar::new(n);
+        if n == 1 || !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+            bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+        }
+        let reports = summarize_days(&args.output_dir, &args.app_id, &def, days, &bar)?;
+        print(args.format, &reports)?;
+        let problems = problems(&reports);
+        if args.strict && !problems.is_empty() {
+            eprintln!("error: daily-summary --strict: {}", problems.join("; "));
+            return Ok(ExitCode::from(2));
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    // A scheduler: a failed run is logged and retried at the next one; SIGTERM stops it.
+    let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
         signal_hook::flag::register(sig, stop.clone()).context("cannot install signal handlers")?;
     }
-    let once = |date: Option<String>| -> anyhow::Result<()> {
-        let reports = streams_summary::declared::run_declared(
-            &args.output_dir,
-            &args.app_id,
-            def,
-            date.as_deref(),
-        )?;
-        print_declared(args.format, &reports)
-    };
-    let today = chrono::Utc::now().date_naive();
-    let Some(every) = args.every else {
-        let first = parse_date(args.date.as_deref().unwrap_or("today"), today)?;
-        let last = match &args.to {
-            Some(t) => parse_date(t, today)?,
-            None => first,
-        };
-        anyhow::ensure!(last >= first, "--to {last} is before --date {first}");
-        for day in first.iter_days().take_while(|d| *d <= last) {
-            once(Some(day.format("%Y-%m-%d").to_string()))?;
+    let once = |date: chrono::NaiveDate| {
+        let days = def
+            .summaries
+            .iter()
+            .any(|s| s.date_column.is_some())
+            .then_some((date, date));
+        let hidden = indicatif::ProgressBar::hidden();
+        match summarize_days(&args.output_dir, &args.app_id, &def, days, &hidden) {
+            Ok(reports) => {
+                if let Err(e) = print(args.format, &reports) {
+                    tracing::error!(error = %e, "cannot print the summary");
+                }
+                for p in problems(&reports) {
+                    tracing::warn!("{p}");
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "summary failed; it runs again next time"),
         }
-        return Ok(ExitCode::SUCCESS);
     };
     loop {
-        let today = chrono::Utc::now()
-            .date_naive()
-            .format("%Y-%m-%d")
-            .to_string();
-        // A failed run is reported and retried at the next interval.
-        if let Err(e) = once(Some(today)) {
-            tracing::error!(error = %e, "summary failed; next run after the interval");
-        }
-        let next = std::time::Instant::now() + every;
-        while std::time::Instant::now() < next {
-            if stop.load(std::sync::atomic::Ordering::Relaxed) {
+        let now = chrono::Utc::now();
+        let next = match (args.daily_at, args.every) {
+            (Some(at), _) => {
+                once(now.date_naive().pred_opt().context("date out of range")?);
+                let next = next_run(chrono::Utc::now(), at);
+                tracing::info!(next = %next.to_rfc3339(), "daily summary: waiting for the next run");
+                next
+            }
+            (None, Some(every)) => {
+                once(now.date_naive());
+                now + chrono::Duration::from_std(every).context("--every is too long")?
+            }
+            (None, None) => unreachable!("handled above"),
+        };
+        while chrono::Utc::now() < next {
+            if stop.load(Ordering::Relaxed) {
                 return Ok(ExitCode::SUCCESS);
             }
             std::thread::sleep(std::time::Duration::from_millis(100));
@@ -250,33 +216,37 @@ fn run_declared(args: &Args, def: &streams_runtime::TopologyDef) -> anyhow::Resu
     }
 }
 
-fn print_declared(
-    format: Format,
-    reports: &[streams_summary::declared::DeclaredReport],
-) -> anyhow::Result<()> {
-    for r in reports {
-        match format {
-            Format::Human => {
-                let when = r
-                    .date
-                    .as_deref()
-                    .map(|d| format!(" {d}"))
-                    .unwrap_or_default();
+/// Prints the reports: a table per summary (and day), or one JSON document.
+pub fn print(format: Format, reports: &[DeclaredReport]) -> anyhow::Result<()> {
+    match format {
+        Format::Human => {
+            for r in reports {
+                let title = r.title();
+                if !r.had_input {
+                    println!("{title}: no input; nothing written");
+                    continue;
+                }
                 println!(
-                    "{}{when}: {} rows{}",
-                    r.name,
+                    "{title}: {} rows from {} input rows -> {}",
                     r.rows.num_rows(),
+                    r.input_rows,
                     r.file
                         .as_ref()
-                        .map(|f| format!(" -> {}", f.display()))
-                        .unwrap_or_else(|| " (no input; nothing written)".into())
+                        .map(|f| f.display().to_string())
+                        .unwrap_or_default()
                 );
                 println!(
                     "{}",
                     arrow::util::pretty::pretty_format_batches(std::slice::from_ref(&r.rows))?
                 );
+                for c in r.failed() {
+                    println!("  check failed: {} ({})", c.name, c.detail);
+                }
             }
-            Format::Json => {
+        }
+        Format::Json => {
+            let mut out = Vec::new();
+            for r in reports {
                 let mut buf = Vec::new();
                 {
                     let mut w = arrow::json::ArrayWriter::new(&mut buf);
@@ -288,63 +258,24 @@ fn print_declared(
                 } else {
                     serde_json::from_slice(&buf)?
                 };
-                println!(
-                    "{}",
-                    serde_json::json!({
-                        "summary": r.name,
-                        "date": r.date,
-                        "input_files": r.input_files,
-                        "file": r.file,
-                        "rows": rows,
-                    })
-                );
+                out.push(serde_json::json!({
+                    "summary": r.name,
+                    "date": r.date,
+                    "input_files": r.input_files,
+                    "input_rows": r.input_rows,
+                    "had_input": r.had_input,
+                    "file": r.file,
+                    "checks": r.checks,
+                    "rows": rows,
+                }));
             }
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&serde_json::json!({ "summaries": out }))?
+            );
         }
     }
     Ok(())
-}
-
-fn run_once(args: &Args, date: &str) -> anyhow::Result<ExitCode> {
-    let today = chrono::Utc::now().date_naive();
-    let first = parse_date(date, today)?;
-    let last = match &args.to {
-        Some(t) => parse_date(t, today)?,
-        None => first,
-    };
-    anyhow::ensure!(last >= first, "--to {last} is before --date {first}");
-    let premium = load_segments(&args.segments)?;
-    let cfg = SummaryConfig {
-        output_dir: args.output_dir.clone(),
-        app_id: args.app_id.clone(),
-        segments: args.segments.clone(),
-    };
-    let days = (last - first).num_days() as u64 + 1;
-    let bar = indicatif::ProgressBar::new(days);
-    if days == 1 || !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
-        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
-    }
-    let reports = summarize_days(&cfg, &premium, first, last, &bar)?;
-    match args.format {
-        Format::Json => println!(
-            "{}",
-            serde_json::to_string_pretty(&serde_json::json!({ "days": reports }))?
-        ),
-        Format::Human => reports.iter().for_each(print_human),
-    }
-    let failed = reports.iter().any(|r| r.checks.iter().any(|c| !c.ok));
-    let empty = reports.iter().any(|r| r.input_files == 0);
-    if args.strict && (failed || empty) {
-        eprintln!(
-            "error: daily-summary --strict: {}",
-            if failed {
-                "a quality check failed"
-            } else {
-                "a day has no input"
-            }
-        );
-        return Ok(ExitCode::from(2));
-    }
-    Ok(ExitCode::SUCCESS)
 }
 
 #[cfg(test)]

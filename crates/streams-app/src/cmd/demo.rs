@@ -22,9 +22,9 @@ use streams_kafka::embedded::EmbeddedBroker;
 use streams_kafka::producer::{Acks, InputProducer, ProducerConfig};
 use streams_kafka::ClientConfig;
 use streams_runtime::{load_topology, Ledger};
-use streams_summary::{load_segments, DayReport, SummaryConfig};
+use streams_summary::DeclaredReport;
 
-use super::daily_summary::{segment_table, summarize_days};
+use super::daily_summary::{problems, summarize_days};
 use super::produce::{parse_start_time, send_all};
 use super::table;
 use super::topics::app_topics;
@@ -56,13 +56,6 @@ pub struct Args {
     pub app_id: String,
     #[command(flatten)]
     pub topology: super::broker::TopologyArg,
-    /// Segments dimension used by the daily summary.
-    #[arg(
-        long,
-        default_value = "topology/dims/segments.csv",
-        env = "STREAMS_SEGMENTS"
-    )]
-    pub segments: PathBuf,
     /// State directory.
     #[arg(long, default_value = "checkpoints", env = "STREAMS_STATE_DIR")]
     pub state_dir: PathBuf,
@@ -211,13 +204,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     println!();
     print_ledger(&outcome.ledger);
 
-    // Daily summary of every date the input touched.
-    let premium = load_segments(&args.segments)?;
-    let cfg = SummaryConfig {
-        output_dir: args.output_dir.clone(),
-        app_id: args.app_id.clone(),
-        segments: args.segments.clone(),
-    };
+    // The topology's summaries for every date the input touched.
     let first = chrono::DateTime::from_timestamp_millis(start_ms - 60_000)
         .context("start time out of range")?
         .date_naive();
@@ -227,29 +214,21 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     .context("start time out of range")?
     .date_naive();
     let mut reports = summarize_days(
-        &cfg,
-        &premium,
-        first,
-        last,
+        &args.output_dir,
+        &args.app_id,
+        &def,
+        Some((first, last)),
         &indicatif::ProgressBar::hidden(),
     )?;
-    reports.retain(|r| r.input_files > 0);
+    reports.retain(|r| r.had_input);
+    let failed = problems(&reports);
     println!();
-    print_top(&reports);
+    print_top(&reports)?;
     println!();
     print_outputs(&args, &reports)?;
-    let failed: Vec<String> = reports
-        .iter()
-        .flat_map(|r| {
-            r.checks
-                .iter()
-                .filter(|c| !c.ok)
-                .map(move |c| format!("{} {}: {}", r.date, c.name, c.detail))
-        })
-        .collect();
     anyhow::ensure!(
         failed.is_empty(),
-        "daily summary checks failed: {}",
+        "summary checks failed: {}",
         failed.join("; ")
     );
     anyhow::ensure!(
@@ -291,27 +270,30 @@ fn print_ledger(l: &Ledger) {
     );
 }
 
-fn print_top(reports: &[DayReport]) {
+/// The first rows of each summary (per day).
+fn print_top(reports: &[DeclaredReport]) -> anyhow::Result<()> {
     for r in reports {
-        let mut rows = r.segments.clone();
-        rows.sort_by(|a, b| {
-            b.daily_revenue
-                .total_cmp(&a.daily_revenue)
-                .then(a.country.cmp(&b.country))
-                .then(a.segment.cmp(&b.segment))
-        });
-        let t = segment_table(rows.iter().take(8));
-        let revenue: f64 = r.segments.iter().map(|s| s.daily_revenue).sum();
-        let events: i64 = r.segments.iter().map(|s| s.daily_events).sum();
+        let title = r.title();
+        let shown = r.rows.num_rows().min(6);
         println!(
-            "daily summary {}: {} events, revenue {:.2}; top segments by revenue:",
-            r.date, events, revenue
+            "summary {title}: {} rows from {} input rows{}",
+            r.rows.num_rows(),
+            r.input_rows,
+            if shown < r.rows.num_rows() {
+                format!("; the first {shown}:")
+            } else {
+                ":".into()
+            }
         );
-        println!("{t}");
+        println!(
+            "{}",
+            arrow::util::pretty::pretty_format_batches(&[r.rows.slice(0, shown)])?
+        );
     }
+    Ok(())
 }
 
-fn print_outputs(args: &Args, reports: &[DayReport]) -> anyhow::Result<()> {
+fn print_outputs(args: &Args, reports: &[DeclaredReport]) -> anyhow::Result<()> {
     let base = args.output_dir.join(&args.app_id);
     let mut t = table();
     t.set_header(vec!["Parquet table", "files", "rows"]);
@@ -339,9 +321,9 @@ fn print_outputs(args: &Args, reports: &[DayReport]) -> anyhow::Result<()> {
         ]);
     }
     println!("{t}");
-    let summary_files: usize = reports.iter().map(|r| r.files.len()).sum();
+    let summary_files = reports.iter().filter(|r| r.file.is_some()).count();
     println!(
-        "state (RocksDB): {}   daily summary files: {summary_files}",
+        "state (RocksDB): {}   summary files: {summary_files}",
         app_state_dir(&args.state_dir, &args.app_id).display()
     );
     println!("read them with DuckDB or pyarrow, e.g.");

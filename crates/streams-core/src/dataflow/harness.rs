@@ -193,3 +193,21 @@ pub(crate) fn render(b: &Batch) -> Vec<String> {
         })
         .collect()
 }
+
+/// `{name, age, city}` rows (name required).
+pub(crate) fn people() -> crate::input::InputSchema {
+    use crate::input::{FieldSpec, InputSchema};
+    use crate::value::ColumnType;
+    InputSchema {
+        fields: vec![
+            FieldSpec {
+                required: true,
+                ..FieldSpec::new("name", ColumnType::Str)
+            },
+            FieldSpec::new("age", ColumnType::Int),
+            FieldSpec::new("city", ColumnType::Str),
+        ],
+        max_future_ms: None,
+        ..InputSchema::default()
+    }
+}

@@ -9,6 +9,7 @@
 //! ```
 
 pub mod aggregate;
+pub mod config;
 mod dedup;
 mod filter;
 #[cfg(test)]
@@ -26,6 +27,7 @@ use crate::batch::Batch;
 use crate::error::CoreError;
 use crate::store::{KeyValueStore, StoreSpec};
 
+pub use config::{parse_processor, Declared, Resolve, PROCESSOR_TYPES};
 pub use dedup::Dedup;
 pub use filter::{compile_expr, compile_predicate, Filter};
 pub use lookup_join::{DimTable, LookupJoin, LookupJoinSpec};

@@ -546,3 +546,30 @@ fn create(rd: &rdkafka::ClientConfig) -> Result<Producer_, KafkaError> {
     })
     .map_err(KafkaError::client("create producer"))
 }
+
+/// The Kafka sink in the delivery coordinator: an error that retrying may clear (broker
+/// down, timeouts) is retried with recovery; its output positions go into the
+/// checkpoint for the recovery scan of a later start.
+impl streams_runtime::Sink for KafkaSink {
+    fn name(&self) -> &str {
+        "kafka"
+    }
+
+    fn deliver(
+        &mut self,
+        tables: &[TableInfo],
+        batches: &[OutboxBatch],
+        recover: bool,
+    ) -> Result<(), streams_runtime::SinkError> {
+        KafkaSink::deliver(self, tables, batches, recover)
+            .map(|_| ())
+            .map_err(|e| streams_runtime::SinkError {
+                retriable: e.is_retriable(),
+                source: Box::new(e),
+            })
+    }
+
+    fn positions(&self) -> Option<Vec<(String, i32, i64)>> {
+        Some(KafkaSink::positions(self))
+    }
+}

@@ -47,6 +47,14 @@ pub enum FileFormat {
 }
 
 impl FileFormat {
+    /// The name the sink's staged files are checkpointed under.
+    pub fn state_name(self) -> &'static str {
+        match self {
+            FileFormat::Parquet => "parquet",
+            FileFormat::Csv => "csv",
+        }
+    }
+
     /// File extension.
     pub fn ext(self) -> &'static str {
         match self {
@@ -544,3 +552,38 @@ fn partition_dirs(root: &Path, depth: usize) -> Result<Vec<(String, PathBuf)>, P
 
 #[cfg(test)]
 mod tests;
+
+/// The file sink in the delivery coordinator: its staged files (with their lengths) are
+/// checkpointed under `parquet` or `csv`; it holds an epoch durably once staged.
+impl streams_runtime::Sink for ParquetSink {
+    fn name(&self) -> &str {
+        self.cfg.format.state_name()
+    }
+
+    fn deliver(
+        &mut self,
+        _tables: &[TableInfo],
+        batches: &[OutboxBatch],
+        _recover: bool,
+    ) -> Result<(), streams_runtime::SinkError> {
+        // Idempotent by epoch: what a staged or published file covers is skipped.
+        ParquetSink::deliver(self, batches).map_err(streams_runtime::SinkError::fatal)
+    }
+
+    fn roll(&mut self) -> Result<(), streams_runtime::SinkError> {
+        ParquetSink::roll(self).map_err(streams_runtime::SinkError::fatal)
+    }
+
+    fn publish_all(&mut self) -> Result<(), streams_runtime::SinkError> {
+        ParquetSink::publish_all(self).map_err(streams_runtime::SinkError::fatal)
+    }
+
+    fn durable_through(&self, delivered: u64) -> Option<u64> {
+        ParquetSink::durable_through(self).map(|d| d.min(delivered))
+    }
+
+    fn checkpoint_state(&self) -> Option<Vec<u8>> {
+        // A Vec of plain structs: serialising it cannot fail.
+        Some(serde_json::to_vec(&self.staged()).unwrap_or_default())
+    }
+}

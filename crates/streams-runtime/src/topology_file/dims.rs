@@ -11,19 +11,6 @@ use streams_core::batch::rows_to_record_batch;
 use streams_core::dataflow::DimTable;
 use streams_core::value::{parse_date, parse_timestamp, Column, ColumnType, Schema, Value};
 
-/// Parses a type name as written in topology files.
-pub fn parse_type(s: &str) -> Option<ColumnType> {
-    Some(match s.trim().to_ascii_lowercase().as_str() {
-        "string" | "str" | "varchar" | "text" => ColumnType::Str,
-        "bigint" | "int" | "integer" | "long" => ColumnType::Int,
-        "double" | "float" | "real" => ColumnType::Float,
-        "boolean" | "bool" => ColumnType::Bool,
-        "timestamp" => ColumnType::Timestamp,
-        "date" => ColumnType::Date,
-        _ => return None,
-    })
-}
-
 /// The one boolean rule of dimension files (`true`/`false`, `t`/`f`, `yes`/`no`,
 /// `y`/`n`, `1`/`0`, any case). A column of only `1` and `0` is inferred as bigint;
 /// declare it `boolean` in `types` to read it as a flag.

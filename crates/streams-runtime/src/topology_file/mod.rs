@@ -15,49 +15,20 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use serde::Deserialize;
 use sha2::Digest;
-use streams_core::dataflow::aggregate::{AggDef, AggFn};
-use streams_core::dataflow::window::{split_alias, Emit, WindowAggregateSpec};
-use streams_core::dataflow::{
-    DimTable, LookupJoinSpec, MapSpec, Stream, Topology, TopologyBuilder,
-};
+use streams_core::dataflow::config::{agg_defs, duration_ms, join_spec, typed_constant};
+use streams_core::dataflow::{Declared, DimTable, Resolve, Stream, Topology, TopologyBuilder};
 use streams_core::input::{Check, Clean, Decoder, FieldSpec, InputSchema, Metadata, OnInvalid};
-use streams_core::value::{parse_date, parse_timestamp, ColumnType, Value};
-use streams_core::window::WindowSpec;
+use streams_core::value::ColumnType;
 
-pub use dims::{load_table, parse_bool, parse_type};
+pub use dims::{load_table, parse_bool};
 pub use spec::TopologyFile;
+pub use streams_core::dataflow::config::parse_type;
 
 use crate::error::RuntimeError;
 
 /// The name processors use to read the source.
 pub const SOURCE: &str = "source";
-
-/// A processor as declared.
-#[derive(Debug, Clone)]
-enum Kind {
-    Filter(String),
-    Map(MapSpec),
-    Dedup {
-        key: String,
-        retention_ms: i64,
-    },
-    LookupJoin {
-        table: PathBuf,
-        /// Declared types of CSV columns.
-        types: BTreeMap<String, ColumnType>,
-        spec: LookupJoinSpec,
-    },
-    Window(WindowAggregateSpec),
-}
-
-#[derive(Debug, Clone)]
-struct ProcessorDef {
-    name: String,
-    inputs: Vec<String>,
-    kind: Kind,
-}
 
 #[derive(Debug, Clone)]
 struct SinkDef {
@@ -98,7 +69,8 @@ pub struct SummaryDef {
     pub spec: streams_core::dataflow::summary::SummarySpec,
     /// The table (sink) or earlier summary it reads.
     pub input: String,
-    /// The input's date partition column, if it runs per day.
+    /// The date partition column it runs per day on (a summary of a per-day summary is
+    /// per day too, on that one's), if any.
     pub date_column: Option<String>,
     /// Its output columns.
     pub schema: streams_core::value::Schema,
@@ -144,9 +116,8 @@ pub struct TopologyDef {
     /// Hash of the semantic parts of the file (source, time, processors, sinks) in a
     /// canonical serialisation: state written under another fingerprint is refused.
     pub fingerprint: String,
-    processors: Vec<ProcessorDef>,
+    processors: Vec<Declared>,
     sinks: Vec<SinkDef>,
-    tables: HashMap<PathBuf, Arc<DimTable>>,
     /// Processors that failed to parse: readers of them are not reported again.
     broken: Vec<String>,
     /// Set for a topology built in code: it adds the processors and sinks.
@@ -203,7 +174,6 @@ impl TopologyDef {
             fingerprint: String::new(),
             processors: Vec::new(),
             sinks: Vec::new(),
-            tables: HashMap::new(),
             broken: Vec::new(),
             code: Some(CodeTopology(Arc::new(build))),
         };
@@ -254,30 +224,7 @@ impl TopologyDef {
                 continue;
             }
             let refs: Vec<&Stream> = inputs.iter().collect();
-            let out = match &p.kind {
-                Kind::Filter(cond) => b.add_with(&p.name, "filter", &refs, |s| {
-                    Ok((streams_core::dataflow::Filter::compile(cond, s)?, s.clone()))
-                }),
-                Kind::Map(spec) => b.add_with(&p.name, "map", &refs, |s| {
-                    streams_core::dataflow::Map::compile(spec, s)
-                }),
-                Kind::Dedup { key, retention_ms } => b.add_with(&p.name, "dedup", &refs, |s| {
-                    Ok((
-                        streams_core::dataflow::Dedup::compile(&p.name, key, *retention_ms, s)?,
-                        s.clone(),
-                    ))
-                }),
-                Kind::LookupJoin { table, spec, .. } => match self.tables.get(table) {
-                    Some(t) => b.add_with(&p.name, "lookup_join", &refs, |s| {
-                        streams_core::dataflow::LookupJoin::compile(spec, t, s)
-                    }),
-                    // The loader reported why the table is missing; readers are not checked.
-                    None => b.add_with(&p.name, "lookup_join", &refs, |_| {
-                        Err::<(streams_core::dataflow::LookupJoin, _), _>(Vec::new())
-                    }),
-                },
-                Kind::Window(spec) => b.window_aggregate(&p.name, refs[0], spec),
-            };
+            let out = p.add_to(&mut b, &refs);
             streams.insert(p.name.clone(), out);
         }
         for s in &self.sinks {
@@ -364,11 +311,33 @@ impl TopologyDef {
     }
 }
 
+/// The dimension tables of a topology file, each loaded once (paths relative to it).
+struct Tables {
+    base: PathBuf,
+    loaded: HashMap<PathBuf, Arc<DimTable>>,
+}
+
+impl Resolve for Tables {
+    fn table(
+        &mut self,
+        path: &str,
+        types: &BTreeMap<String, ColumnType>,
+    ) -> Result<Arc<DimTable>, Vec<String>> {
+        let path = self.base.join(path);
+        if let Some(t) = self.loaded.get(&path) {
+            return Ok(t.clone());
+        }
+        let t = load_table(&path, types)?;
+        self.loaded.insert(path, t.clone());
+        Ok(t)
+    }
+}
+
 /// Processors with their inputs first; cycles are reported.
-fn order<'a>(procs: &'a [ProcessorDef], errors: &mut Vec<String>) -> Vec<&'a ProcessorDef> {
+fn order<'a>(procs: &'a [Declared], errors: &mut Vec<String>) -> Vec<&'a Declared> {
     let mut done: Vec<&str> = vec![SOURCE];
     let mut out = Vec::new();
-    let mut left: Vec<&ProcessorDef> = procs.iter().collect();
+    let mut left: Vec<&Declared> = procs.iter().collect();
     let known: Vec<&str> = procs.iter().map(|p| p.name.as_str()).collect();
     loop {
         let before = left.len();
@@ -418,46 +387,6 @@ fn one_line(e: &toml::de::Error, text: &str) -> String {
     }
 }
 
-fn duration_ms(s: &str, what: &str, errors: &mut Vec<String>) -> i64 {
-    match humantime::parse_duration(s.trim()) {
-        Ok(d) if d.as_millis() > 0 => i64::try_from(d.as_millis()).unwrap_or(i64::MAX),
-        Ok(_) => {
-            errors.push(format!("{what} must be positive, got `{s}`"));
-            0
-        }
-        Err(e) => {
-            errors.push(format!("{what}: `{s}` is not a duration like `30s` ({e})"));
-            0
-        }
-    }
-}
-
-fn de<T: for<'de> Deserialize<'de>>(v: toml::Value, errs: &mut Vec<String>) -> Option<T> {
-    match v.try_into() {
-        Ok(t) => Some(t),
-        Err(e) => {
-            let e: toml::de::Error = e;
-            errs.push(e.message().trim().replace('\n', " "));
-            None
-        }
-    }
-}
-
-/// A TOML constant as a value of `ty`.
-fn toml_value(v: &toml::Value, ty: ColumnType) -> Option<Value> {
-    Some(match (v, ty) {
-        (toml::Value::String(s), ColumnType::Str) => Value::Str(s.as_str().into()),
-        (toml::Value::Integer(i), ColumnType::Int) => Value::Int(*i),
-        (toml::Value::Integer(i), ColumnType::Float) => Value::Float(*i as f64),
-        (toml::Value::Float(f), ColumnType::Float) => Value::Float(*f),
-        (toml::Value::Boolean(b), ColumnType::Bool) => Value::Bool(*b),
-        (toml::Value::String(s), ColumnType::Timestamp) => Value::Timestamp(parse_timestamp(s)?),
-        (toml::Value::Integer(i), ColumnType::Timestamp) => Value::Timestamp(*i),
-        (toml::Value::String(s), ColumnType::Date) => Value::Date(parse_date(s)?),
-        _ => return None,
-    })
-}
-
 fn input_schema(src: &spec::SourceFile, errors: &mut Vec<String>) -> InputSchema {
     let mut input = InputSchema::default();
     if let Some(b) = src.max_record_bytes {
@@ -505,7 +434,10 @@ fn input_schema(src: &spec::SourceFile, errors: &mut Vec<String>) -> InputSchema
         spec.required = f.required;
         spec.reason = f.reason.clone();
         if let Some(d) = &f.default {
-            match toml_value(d, ty) {
+            match serde_json::to_value(d)
+                .ok()
+                .and_then(|d| typed_constant(&d, ty))
+            {
                 Some(v) => spec.default = Some(v),
                 None => errors.push(format!("{item}: the default {d} is not a {}", f.ty)),
             }
@@ -544,221 +476,6 @@ fn input_schema(src: &spec::SourceFile, errors: &mut Vec<String>) -> InputSchema
         })
         .collect();
     input
-}
-
-/// `{ name, fn, expr, where }` entries as aggregate definitions; `what` names them in
-/// messages (`aggregate`, `measure`).
-fn agg_defs(files: &[spec::AggregateFile], what: &str, errs: &mut Vec<String>) -> Vec<AggDef> {
-    let mut out = Vec::new();
-    for a in files {
-        match AggFn::parse(&a.func) {
-            Some(func) => out.push(AggDef {
-                name: a.name.clone(),
-                func,
-                expr: a.expr.clone(),
-                condition: a.condition.clone(),
-            }),
-            None => errs.push(format!(
-                "{what} `{}`: unknown function `{}` ({})",
-                a.name,
-                a.func,
-                AggFn::NAMES
-            )),
-        }
-    }
-    out
-}
-
-/// A constant of a topology file (a default value), typed by the column it fills later.
-fn toml_constant(v: &toml::Value) -> Option<Value> {
-    Some(match v {
-        toml::Value::String(s) => Value::Str(s.as_str().into()),
-        toml::Value::Integer(i) => Value::Int(*i),
-        toml::Value::Float(x) => Value::Float(*x),
-        toml::Value::Boolean(b) => Value::Bool(*b),
-        _ => return None,
-    })
-}
-
-/// The join of a `lookup_join` or a summary: keys, table keys (default: the keys),
-/// `column [AS name]` items and defaults.
-fn join_spec(
-    key: &[String],
-    table_key: Option<&Vec<String>>,
-    columns: &[String],
-    defaults: &BTreeMap<String, toml::Value>,
-    errs: &mut Vec<String>,
-) -> LookupJoinSpec {
-    let mut values = Vec::new();
-    for (name, v) in defaults {
-        match toml_constant(v) {
-            Some(value) => values.push((name.clone(), value)),
-            None => errs.push(format!("default for `{name}`: {v} is not a constant")),
-        }
-    }
-    LookupJoinSpec {
-        key: key.to_vec(),
-        table_key: table_key.cloned().unwrap_or_else(|| key.to_vec()),
-        columns: columns
-            .iter()
-            .map(|c| match split_alias(c) {
-                (col, Some(name)) => (col, name),
-                (col, None) => (col.clone(), col),
-            })
-            .collect(),
-        defaults: values,
-    }
-}
-
-fn window_spec(w: &spec::WindowFile, errs: &mut Vec<String>) -> Option<WindowSpec> {
-    let need = |v: &Option<String>, what: &str, errs: &mut Vec<String>| match v {
-        Some(s) => Some(duration_ms(s, &format!("window {what}"), errs)),
-        None => {
-            errs.push(format!("a {} window needs a `{what}`", w.kind));
-            None
-        }
-    };
-    let unused = |v: &Option<String>, what: &str, errs: &mut Vec<String>| {
-        if v.is_some() {
-            errs.push(format!("a {} window has no `{what}`", w.kind));
-        }
-    };
-    match w.kind.as_str() {
-        "tumbling" => {
-            unused(&w.advance, "advance", errs);
-            unused(&w.gap, "gap", errs);
-            Some(WindowSpec::Tumbling {
-                size: need(&w.size, "size", errs)?,
-            })
-        }
-        "hopping" | "sliding" => {
-            unused(&w.gap, "gap", errs);
-            let size = need(&w.size, "size", errs);
-            let advance = need(&w.advance, "advance", errs);
-            Some(WindowSpec::Hopping {
-                size: size?,
-                advance: advance?,
-            })
-        }
-        "session" => {
-            unused(&w.size, "size", errs);
-            unused(&w.advance, "advance", errs);
-            Some(WindowSpec::Session {
-                gap: need(&w.gap, "gap", errs)?,
-            })
-        }
-        other => {
-            errs.push(format!(
-                "unknown window type `{other}` (tumbling, hopping, session)"
-            ));
-            None
-        }
-    }
-}
-
-fn parse_processor(
-    kind: &str,
-    value: toml::Value,
-    base: &Path,
-    errs: &mut Vec<String>,
-) -> Option<ProcessorDef> {
-    let def = |name: String, input: spec::Inputs, kind: Kind| ProcessorDef {
-        name,
-        inputs: input.to_vec(),
-        kind,
-    };
-    match kind {
-        "filter" => {
-            let f: spec::FilterFile = de(value, errs)?;
-            Some(def(f.name, f.input, Kind::Filter(f.condition)))
-        }
-        "map" => {
-            let f: spec::MapFile = de(value, errs)?;
-            let mut set = Vec::new();
-            for s in &f.set {
-                match split_alias(s) {
-                    (expr, Some(name)) => set.push((name, expr)),
-                    (expr, None) => {
-                        errs.push(format!("set `{expr}`: name the column (`{expr} AS name`)"))
-                    }
-                }
-            }
-            Some(def(
-                f.name,
-                f.input,
-                Kind::Map(MapSpec {
-                    set,
-                    drop: f.drop,
-                    rename: f.rename.into_iter().collect(),
-                    select: f.select,
-                }),
-            ))
-        }
-        "dedup" => {
-            let f: spec::DedupFile = de(value, errs)?;
-            let retention_ms = duration_ms(&f.retention, "retention", errs);
-            Some(def(
-                f.name,
-                f.input,
-                Kind::Dedup {
-                    key: f.key,
-                    retention_ms,
-                },
-            ))
-        }
-        "lookup_join" => {
-            let f: spec::LookupJoinFile = de(value, errs)?;
-            let mut types = BTreeMap::new();
-            for (c, t) in &f.types {
-                match parse_type(t) {
-                    Some(ty) => {
-                        types.insert(c.clone(), ty);
-                    }
-                    None => errs.push(format!("types: `{c}` has unknown type `{t}`")),
-                }
-            }
-            let spec = join_spec(&f.key, f.table_key.as_ref(), &f.columns, &f.defaults, errs);
-            Some(def(
-                f.name,
-                f.input,
-                Kind::LookupJoin {
-                    table: base.join(&f.table),
-                    types,
-                    spec,
-                },
-            ))
-        }
-        "window_aggregate" => {
-            let f: spec::WindowAggFile = de(value, errs)?;
-            let window = window_spec(&f.window, errs);
-            let aggregates = agg_defs(&f.aggregates, "aggregate", errs);
-            let emit = match f.emit.as_deref() {
-                None | Some("final") => Emit::Final,
-                Some("update") => Emit::Update,
-                Some(other) => {
-                    errs.push(format!("emit is `final` or `update`, not `{other}`"));
-                    Emit::Final
-                }
-            };
-            Some(def(
-                f.name,
-                f.input,
-                Kind::Window(WindowAggregateSpec {
-                    window: window?,
-                    group_by: f.group_by,
-                    aggregates,
-                    having: f.having,
-                    emit,
-                }),
-            ))
-        }
-        other => {
-            errs.push(format!(
-                "unknown processor type `{other}` (filter, map, dedup, lookup_join, window_aggregate)"
-            ));
-            None
-        }
-    }
 }
 
 /// Checks the declared summaries against the tables (and earlier summaries) they read.
@@ -814,7 +531,10 @@ fn parse_summaries(
                         &j.key,
                         j.table_key.as_ref(),
                         &j.columns,
-                        &j.defaults,
+                        &j.defaults
+                            .iter()
+                            .filter_map(|(k, v)| Some((k.clone(), serde_json::to_value(v).ok()?)))
+                            .collect(),
                         &mut errs,
                     ),
                 )),
@@ -845,13 +565,23 @@ fn parse_summaries(
             measures,
             join,
             rank,
+            reconcile: f
+                .reconcile
+                .iter()
+                .map(|r| (r.output.clone(), r.input.clone()))
+                .collect(),
         };
         if errs.is_empty() {
             match Summary::compile(&spec, &input_schema) {
                 Ok((_, schema)) => out.push(SummaryDef {
                     spec,
                     input: f.input.clone(),
-                    date_column: f.date_column.clone(),
+                    // A summary of a per-day summary is per day too.
+                    date_column: f.date_column.clone().or_else(|| {
+                        out.iter()
+                            .find(|s| s.spec.name == f.input)
+                            .and_then(|s| s.date_column.clone())
+                    }),
                     schema,
                 }),
                 Err(es) => errs.extend(es),
@@ -913,34 +643,24 @@ pub fn parse_topology(path: &Path, text: &str) -> Result<TopologyDef, RuntimeErr
     }
     let mut processors = Vec::new();
     let mut broken = Vec::new();
-    let mut tables = HashMap::new();
+    let mut tables = Tables {
+        base: base.clone(),
+        loaded: HashMap::new(),
+    };
     for (i, value) in file.processors.into_iter().enumerate() {
-        let head: Result<spec::ProcessorHead, _> = value.clone().try_into();
         let item = value
             .get("name")
             .and_then(|n| n.as_str())
             .map(str::to_string)
             .unwrap_or_else(|| format!("#{}", i + 1));
         let mut errs = Vec::new();
-        let p = match head {
+        let p = match serde_json::to_value(&value) {
+            Ok(v) => streams_core::dataflow::parse_processor(v, &mut tables, &mut errs),
             Err(e) => {
-                errs.push(e.message().trim().replace('\n', " "));
+                errs.push(e.to_string());
                 None
             }
-            Ok(h) => parse_processor(&h.kind, value, &base, &mut errs),
         };
-        if let Some(p) = &p {
-            if let Kind::LookupJoin { table, types, .. } = &p.kind {
-                if !tables.contains_key(table) {
-                    match load_table(table, types) {
-                        Ok(t) => {
-                            tables.insert(table.clone(), t);
-                        }
-                        Err(es) => errs.extend(es),
-                    }
-                }
-            }
-        }
         if !errs.is_empty() {
             broken.push(item.clone());
         }
@@ -999,7 +719,6 @@ pub fn parse_topology(path: &Path, text: &str) -> Result<TopologyDef, RuntimeErr
         fingerprint: fingerprint(&raw),
         processors,
         sinks,
-        tables,
         broken,
         code: None,
     };

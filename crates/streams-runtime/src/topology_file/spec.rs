@@ -49,13 +49,26 @@ pub struct SummaryFile {
     #[serde(default)]
     pub group_by: Vec<String>,
     /// Measures: `{ name, fn, expr, where }` as the aggregates of a window_aggregate.
-    pub measures: Vec<AggregateFile>,
+    pub measures: Vec<streams_core::dataflow::config::AggregateFile>,
     /// A dimension table joined to the input rows before grouping.
     #[serde(default)]
     pub join: Option<SummaryJoinFile>,
     /// A rank column: `{ name, partition_by = [...], order_by = ["revenue DESC", "segment"] }`.
     #[serde(default)]
     pub rank: Option<RankFile>,
+    /// Quality checks: each output column's sum must equal an input column's sum.
+    #[serde(default)]
+    pub reconcile: Vec<ReconcileFile>,
+}
+
+/// A reconciliation of a summary: `{ output = "daily_revenue", input = "revenue" }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReconcileFile {
+    /// A numeric column of the summary.
+    pub output: String,
+    /// A numeric column of its input (after the join).
+    pub input: String,
 }
 
 /// The join of a summary.
@@ -220,187 +233,6 @@ fn default_interval() -> String {
 }
 fn default_max_records() -> u64 {
     100_000
-}
-
-/// `input = "x"` or `input = ["x", "y"]`.
-#[derive(Debug, Deserialize, Clone)]
-#[serde(untagged)]
-pub enum Inputs {
-    /// One input.
-    One(String),
-    /// Several inputs with the same columns (their rows are merged).
-    Many(Vec<String>),
-}
-
-impl Inputs {
-    /// The input names.
-    pub fn to_vec(&self) -> Vec<String> {
-        match self {
-            Inputs::One(s) => vec![s.clone()],
-            Inputs::Many(v) => v.clone(),
-        }
-    }
-}
-
-/// What every processor has: its name, type and input.
-#[derive(Debug, Deserialize)]
-pub struct ProcessorHead {
-    /// Unique name.
-    pub name: String,
-    /// `filter`, `map`, `dedup`, `lookup_join` or `window_aggregate`.
-    #[serde(rename = "type")]
-    pub kind: String,
-    /// The stream it reads.
-    pub input: Inputs,
-}
-
-/// `type = "filter"`: keeps rows where `where` is true.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct FilterFile {
-    /// Name.
-    pub name: String,
-    /// `filter`.
-    #[serde(rename = "type")]
-    pub kind: String,
-    /// Input.
-    pub input: Inputs,
-    /// A boolean expression.
-    #[serde(rename = "where")]
-    pub condition: String,
-}
-
-/// `type = "map"`: `set` computes columns, `drop` removes, `rename` renames, `select`
-/// keeps and orders (applied in that order).
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct MapFile {
-    /// Name.
-    pub name: String,
-    /// `map`.
-    #[serde(rename = "type")]
-    pub kind: String,
-    /// Input.
-    pub input: Inputs,
-    /// Computed columns, each `expr AS name` (an existing name is replaced in place).
-    #[serde(default)]
-    pub set: Vec<String>,
-    /// Columns to remove.
-    #[serde(default)]
-    pub drop: Vec<String>,
-    /// Columns to rename: `{ old = "new" }`.
-    #[serde(default)]
-    pub rename: BTreeMap<String, String>,
-    /// The columns to keep, in this order.
-    #[serde(default)]
-    pub select: Vec<String>,
-}
-
-/// `type = "dedup"`: the first row per key wins within the retention.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct DedupFile {
-    /// Name.
-    pub name: String,
-    /// `dedup`.
-    #[serde(rename = "type")]
-    pub kind: String,
-    /// Input.
-    pub input: Inputs,
-    /// The key expression.
-    pub key: String,
-    /// How long (event time) a key is remembered, e.g. `1h`.
-    pub retention: String,
-}
-
-/// `type = "lookup_join"`: left join with a dimension file (CSV or Parquet).
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct LookupJoinFile {
-    /// Name.
-    pub name: String,
-    /// `lookup_join`.
-    #[serde(rename = "type")]
-    pub kind: String,
-    /// Input.
-    pub input: Inputs,
-    /// The dimension file (`.csv` with a header row, or `.parquet`), relative to the topology file.
-    pub table: String,
-    /// Key expressions over the row.
-    pub key: Vec<String>,
-    /// The table's key columns (default: the key expressions, when they are column names).
-    #[serde(default)]
-    pub table_key: Option<Vec<String>>,
-    /// Table columns to bring, each `column` or `column AS name`.
-    pub columns: Vec<String>,
-    /// Values for brought columns when the key is missing from the table.
-    #[serde(default)]
-    pub defaults: BTreeMap<String, toml::Value>,
-    /// Column types of a CSV table (others are inferred: bigint, double, boolean, string).
-    #[serde(default)]
-    pub types: BTreeMap<String, String>,
-}
-
-/// `window = { type = "tumbling", size = "60s" }`
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct WindowFile {
-    /// `tumbling`, `hopping` or `session`.
-    #[serde(rename = "type")]
-    pub kind: String,
-    /// Window size (tumbling, hopping).
-    #[serde(default)]
-    pub size: Option<String>,
-    /// Hop (hopping).
-    #[serde(default)]
-    pub advance: Option<String>,
-    /// Inactivity gap (session).
-    #[serde(default)]
-    pub gap: Option<String>,
-}
-
-/// `{ name = "revenue", fn = "sum", expr = "amount", where = "event_type = 'purchase'" }`
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AggregateFile {
-    /// Output column.
-    pub name: String,
-    /// count, sum, min, max, avg, approx_distinct, count_distinct, first, last.
-    #[serde(rename = "fn")]
-    pub func: String,
-    /// Input expression (all but `count`).
-    #[serde(default)]
-    pub expr: Option<String>,
-    /// Only rows where this is true count.
-    #[serde(default, rename = "where")]
-    pub condition: Option<String>,
-}
-
-/// `type = "window_aggregate"`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct WindowAggFile {
-    /// Name.
-    pub name: String,
-    /// `window_aggregate`.
-    #[serde(rename = "type")]
-    pub kind: String,
-    /// Input.
-    pub input: Inputs,
-    /// The windows.
-    pub window: WindowFile,
-    /// Group-by expressions, each `column` or `expr AS name`.
-    #[serde(default)]
-    pub group_by: Vec<String>,
-    /// Aggregate columns.
-    pub aggregates: Vec<AggregateFile>,
-    /// A condition on the result rows (SQL `HAVING`).
-    #[serde(default)]
-    pub having: Option<String>,
-    /// `final` (default: once per window when it closes) or `update` (also changed
-    /// windows at every checkpoint).
-    #[serde(default)]
-    pub emit: Option<String>,
 }
 
 /// `[[sinks]]`: sends a stream to a table.

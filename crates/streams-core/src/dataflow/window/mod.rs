@@ -10,6 +10,8 @@
 //! Open windows live in memory and are written to the processor's window store at each
 //! checkpoint (Kafka Streams' record cache); a restart reloads them.
 
+pub(crate) mod config;
+
 mod fixed;
 mod session;
 #[cfg(test)]
@@ -312,7 +314,18 @@ impl TopologyBuilder {
         input: &Stream,
         spec: &WindowAggregateSpec,
     ) -> Stream {
-        self.add_with(name, "window_aggregate", &[input], |schema| {
+        self.window_aggregate_of(name, &[input], spec)
+    }
+
+    /// [`window_aggregate`](Self::window_aggregate) over the rows of several streams
+    /// with the same columns.
+    pub fn window_aggregate_of(
+        &mut self,
+        name: &str,
+        inputs: &[&Stream],
+        spec: &WindowAggregateSpec,
+    ) -> Stream {
+        self.add_with(name, "window_aggregate", inputs, |schema| {
             match spec.window {
                 WindowSpec::Session { gap } => {
                     let (c, s) =

@@ -3,6 +3,10 @@
 //! in the table's key columns; the named columns come along, NULL (or their default)
 //! when the key is not in the table. When the table has a key twice, the first row wins.
 
+pub(crate) mod config;
+#[cfg(test)]
+mod tests;
+
 use arrow::array::{Array, ArrayRef, RecordBatch, UInt32Array};
 use rustc_hash::FxHashMap;
 

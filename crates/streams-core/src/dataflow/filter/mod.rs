@@ -1,6 +1,10 @@
 //! `filter`: keeps the rows for which a boolean expression is true (NULL is false, as in
 //! SQL's `WHERE`) and counts the others as `filtered`.
 
+pub(crate) mod config;
+#[cfg(test)]
+mod tests;
+
 use super::{Context, Processor, Stream, TopologyBuilder};
 use crate::batch::Batch;
 use crate::error::CoreError;

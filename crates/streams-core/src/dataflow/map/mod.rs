@@ -1,6 +1,10 @@
 //! `map`: computes columns (`set`), removes some (`drop`) and renames others (`rename`),
 //! in that order. A `set` column that exists is replaced in place; a new one is appended.
 
+pub(crate) mod config;
+#[cfg(test)]
+mod tests;
+
 use std::sync::Arc;
 
 use arrow::array::{ArrayRef, RecordBatch};

@@ -3,6 +3,10 @@
 //! the retention. Entries live in a dedup store; the decision reads the stored expiry,
 //! so an entry that compaction has not removed yet still behaves as expired.
 
+pub(crate) mod config;
+#[cfg(test)]
+mod tests;
+
 use arrow::array::BooleanArray;
 
 use super::filter::compile_expr;
