@@ -23,7 +23,7 @@ enum Command {
     Replay(cmd::replay::Args),
     /// Delete an app's local state; the next run starts where --to says.
     ResetState(cmd::reset_state::Args),
-    /// Turn the Parquet output of `country_segment_revenue` into daily metrics.
+    /// Run the summaries a topology declares over its Parquet output (the daily summary).
     DailySummary(cmd::daily_summary::Args),
     /// Send a synthetic, messy clickstream to a topic (deterministic for a seed).
     Produce(cmd::produce::Args),
@@ -40,6 +40,8 @@ enum Command {
     Describe(cmd::topology::DescribeArgs),
     /// Check a topology file and report every problem at once.
     Validate(cmd::topology::ValidateArgs),
+    /// Show an app's last checkpoint from its state directory (running or not).
+    Status(cmd::status::Args),
 }
 
 #[derive(Debug, Subcommand)]
@@ -104,7 +106,7 @@ pub fn main() -> ExitCode {
     };
     let quiet = matches!(
         cli.command,
-        Command::Demo(_) | Command::Describe(_) | Command::Validate(_)
+        Command::Demo(_) | Command::Describe(_) | Command::Validate(_) | Command::Status(_)
     );
     cmd::init_tracing(if quiet { "warn" } else { "info" });
     let result = match cli.command {
@@ -120,6 +122,7 @@ pub fn main() -> ExitCode {
         Command::Bench(BenchCommand::Summary(args)) => cmd::bench_summary::run(args),
         Command::Describe(args) => cmd::topology::describe(args),
         Command::Validate(args) => cmd::topology::validate(args),
+        Command::Status(args) => cmd::status::run(args),
     };
     match result {
         Ok(code) => code,

@@ -139,6 +139,17 @@ fn try_lock(file: &File, state_dir: &Path, app_id: &str) -> anyhow::Result<()> {
     }
 }
 
+/// Whether a process holds the app's lock (it is running on this state); creates nothing.
+pub fn is_running(state_dir: &Path, app_id: &str) -> bool {
+    match File::options()
+        .write(true)
+        .open(lock_path(state_dir, app_id))
+    {
+        Ok(file) => matches!(file.try_lock(), Err(std::fs::TryLockError::WouldBlock)),
+        Err(_) => false,
+    }
+}
+
 /// Fails if a process holds the app's lock; creates nothing (for dry runs).
 pub fn check_not_running(state_dir: &Path, app_id: &str) -> anyhow::Result<()> {
     match File::options()

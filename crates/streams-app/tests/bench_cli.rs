@@ -36,6 +36,50 @@ fn bench_engine_accounts_for_every_record() {
     );
 }
 
+/// The memory benchmark's mode: the input generated while processing, every user's
+/// session open at the end of input (the input spans 2 s of event time, the gap is 30 s).
+#[test]
+fn bench_engine_with_input_generated_on_the_fly() {
+    let o = app_cmd("warn")
+        .current_dir(repo())
+        .args([
+            "bench",
+            "engine",
+            "--events",
+            "20000",
+            "--users",
+            "300",
+            "--rate",
+            "10000",
+            "--stream-input",
+        ])
+        .output()
+        .unwrap();
+    let out = String::from_utf8(o.stdout).unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let l = ledger(&out);
+    assert_eq!(l["consumed"], 20_000);
+    assert!(out.contains("RSS at end of input"), "{out}");
+    assert!(out.contains("the engine's own"), "{out}");
+    let users: u64 = out
+        .lines()
+        .find(|l| l.contains("distinct user ids"))
+        .and_then(|l| l.split_whitespace().nth(3))
+        .unwrap()
+        .parse()
+        .unwrap();
+    let sessions: u64 = out
+        .lines()
+        .find(|l| l.contains("rows user_sessions"))
+        .and_then(|l| l.split_whitespace().last())
+        .unwrap()
+        .parse()
+        .unwrap();
+    // At most one session per user id (dead letters' ids count as users too): all of
+    // them were still open when the input ended.
+    assert!(sessions <= users && sessions > 250, "{out}");
+}
+
 #[test]
 fn bench_summary_runs_every_day() {
     let o = app_cmd("warn")

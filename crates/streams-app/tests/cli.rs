@@ -53,6 +53,7 @@ fn every_subcommand_is_documented_and_its_help_lists_every_flag() {
         "bench summary",
         "describe",
         "validate",
+        "status",
     ] {
         assert!(
             names.contains(&want.to_string()),

@@ -683,3 +683,95 @@ fn window_updates_reach_kafka_and_the_console_marked_and_finals_once() {
     let pq = streams_parquet::read::read_table_json(&od.join("app/avg_value_10s")).unwrap();
     assert_eq!(pq.len(), sums.len());
 }
+
+/// `status` through the real binary: on an app that is running (it reads the state
+/// without taking it over, and says an instance holds the lock), then on the stopped
+/// app, whose last checkpoint accounts for every record and whose positions are the
+/// end of the input; `--format json` too; an app without state is a one-line error.
+#[test]
+fn status_of_a_running_and_a_stopped_app() {
+    let records = input(3_000, 2, 11);
+    let s = Setup::new(2, &records);
+    let status = |format: &str| {
+        let o = run_cmd(&[
+            "status",
+            "--app-id",
+            "app",
+            "--state-dir",
+            s.st(),
+            "--format",
+            format,
+        ]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8(o.stdout).unwrap()
+    };
+    let json = |text: &str| -> serde_json::Value { serde_json::from_str(text).unwrap() };
+
+    let mut app = spawn(&s.run_args());
+    // Running: wait for a checkpoint that holds every record.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let running = loop {
+        if s.state.join("app/CURRENT").exists() {
+            let doc = json(&status("json"));
+            if doc["checkpoint"]["ledger"]["consumed"] == 3_000 {
+                break doc;
+            }
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no checkpoint with every record: {}",
+            app.stderr()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(running["running"], true, "{running}");
+    assert!(running["checkpoint"]["epoch"].as_u64().unwrap() >= 1);
+    assert_eq!(running["checkpoint"]["ledger_balanced"], true);
+    let written = running["checkpoint"]["written_at_ms"].as_i64().unwrap();
+    let now = chrono::Utc::now().timestamp_millis();
+    assert!(now - written < 60_000 && written <= now, "{running}");
+    let text = status("human");
+    assert!(text.contains("running: yes"), "{text}");
+
+    let code = app.sigterm_and_wait(Duration::from_secs(30));
+    assert!(code.success(), "{}", app.stderr());
+    let stopped = json(&status("json"));
+    assert_eq!(stopped["running"], false, "{stopped}");
+    assert!(stopped["checkpoint"]["epoch"].as_u64() >= running["checkpoint"]["epoch"].as_u64());
+    // The positions are the end of the input: every record, per partition.
+    let mut want = [0i64; 2];
+    for (p, ..) in &records {
+        want[*p as usize] += 1;
+    }
+    let offsets = stopped["checkpoint"]["offsets"].as_array().unwrap();
+    let got: Vec<(i64, i64)> = offsets
+        .iter()
+        .map(|o| {
+            (
+                o["partition"].as_i64().unwrap(),
+                o["next_offset"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(got, vec![(0, want[0]), (1, want[1])], "{stopped}");
+    let l = &stopped["checkpoint"]["ledger"];
+    assert_eq!(
+        l["consumed"].as_u64().unwrap(),
+        l["accepted"].as_u64().unwrap()
+            + l["duplicate"].as_u64().unwrap()
+            + l["dead_lettered"].as_u64().unwrap()
+    );
+    // After a clean stop the outbox is forgotten.
+    assert_eq!(stopped["outbox"]["entries"], 0, "{stopped}");
+    let text = status("human");
+    assert!(
+        text.contains("running: no") && text.contains("last checkpoint: epoch"),
+        "{text}"
+    );
+
+    let o = run_cmd(&["status", "--app-id", "nope", "--state-dir", s.st()]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(err.contains("has no state"), "{err}");
+}

@@ -12,6 +12,68 @@ use crate::ledger::Ledger;
 pub const CHECKPOINT_KEY: &[u8] = b"checkpoint";
 /// Version of the checkpoint record's layout.
 pub const CHECKPOINT_FORMAT: u32 = 3;
+/// Key of the checkpoint's wall-clock time (ms, big-endian) in the `meta` column family,
+/// written in the same batch (state written before it existed has none).
+pub const CHECKPOINT_TIME_KEY: &[u8] = b"checkpoint_time";
+
+/// Decodes a checkpoint record; the format comes first in every layout and is checked
+/// before the rest.
+pub fn decode_meta(
+    bytes: &[u8],
+    dir: &std::path::Path,
+) -> Result<CheckpointMeta, crate::RuntimeError> {
+    let corrupt = |e: &dyn std::fmt::Display| crate::RuntimeError::Corrupt {
+        path: dir.to_path_buf(),
+        what: "checkpoint",
+        message: e.to_string(),
+    };
+    let config = bincode::config::standard();
+    let (format, _): (u32, usize) =
+        bincode::serde::decode_from_slice(bytes, config).map_err(|e| corrupt(&e))?;
+    if format != CHECKPOINT_FORMAT {
+        return Err(crate::RuntimeError::StateFormat {
+            path: dir.to_path_buf(),
+            found: format,
+            expected: CHECKPOINT_FORMAT,
+        });
+    }
+    bincode::serde::decode_from_slice(bytes, config)
+        .map(|(m, _)| m)
+        .map_err(|e| corrupt(&e))
+}
+
+/// A state directory as `streams-app status` shows it, read without taking it over.
+#[derive(Debug, Clone)]
+pub struct Status {
+    /// The last checkpoint (none before the first).
+    pub checkpoint: Option<CheckpointMeta>,
+    /// Its wall-clock time, ms.
+    pub written_at_ms: Option<i64>,
+    /// Outbox entries not yet forgotten, and their bytes.
+    pub outbox: (u64, u64),
+    /// Bytes of the state's files.
+    pub size_on_disk: u64,
+}
+
+/// Reads the last checkpoint of the state at `dir` (read-only: the app may be running).
+pub fn read_status(dir: &std::path::Path) -> Result<Status, crate::RuntimeError> {
+    let snap = streams_state::read_snapshot(dir)?;
+    let checkpoint = match snap.meta.get(CHECKPOINT_KEY) {
+        Some(bytes) => Some(decode_meta(bytes, dir)?),
+        None => None,
+    };
+    let written_at_ms = snap
+        .meta
+        .get(CHECKPOINT_TIME_KEY)
+        .and_then(|b| <[u8; 8]>::try_from(b.as_slice()).ok())
+        .map(i64::from_be_bytes);
+    Ok(Status {
+        checkpoint,
+        written_at_ms,
+        outbox: (snap.outbox_entries, snap.outbox_bytes),
+        size_on_disk: snap.size_on_disk,
+    })
+}
 
 /// The checkpoint record: written in the same batch as the state it describes.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -27,7 +27,9 @@ use streams_core::topology::TableInfo;
 use streams_core::CoreError;
 use streams_state::{CheckpointWrites, StateConfig, StateDb};
 
-use crate::checkpoint::{CheckpointMeta, CHECKPOINT_FORMAT, CHECKPOINT_KEY};
+use crate::checkpoint::{
+    decode_meta, CheckpointMeta, CHECKPOINT_FORMAT, CHECKPOINT_KEY, CHECKPOINT_TIME_KEY,
+};
 use crate::error::RuntimeError;
 use crate::ledger::Ledger;
 use crate::outbox::{
@@ -116,23 +118,7 @@ impl Engine {
         };
         let meta: Option<CheckpointMeta> = match db.get_meta(CHECKPOINT_KEY)? {
             None => None,
-            Some(bytes) => {
-                // The format comes first in every layout: check it before decoding the rest.
-                let (format, _): (u32, usize) = bincode::serde::decode_from_slice(&bytes, config())
-                    .map_err(|e| corrupt("checkpoint", &e))?;
-                if format != CHECKPOINT_FORMAT {
-                    return Err(RuntimeError::StateFormat {
-                        path: opts.state_dir.clone(),
-                        found: format,
-                        expected: CHECKPOINT_FORMAT,
-                    });
-                }
-                Some(
-                    bincode::serde::decode_from_slice(&bytes, config())
-                        .map(|(m, _)| m)
-                        .map_err(|e| corrupt("checkpoint", &e))?,
-                )
-            }
+            Some(bytes) => Some(decode_meta(&bytes, &opts.state_dir)?),
         };
         let mut wm = WatermarkTracker::new(def.watermark_delay_ms, def.idle_timeout_ms);
         let mut engine_partitions = Vec::new();
@@ -568,7 +554,12 @@ impl Engine {
     ) -> Result<Vec<OutboxBatch>, RuntimeError> {
         self.check()?;
         let started = std::time::Instant::now();
-        let r = self.db.commit(plan.writes);
+        let mut writes = plan.writes;
+        writes.meta.push((
+            CHECKPOINT_TIME_KEY.to_vec(),
+            wall_now.to_be_bytes().to_vec(),
+        ));
+        let r = self.db.commit(writes);
         self.poison(r)?;
         tracing::debug!(
             epoch = plan.epoch,

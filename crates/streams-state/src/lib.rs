@@ -10,6 +10,6 @@ mod db;
 mod error;
 mod store;
 
-pub use db::{CheckpointWrites, KeyValue, StateConfig, StateDb};
+pub use db::{read_snapshot, CheckpointWrites, KeyValue, StateConfig, StateDb, StateSnapshot};
 pub use error::StateError;
 pub use store::RocksStore;

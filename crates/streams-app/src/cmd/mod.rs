@@ -9,6 +9,7 @@ pub mod produce;
 pub mod replay;
 pub mod reset_state;
 pub mod run;
+pub mod status;
 pub mod topics;
 pub mod topology;
 
@@ -40,8 +41,17 @@ pub fn init_tracing(default_level: &str) {
 
 /// Peak resident set size of this process in bytes (Linux `VmHWM`), if known.
 pub fn peak_rss_bytes() -> Option<u64> {
+    proc_status_bytes("VmHWM:")
+}
+
+/// Resident set size of this process now, in bytes (Linux `VmRSS`), if known.
+pub fn current_rss_bytes() -> Option<u64> {
+    proc_status_bytes("VmRSS:")
+}
+
+fn proc_status_bytes(field: &str) -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let line = status.lines().find(|l| l.starts_with(field))?;
     let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kb * 1024)
 }
