@@ -8,17 +8,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use anyhow::Context as _;
+
+use super::Format;
 use streams_runtime::TopologyDef;
 use streams_summary::DeclaredReport;
-
-/// Output format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Format {
-    /// A table per summary and day.
-    Human,
-    /// One JSON document per run.
-    Json,
-}
 
 /// Arguments of `daily-summary`.
 #[derive(Debug, clap::Args)]

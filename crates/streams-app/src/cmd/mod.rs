@@ -13,6 +13,15 @@ pub mod status;
 pub mod topics;
 pub mod topology;
 
+/// How a command prints its report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// Tables and lines for people.
+    Human,
+    /// One JSON document.
+    Json,
+}
+
 /// A table in the style every command prints.
 pub fn table() -> comfy_table::Table {
     let mut t = comfy_table::Table::new();

@@ -7,18 +7,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context as _;
+
+use super::Format;
 use streams_core::value::format_timestamp;
 
 use crate::runner::{app_state_dir, is_running};
-
-/// Output format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Format {
-    /// Lines for people.
-    Human,
-    /// One JSON document.
-    Json,
-}
 
 /// Arguments of `status`.
 #[derive(Debug, clap::Args)]
