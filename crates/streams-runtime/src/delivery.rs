@@ -106,8 +106,10 @@ pub struct Delivery {
     /// checkpoint records the positions after the newest epoch the outbox forgets: a
     /// recovery scan from there sees every record of every epoch it may re-deliver.
     positions_after: BTreeMap<u64, Vec<(String, i32, i64)>>,
-    max_backoff: Duration,
 }
+
+/// The longest wait between two attempts of a sink that keeps failing retriably.
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
 impl Delivery {
     /// A coordinator for `sinks`, delivered to in this order.
@@ -115,13 +117,7 @@ impl Delivery {
         Delivery {
             sinks,
             positions_after: BTreeMap::new(),
-            max_backoff: Duration::from_secs(5),
         }
-    }
-
-    /// The sinks.
-    pub fn sinks(&self) -> &[Box<dyn Sink>] {
-        &self.sinks
     }
 
     /// Delivers what the last checkpoint's outbox still holds (after a restart): every
@@ -167,12 +163,12 @@ impl Delivery {
         stop: &AtomicBool,
     ) -> Result<bool, RuntimeError> {
         if !batches.is_empty() {
-            let tables = engine.tables().to_vec();
+            let tables = engine.tables();
             for sink in &mut self.sinks {
                 let mut backoff = Duration::from_millis(200);
                 let mut recover = recover;
                 loop {
-                    match sink.deliver(&tables, batches, recover) {
+                    match sink.deliver(tables, batches, recover) {
                         Ok(()) => break,
                         Err(e) if e.retriable => {
                             warn!(sink = sink.name(), error = %e, "delivery failed; retrying with recovery");
@@ -180,7 +176,7 @@ impl Delivery {
                                 return Ok(false);
                             }
                             std::thread::sleep(backoff);
-                            backoff = (backoff * 2).min(self.max_backoff);
+                            backoff = (backoff * 2).min(MAX_BACKOFF);
                             recover = true;
                         }
                         Err(e) => return Err(RuntimeError::Sink(e)),

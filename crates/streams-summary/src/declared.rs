@@ -219,19 +219,19 @@ pub fn run_declared_with(
     let tables = def.tables().map_err(|e| SummaryError::Compute {
         message: e.to_string(),
     })?;
-    // Earlier summaries: their rows, date column and whether they had input.
-    let mut done: BTreeMap<String, (RecordBatch, Option<String>, bool)> = BTreeMap::new();
+    // Earlier summaries: their rows and whether they had input.
+    let mut done: BTreeMap<String, (RecordBatch, bool)> = BTreeMap::new();
     let mut reports = Vec::new();
     for s in &def.summaries {
-        let (files, input, input_schema, day_column, upstream) = match done.get(&s.input) {
-            Some((rows, dated, had)) => {
+        let (files, input, input_schema, upstream) = match done.get(&s.input) {
+            Some((rows, had)) => {
                 let schema = def
                     .summaries
                     .iter()
                     .find(|x| x.spec.name == s.input)
                     .map(|x| x.schema.clone())
                     .unwrap_or_default();
-                (0, vec![rows.clone()], schema, dated.clone(), Some(*had))
+                (0, vec![rows.clone()], schema, Some(*had))
             }
             None => {
                 let Some(t) = tables.iter().find(|t| t.name == s.input) else {
@@ -253,13 +253,7 @@ pub fn run_declared_with(
                 };
                 let dir = streams_parquet::layout::table_dir(output_dir, app_id, &t.name);
                 let (files, batches) = read_table(&dir, &t.schema, &t.partition_by, only)?;
-                (
-                    files,
-                    batches,
-                    t.schema.clone(),
-                    s.date_column.clone(),
-                    None,
-                )
+                (files, batches, t.schema.clone(), None)
             }
         };
         let (mut summary, _) =
@@ -271,8 +265,8 @@ pub fn run_declared_with(
             message: e.to_string(),
         })?;
         let mut dir = streams_parquet::layout::table_dir(output_dir, app_id, &s.spec.name);
-        let day = day_column.as_ref().and(date).map(str::to_string);
-        if let (Some(c), Some(d)) = (&day_column, &day) {
+        let day = s.date_column.as_ref().and(date).map(str::to_string);
+        if let (Some(c), Some(d)) = (&s.date_column, &day) {
             dir = dir.join(streams_parquet::layout::partition_path(&[(
                 c.as_str(),
                 Some(d.clone()),
@@ -287,10 +281,7 @@ pub fn run_declared_with(
         } else {
             None
         };
-        done.insert(
-            s.spec.name.clone(),
-            (out.rows.clone(), day_column, had_input),
-        );
+        done.insert(s.spec.name.clone(), (out.rows.clone(), had_input));
         reports.push(DeclaredReport {
             name: s.spec.name.clone(),
             date: day,

@@ -41,14 +41,14 @@ impl MemorySink {
     /// went through (delivered or skipped).
     pub fn deliver(
         &mut self,
-        tables: &[String],
+        tables: &[TableInfo],
         batch: &OutboxBatch,
         limit: Option<usize>,
     ) -> usize {
         let table = if batch.table == DLQ_TABLE {
             DLQ.to_string()
         } else {
-            tables[batch.table as usize].clone()
+            tables[batch.table as usize].name.clone()
         };
         let records: Vec<Record> = match &batch.payload {
             OutboxPayload::Rows(rows) => rows.iter().cloned().map(Record::Row).collect(),
@@ -157,11 +157,10 @@ impl Sink for MemoryHandle {
         batches: &[OutboxBatch],
         _recover: bool,
     ) -> Result<(), SinkError> {
-        let names: Vec<String> = tables.iter().map(|t| t.name.clone()).collect();
         let mut sink = self.sink.borrow_mut();
         for b in batches {
             let limit = self.crash_after.get();
-            let n = sink.deliver(&names, b, limit);
+            let n = sink.deliver(tables, b, limit);
             if let Some(l) = limit {
                 self.crash_after.set(Some(l - n));
                 if l == n {

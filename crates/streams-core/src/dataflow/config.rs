@@ -34,14 +34,16 @@ pub fn parse_processor(
     resolve: &mut dyn Resolve,
     errs: &mut Vec<String>,
 ) -> Option<Declared> {
-    let head: Head = de(value.clone(), errs)?;
-    match PROCESSOR_TYPES.iter().find(|(name, _)| *name == head.kind) {
+    let Some(kind) = value.get("type").and_then(|t| t.as_str()) else {
+        errs.push("missing field `type` (a string naming the processor type)".into());
+        return None;
+    };
+    match PROCESSOR_TYPES.iter().find(|(name, _)| *name == kind) {
         Some((_, parse)) => parse(value, resolve, errs),
         None => {
             let names: Vec<&str> = PROCESSOR_TYPES.iter().map(|(n, _)| *n).collect();
             errs.push(format!(
-                "unknown processor type `{}` ({})",
-                head.kind,
+                "unknown processor type `{kind}` ({})",
                 names.join(", ")
             ));
             None
@@ -123,13 +125,6 @@ impl Inputs {
             Inputs::Many(v) => v.clone(),
         }
     }
-}
-
-/// What every processor has: its name, type and input.
-#[derive(Debug, Deserialize)]
-struct Head {
-    #[serde(rename = "type")]
-    kind: String,
 }
 
 /// Deserialises a processor's table; a problem is pushed as one line.

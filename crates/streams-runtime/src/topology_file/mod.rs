@@ -311,10 +311,11 @@ impl TopologyDef {
     }
 }
 
-/// The dimension tables of a topology file, each loaded once (paths relative to it).
+/// The dimension tables of a topology file (paths relative to it), each file loaded
+/// once per set of declared column types, for its processors and summaries alike.
 struct Tables {
     base: PathBuf,
-    loaded: HashMap<PathBuf, Arc<DimTable>>,
+    loaded: HashMap<(PathBuf, BTreeMap<String, ColumnType>), Arc<DimTable>>,
 }
 
 impl Resolve for Tables {
@@ -323,12 +324,12 @@ impl Resolve for Tables {
         path: &str,
         types: &BTreeMap<String, ColumnType>,
     ) -> Result<Arc<DimTable>, Vec<String>> {
-        let path = self.base.join(path);
-        if let Some(t) = self.loaded.get(&path) {
+        let key = (self.base.join(path), types.clone());
+        if let Some(t) = self.loaded.get(&key) {
             return Ok(t.clone());
         }
-        let t = load_table(&path, types)?;
-        self.loaded.insert(path, t.clone());
+        let t = load_table(&key.0, types)?;
+        self.loaded.insert(key, t.clone());
         Ok(t)
     }
 }
@@ -434,10 +435,7 @@ fn input_schema(src: &spec::SourceFile, errors: &mut Vec<String>) -> InputSchema
         spec.required = f.required;
         spec.reason = f.reason.clone();
         if let Some(d) = &f.default {
-            match serde_json::to_value(d)
-                .ok()
-                .and_then(|d| typed_constant(&d, ty))
-            {
+            match typed_constant(d, ty) {
                 Some(v) => spec.default = Some(v),
                 None => errors.push(format!("{item}: the default {d} is not a {}", f.ty)),
             }
@@ -482,7 +480,7 @@ fn input_schema(src: &spec::SourceFile, errors: &mut Vec<String>) -> InputSchema
 fn parse_summaries(
     files: &[spec::SummaryFile],
     tables: &[streams_core::topology::TableInfo],
-    base: &Path,
+    dims: &mut Tables,
 ) -> (Vec<SummaryDef>, Vec<String>) {
     use streams_core::dataflow::summary::{RankSpec, Summary, SummarySpec};
     let mut out: Vec<SummaryDef> = Vec::new();
@@ -520,7 +518,7 @@ fn parse_summaries(
         let measures = agg_defs(&f.measures, "measure", &mut errs);
         let join = match &f.join {
             None => None,
-            Some(j) => match load_table(&base.join(&j.table), &BTreeMap::new()) {
+            Some(j) => match dims.table(&j.table, &BTreeMap::new()) {
                 Err(es) => {
                     errs.extend(es);
                     None
@@ -531,10 +529,7 @@ fn parse_summaries(
                         &j.key,
                         j.table_key.as_ref(),
                         &j.columns,
-                        &j.defaults
-                            .iter()
-                            .filter_map(|(k, v)| Some((k.clone(), serde_json::to_value(v).ok()?)))
-                            .collect(),
+                        &j.defaults,
                         &mut errs,
                     ),
                 )),
@@ -643,7 +638,7 @@ pub fn parse_topology(path: &Path, text: &str) -> Result<TopologyDef, RuntimeErr
     }
     let mut processors = Vec::new();
     let mut broken = Vec::new();
-    let mut tables = Tables {
+    let mut dims = Tables {
         base: base.clone(),
         loaded: HashMap::new(),
     };
@@ -654,13 +649,7 @@ pub fn parse_topology(path: &Path, text: &str) -> Result<TopologyDef, RuntimeErr
             .map(str::to_string)
             .unwrap_or_else(|| format!("#{}", i + 1));
         let mut errs = Vec::new();
-        let p = match serde_json::to_value(&value) {
-            Ok(v) => streams_core::dataflow::parse_processor(v, &mut tables, &mut errs),
-            Err(e) => {
-                errs.push(e.to_string());
-                None
-            }
-        };
+        let p = streams_core::dataflow::parse_processor(value, &mut dims, &mut errs);
         if !errs.is_empty() {
             broken.push(item.clone());
         }
@@ -737,7 +726,7 @@ pub fn parse_topology(path: &Path, text: &str) -> Result<TopologyDef, RuntimeErr
         }
         Err(e) => all.push(e.to_string()),
         Ok(tables) => {
-            let (summaries, errs) = parse_summaries(&file.summaries, &tables, &base);
+            let (summaries, errs) = parse_summaries(&file.summaries, &tables, &mut dims);
             all.extend(errs.into_iter().map(|e| format!("{file_name}: {e}")));
             def.summaries = summaries;
         }

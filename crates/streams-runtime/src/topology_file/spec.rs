@@ -24,7 +24,7 @@ pub struct TopologyFile {
     pub commit: CommitFile,
     /// The processors; each names its `input` (`source` or another processor).
     #[serde(default)]
-    pub processors: Vec<toml::Value>,
+    pub processors: Vec<serde_json::Value>,
     /// The outputs: each sends one stream to a table (Kafka topic, Parquet).
     #[serde(default)]
     pub sinks: Vec<SinkFile>,
@@ -86,7 +86,7 @@ pub struct SummaryJoinFile {
     pub columns: Vec<String>,
     /// Values for a missing key.
     #[serde(default)]
-    pub defaults: BTreeMap<String, toml::Value>,
+    pub defaults: BTreeMap<String, serde_json::Value>,
 }
 
 /// The rank of a summary.
@@ -157,7 +157,7 @@ pub struct FieldFile {
     pub required: bool,
     /// Value when the field is missing, null or cleaned to null.
     #[serde(default)]
-    pub default: Option<toml::Value>,
+    pub default: Option<serde_json::Value>,
     /// String cleaning: any of `trim`, `lower`, `upper`, `empty_as_null`.
     #[serde(default)]
     pub clean: Vec<String>,
