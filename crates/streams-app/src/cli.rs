@@ -42,6 +42,8 @@ enum Command {
     Validate(cmd::topology::ValidateArgs),
     /// Show an app's last checkpoint from its state directory (running or not).
     Status(cmd::status::Args),
+    /// Ask a running app (its `--metrics-addr`) whether it is healthy: exit 0 if so.
+    Health(cmd::health::Args),
 }
 
 #[derive(Debug, Subcommand)]
@@ -106,7 +108,9 @@ pub fn main() -> ExitCode {
     };
     let quiet = matches!(
         cli.command,
-        Command::Demo(_) | Command::Describe(_) | Command::Validate(_) | Command::Status(_)
+        Command::Demo(_) | Command::Describe(_) | Command::Validate(_)
+            | Command::Status(_)
+            | Command::Health(_)
     );
     cmd::init_tracing(if quiet { "warn" } else { "info" });
     let result = match cli.command {
@@ -123,6 +127,7 @@ pub fn main() -> ExitCode {
         Command::Describe(args) => cmd::topology::describe(args),
         Command::Validate(args) => cmd::topology::validate(args),
         Command::Status(args) => cmd::status::run(args),
+        Command::Health(args) => cmd::health::run(args),
     };
     match result {
         Ok(code) => code,

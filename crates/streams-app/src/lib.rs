@@ -11,6 +11,7 @@
 
 mod cli;
 mod cmd;
+mod observe;
 mod runner;
 mod synth;
 

@@ -18,6 +18,8 @@ use streams_runtime::{ConsoleSink, Delivery, Engine, EngineOptions, Sink, Topolo
 use streams_state::StateConfig;
 use tracing::{info, warn};
 
+use crate::observe::{Observer, PartitionSample, Sample, Server};
+
 /// How often a running app looks for partitions added to its input topics.
 const DISCOVER_EVERY: Duration = Duration::from_secs(10);
 
@@ -68,6 +70,13 @@ pub struct RunOptions {
     pub connect_timeout: Duration,
     pub parquet_max_file_bytes: u64,
     pub parquet_roll_interval: Duration,
+    /// Serve `/metrics`, `/status.json` and the status page here.
+    pub metrics_addr: Option<std::net::SocketAddr>,
+    /// After a bounded run ends, keep serving them this long (a last scrape).
+    pub metrics_linger: Duration,
+    /// Show progress (a bar on a terminal, log lines otherwise) towards the ends the
+    /// input had at start: bounded runs and replays.
+    pub progress: bool,
 }
 
 /// The app's state directory.
@@ -216,6 +225,200 @@ pub struct RunOutcome {
     pub elapsed: Duration,
 }
 
+/// How often the live view samples the app.
+const SAMPLE_EVERY: Duration = Duration::from_secs(1);
+/// How often the state directory's size is measured (a directory listing).
+const STATE_SIZE_EVERY: Duration = Duration::from_secs(10);
+
+/// The live view of a run: metrics and status page (when `--metrics-addr` is set), and
+/// the progress shown towards the input's ends at start.
+struct Live {
+    observer: Option<(Observer, Server)>,
+    last_sample: Instant,
+    state_size: (Instant, u64),
+    progress: Option<Progress>,
+}
+
+/// Progress towards the ends the input had at start: a bar on a terminal, else the
+/// periodic log line says how much is left.
+struct Progress {
+    starts: BTreeMap<(String, i32), i64>,
+    ends: BTreeMap<(String, i32), i64>,
+    bar: Option<indicatif::ProgressBar>,
+}
+
+impl Progress {
+    /// Offsets read and offsets left, over every partition.
+    fn done_and_left(&self, source: &KafkaSource) -> (u64, u64) {
+        let mut done = 0;
+        let mut left = 0;
+        for (tp, end) in &self.ends {
+            let start = self.starts.get(tp).copied().unwrap_or(*end);
+            let pos = source.positions().get(tp).copied().unwrap_or(start);
+            done += (pos.min(*end) - start).max(0) as u64;
+            left += (end - pos).max(0) as u64;
+        }
+        (done, left)
+    }
+
+    fn update(&self, source: &KafkaSource) {
+        if let Some(bar) = &self.bar {
+            let (done, left) = self.done_and_left(source);
+            bar.set_position(done);
+            bar.set_message(format!("{left} left"));
+        }
+    }
+}
+
+impl Live {
+    fn start(opts: &RunOptions, started_ms: i64) -> anyhow::Result<Live> {
+        let observer = match opts.metrics_addr {
+            Some(addr) => {
+                let observer = Observer::new(&opts.app_id, opts.bounded, started_ms);
+                let (metrics, status) = observer.shared();
+                let server = Server::start(addr, metrics, status)?;
+                info!(addr = %server.addr(), "serving /metrics, /status.json and the status page");
+                Some((observer, server))
+            }
+            None => None,
+        };
+        Ok(Live {
+            observer,
+            last_sample: Instant::now(),
+            state_size: (Instant::now() - STATE_SIZE_EVERY, 0),
+            progress: None,
+        })
+    }
+
+    fn show_progress(
+        &mut self,
+        starts: &[((String, i32), i64)],
+        ends: &BTreeMap<(String, i32), i64>,
+    ) {
+        let starts: BTreeMap<(String, i32), i64> = starts.iter().cloned().collect();
+        let total: i64 = ends
+            .iter()
+            .map(|(tp, end)| (end - starts.get(tp).copied().unwrap_or(*end)).max(0))
+            .sum();
+        let bar = std::io::IsTerminal::is_terminal(&std::io::stderr()).then(|| {
+            let bar = indicatif::ProgressBar::new(total as u64);
+            if let Ok(style) = indicatif::ProgressStyle::with_template(
+                "{spinner} {elapsed_precise} [{bar:40}] {pos}/{len} records ({per_sec}, {msg}, eta {eta})",
+            ) {
+                bar.set_style(style.progress_chars("=> "));
+            }
+            bar
+        });
+        self.progress = Some(Progress {
+            starts,
+            ends: ends.clone(),
+            bar,
+        });
+    }
+
+    /// Whether a progress bar is drawn (log lines would break it).
+    fn has_bar(&self) -> bool {
+        self.progress.as_ref().is_some_and(|p| p.bar.is_some())
+    }
+
+    /// Records left to the ends at start, when progress is shown.
+    fn left(&self, source: &KafkaSource) -> Option<u64> {
+        self.progress.as_ref().map(|p| p.done_and_left(source).1)
+    }
+
+    /// Samples the app if a second passed (or `force`), and updates the progress bar.
+    fn tick(
+        &mut self,
+        engine: &mut Engine,
+        source: &KafkaSource,
+        delivery: &Delivery,
+        force: bool,
+        finished: bool,
+    ) {
+        if !force && self.last_sample.elapsed() < SAMPLE_EVERY {
+            return;
+        }
+        self.last_sample = Instant::now();
+        if let Some(p) = &self.progress {
+            p.update(source);
+            if finished {
+                if let Some(bar) = &p.bar {
+                    bar.finish_with_message("done");
+                }
+            }
+        }
+        let Some((observer, _)) = &mut self.observer else {
+            return;
+        };
+        if self.state_size.0.elapsed() >= STATE_SIZE_EVERY || force {
+            self.state_size = (Instant::now(), engine.state_size_on_disk());
+        }
+        let wall = wall_ms();
+        let lag = source.fetch_lag();
+        let tables = engine.tables();
+        let table_name = |t: u16| {
+            if t == streams_runtime::outbox::DLQ_TABLE {
+                "dlq".to_string()
+            } else {
+                tables
+                    .get(t as usize)
+                    .map_or_else(|| t.to_string(), |i| i.name.clone())
+            }
+        };
+        let w = engine.watermark();
+        let sample = Sample {
+            wall_ms: wall,
+            epoch: engine.epoch(),
+            watermark_ms: (w > streams_core::time::MIN_WATERMARK
+                && w < streams_core::time::END_OF_TIME)
+                .then_some(w),
+            ledger: engine.ledger(),
+            partitions: engine
+                .partition_status(wall)
+                .into_iter()
+                .map(|p| {
+                    let tp = (p.topic.clone(), p.partition);
+                    PartitionSample {
+                        lag: lag.get(&tp).copied().flatten(),
+                        topic: p.topic,
+                        partition: p.partition,
+                        next_offset: p.next_offset,
+                        consumed: p.consumed,
+                        max_event_time_ms: p.max_event_time,
+                        idle: p.idle,
+                    }
+                })
+                .collect(),
+            graph: engine.graph(),
+            sinks: delivery.sink_names(),
+            emitted: delivery
+                .emitted()
+                .into_iter()
+                .map(|(s, t, n)| (s.to_string(), table_name(t), n))
+                .collect(),
+            checkpoints: engine.take_checkpoint_stats(),
+            outbox_entries: engine.outbox_entries(),
+            state_size_bytes: self.state_size.1,
+            block_cache_bytes: engine.block_cache_usage(),
+            rss_bytes: memory_stats::memory_stats().map_or(0, |m| m.physical_mem as u64),
+            uncommitted: engine.has_uncommitted(),
+        };
+        observer.update(&sample, finished);
+    }
+
+    /// After a bounded run: keep serving for `linger` (or until a signal).
+    fn linger(&self, linger: Duration, stop: &AtomicBool) {
+        if self.observer.is_none() || linger.is_zero() {
+            return;
+        }
+        info!(seconds = linger.as_secs_f64(), "run ended; still serving metrics and the status page");
+        let until = Instant::now() + linger;
+        while Instant::now() < until && !stop.load(Ordering::Relaxed) {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
 /// Runs the app. Returns when stopped by a signal or, in bounded mode, at the end.
 pub fn run(opts: RunOptions) -> anyhow::Result<RunOutcome> {
     // One span per task: every line the run logs names the app and the task.
@@ -241,6 +444,7 @@ opts
     for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
         signal_hook::flag::register(sig, stop.clone()).context("cannot install signal handlers")?;
     }
+    let mut live = Live::start(&opts, wall_ms())?;
 
     let client = opts.client.clone();
     let timeout = opts.connect_timeout;
@@ -309,6 +513,9 @@ opts
         ends.insert(tp.clone(), high);
     }
     source.assign(&starts)?;
+    if opts.progress {
+        live.show_progress(&starts, &ends);
+    }
     if opts.bounded {
         source.set_end(ends);
     }
@@ -417,6 +624,7 @@ opts
             info!("stopping: final checkpoint");
             delivery.finish(&mut engine, wall_ms(), &stop)?;
             source.commit_group_offsets()?;
+            live.tick(&mut engine, &source, &delivery, true, false);
             info!(ledger = %engine.ledger(), "stopped");
             return Ok(RunOutcome {
                 ledger: engine.ledger(),
@@ -445,6 +653,7 @@ opts
             Some(rec) => engine.process(rec, now)?,
             None => engine.tick(now)?,
         }
+        live.tick(&mut engine, &source, &delivery, false, false);
         if opts.bounded && source.reached_end() {
             engine.end_of_input()?;
             let delivered = delivery.finish(&mut engine, wall_ms(), &stop)?;
@@ -465,6 +674,8 @@ opts
                 "end of input reached"
             );
             anyhow::ensure!(ledger.is_balanced(), "ledger does not balance: {ledger}");
+            live.tick(&mut engine, &source, &delivery, true, true);
+            live.linger(opts.metrics_linger, &stop);
             return Ok(RunOutcome {
                 ledger,
                 reached_end: true,
@@ -511,14 +722,16 @@ opts
                 continue;
             }
             source.commit_group_offsets()?;
-            if last_log.elapsed() >= Duration::from_secs(1) {
+            if last_log.elapsed() >= Duration::from_secs(1) && !live.has_bar() {
                 let ledger = engine.ledger();
                 let rate =
                     (ledger.consumed - consumed_at_log) as f64 / last_log.elapsed().as_secs_f64();
-                let lag = source.lag(Duration::from_millis(500));
+                // The ends the last fetches reported: no request to the broker.
+                let lag: i64 = source.fetch_lag().values().flatten().sum();
                 info!(
                     records_per_sec = rate as u64,
                     lag,
+                    left = live.left(&source),
                     watermark = %streams_core::value::format_timestamp(engine.watermark()),
                     epoch = engine.epoch(),
                     consumed = ledger.consumed,

@@ -164,6 +164,15 @@ impl WatermarkTracker {
         }
     }
 
+    /// Per partition index: its max event time and whether it is idle at `wall_now`
+    /// (it then no longer holds the watermark back).
+    pub fn partition_clocks(&self, wall_now: i64) -> Vec<(u32, Option<i64>, bool)> {
+        self.partitions
+            .iter()
+            .map(|(p, c)| (*p, c.max_ts, c.is_idle(wall_now, self.idle_timeout)))
+            .collect()
+    }
+
     /// Computes the watermark at wall-clock time `wall_now`, never below the last one.
     pub fn advance(&mut self, wall_now: i64) -> i64 {
         if self.ended {

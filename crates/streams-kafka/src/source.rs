@@ -2,10 +2,11 @@
 //! bounded mode, and group offset commits for lag monitoring only.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext};
+use rdkafka::{ClientContext, Statistics};
 use rdkafka::error::KafkaError as RdError;
 use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
@@ -30,9 +31,44 @@ pub struct SourceConfig {
 /// A topic-partition.
 pub type Tp = (String, i32);
 
+/// How often librdkafka reports the ends its fetches saw (the lag of the live view).
+const STATS_INTERVAL_MS: u32 = 1000;
+
+/// Receives librdkafka's statistics: per partition, the end of the log as the last fetch
+/// response reported it (the last stable offset under `read_committed`, which is the
+/// default; else the high watermark). Locked once per report, never per record.
+#[derive(Default)]
+pub struct FetchEnds {
+    ends: Mutex<BTreeMap<Tp, i64>>,
+}
+
+impl ClientContext for FetchEnds {
+    fn stats(&self, stats: Statistics) {
+        let mut fresh = BTreeMap::new();
+        for (topic, t) in stats.topics {
+            for (p, part) in t.partitions {
+                // Partition -1 is librdkafka's internal UA partition; -1001: unknown.
+                let end = if part.ls_offset >= 0 {
+                    part.ls_offset
+                } else {
+                    part.hi_offset
+                };
+                if p >= 0 && end >= 0 {
+                    fresh.insert((topic.clone(), p), end);
+                }
+            }
+        }
+        if let Ok(mut ends) = self.ends.lock() {
+            ends.extend(fresh);
+        }
+    }
+}
+
+impl ConsumerContext for FetchEnds {}
+
 /// Reads the input topics.
 pub struct KafkaSource {
-    consumer: BaseConsumer,
+    consumer: BaseConsumer<FetchEnds>,
     cfg: SourceConfig,
     names: HashMap<String, Arc<str>>,
     /// Next offset to read per assigned partition.
@@ -58,8 +94,11 @@ impl KafkaSource {
             // (topic recreated) is an error, never a silent jump.
             .set("auto.offset.reset", "error")
             .set("fetch.wait.max.ms", cfg.fetch_wait_max_ms.to_string())
-            .set("fetch.message.max.bytes", "4194304");
-        let consumer: BaseConsumer = rd.create().map_err(KafkaError::client("create consumer"))?;
+            .set("fetch.message.max.bytes", "4194304")
+            .set("statistics.interval.ms", STATS_INTERVAL_MS.to_string());
+        let consumer: BaseConsumer<FetchEnds> = rd
+            .create_with_context(FetchEnds::default())
+            .map_err(KafkaError::client("create consumer"))?;
         Ok(KafkaSource {
             consumer,
             cfg,
@@ -312,6 +351,30 @@ impl KafkaSource {
     /// Publishes positions as the group's offsets (lag monitoring only; never read back).
     pub fn commit_group_offsets(&self) -> Result<(), KafkaError> {
         self.commit(&self.position, CommitMode::Async)
+    }
+
+    /// Per assigned partition: records between the position and the end of the log the
+    /// last fetch reported (`None` before the first report; 0 once the partition's end
+    /// was reached). No request to the broker: the live view's lag.
+    pub fn fetch_lag(&self) -> BTreeMap<Tp, Option<i64>> {
+        let ends = self
+            .consumer
+            .context()
+            .ends
+            .lock()
+            .map(|e| e.clone())
+            .unwrap_or_default();
+        self.position
+            .iter()
+            .map(|(tp, pos)| {
+                let lag = if self.caught_up.get(tp) == Some(&true) {
+                    Some(0)
+                } else {
+                    ends.get(tp).map(|end| (end - pos).max(0))
+                };
+                (tp.clone(), lag)
+            })
+            .collect()
     }
 
     /// Records between the current positions and each partition's high watermark (one

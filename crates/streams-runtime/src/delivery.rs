@@ -68,6 +68,12 @@ pub trait Sink {
         recover: bool,
     ) -> Result<(), SinkError>;
 
+    /// Whether this sink writes the records of `batch` (a sink skips the tables it is not
+    /// configured for); what the live view counts as emitted by it.
+    fn takes(&self, _tables: &[TableInfo], _batch: &OutboxBatch) -> bool {
+        true
+    }
+
     /// Time-driven work (rolling files by age); called about once a second and after
     /// every delivery.
     fn roll(&mut self) -> Result<(), SinkError> {
@@ -106,6 +112,8 @@ pub struct Delivery {
     /// checkpoint records the positions after the newest epoch the outbox forgets: a
     /// recovery scan from there sees every record of every epoch it may re-deliver.
     positions_after: BTreeMap<u64, Vec<(String, i32, i64)>>,
+    /// Records handed to each sink by this process, per (sink, table index).
+    emitted: BTreeMap<(usize, u16), u64>,
 }
 
 /// The longest wait between two attempts of a sink that keeps failing retriably.
@@ -117,7 +125,23 @@ impl Delivery {
         Delivery {
             sinks,
             positions_after: BTreeMap::new(),
+            emitted: BTreeMap::new(),
         }
+    }
+
+    /// The sinks' names, in delivery order.
+    pub fn sink_names(&self) -> Vec<String> {
+        self.sinks.iter().map(|s| s.name().to_string()).collect()
+    }
+
+    /// Records each sink took since the process started, as `(sink, table index, records)`
+    /// ([`crate::outbox::DLQ_TABLE`] for dead letters). Entries re-delivered at a start
+    /// count again (the sink skips those it already holds).
+    pub fn emitted(&self) -> Vec<(&str, u16, u64)> {
+        self.emitted
+            .iter()
+            .map(|((s, t), n)| (self.sinks[*s].name(), *t, *n))
+            .collect()
     }
 
     /// Delivers what the last checkpoint's outbox still holds (after a restart): every
@@ -164,12 +188,18 @@ impl Delivery {
     ) -> Result<bool, RuntimeError> {
         if !batches.is_empty() {
             let tables = engine.tables();
-            for sink in &mut self.sinks {
+            for (i, sink) in self.sinks.iter_mut().enumerate() {
                 let mut backoff = Duration::from_millis(200);
                 let mut recover = recover;
                 loop {
                     match sink.deliver(tables, batches, recover) {
-                        Ok(()) => break,
+                        Ok(()) => {
+                            for b in batches.iter().filter(|b| sink.takes(tables, b)) {
+                                *self.emitted.entry((i, b.table)).or_insert(0) +=
+                                    b.payload.len() as u64;
+                            }
+                            break;
+                        }
                         Err(e) if e.retriable => {
                             warn!(sink = sink.name(), error = %e, "delivery failed; retrying with recovery");
                             if stop.load(Ordering::Relaxed) {
@@ -281,6 +311,11 @@ impl<W: std::io::Write> Sink for ConsoleSink<W> {
         "console"
     }
 
+    fn takes(&self, _tables: &[TableInfo], b: &OutboxBatch) -> bool {
+        self.tables.get(b.table as usize).copied().unwrap_or(false)
+            && !matches!(b.payload, OutboxPayload::DeadLetters(_))
+    }
+
     fn deliver(
         &mut self,
         tables: &[TableInfo],
@@ -288,10 +323,10 @@ impl<W: std::io::Write> Sink for ConsoleSink<W> {
         _recover: bool,
     ) -> Result<(), SinkError> {
         for b in batches {
-            let t = b.table as usize;
-            if !self.tables.get(t).copied().unwrap_or(false) {
+            if !self.takes(tables, b) {
                 continue;
             }
+            let t = b.table as usize;
             let (rows, kind) = match &b.payload {
                 OutboxPayload::Rows(r) => (r, ""),
                 OutboxPayload::Updates(r) => (r, " (update)"),

@@ -51,6 +51,8 @@ pub struct EngineOptions {
 
 /// A checkpoint taken from memory but not yet written (step 1 of the commit protocol).
 pub struct CheckpointPlan {
+    prepare_ms: u64,
+    bytes: u64,
     epoch: u64,
     writes: CheckpointWrites,
     batches: Vec<OutboxBatch>,
@@ -92,6 +94,46 @@ pub struct Engine {
     aggregates: Vec<String>,
     sink_positions: Vec<(String, i32, i64)>,
     sink_state: BTreeMap<String, Vec<u8>>,
+    /// Records taken per partition id by this process (the live view; not checkpointed).
+    consumed: Vec<u64>,
+    /// Outbox entries written per epoch and not yet deleted.
+    outbox_entries: BTreeMap<u64, u64>,
+    /// Checkpoints written since the last [`take_checkpoint_stats`](Self::take_checkpoint_stats).
+    checkpoint_stats: Vec<CheckpointStats>,
+}
+
+/// What one checkpoint cost: the live view's record of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CheckpointStats {
+    /// Its number.
+    pub epoch: u64,
+    /// Wall-clock time it was written, ms.
+    pub at_ms: i64,
+    /// Time to prepare it (processors' write-back, outbox encoding), ms.
+    pub prepare_ms: u64,
+    /// Time to write it (one synced RocksDB batch), ms.
+    pub write_ms: u64,
+    /// Bytes of keys and values it wrote (state, outbox, meta).
+    pub bytes: u64,
+    /// Outbox entries it added.
+    pub outbox_entries: u64,
+}
+
+/// An input partition as the live view shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartitionStatus {
+    /// Topic.
+    pub topic: String,
+    /// Partition.
+    pub partition: i32,
+    /// Next offset to read (`None`: nothing read or checkpointed yet).
+    pub next_offset: Option<i64>,
+    /// Records taken by this process.
+    pub consumed: u64,
+    /// Largest event time seen (ms).
+    pub max_event_time: Option<i64>,
+    /// Idle: caught up and quiet for the idle timeout (it no longer holds the watermark).
+    pub idle: bool,
 }
 
 /// Records decoded and processed together (fewer when a checkpoint or tick comes first).
@@ -184,6 +226,11 @@ impl Engine {
             found.push(b);
         }
         let (recovered, _) = plan_recovery(found);
+        let mut outbox_entries = BTreeMap::new();
+        for b in &recovered {
+            *outbox_entries.entry(b.epoch).or_insert(0) += 1;
+        }
+        let consumed = vec![0; engine_partitions.len()];
         let aggregates = topology.processors_of_kind("window_aggregate");
         Ok(Engine {
             def,
@@ -210,6 +257,9 @@ impl Engine {
             aggregates,
             sink_positions,
             sink_state,
+            consumed,
+            outbox_entries,
+            checkpoint_stats: Vec::new(),
         })
     }
 
@@ -299,6 +349,7 @@ impl Engine {
         self.partitions.push((topic.clone(), partition));
         self.partition_ids.insert((topic.clone(), partition), id);
         self.offsets.push(-1);
+        self.consumed.push(0);
         self.wm.register(id, wall_now);
         id
     }
@@ -359,6 +410,7 @@ impl Engine {
         let mut origins = Vec::with_capacity(decoded.rows.len());
         for (i, (rec, (wall, pid))) in records.into_iter().zip(meta).enumerate() {
             let i = i as u32;
+            self.consumed[pid as usize] += 1;
             if let Some((_, dl)) = dead.next_if(|(d, _)| *d == i) {
                 self.ledger.dead_lettered += 1;
                 *self
@@ -524,6 +576,13 @@ impl Engine {
         let deletes_through = self
             .delivered_through
             .filter(|d| Some(*d) > self.deleted_through);
+        let bytes = stores
+            .iter()
+            .flat_map(|(_, w)| w)
+            .map(|(k, v)| k.len() + v.as_ref().map_or(0, Vec::len))
+            .chain(outbox.iter().map(|(k, v)| k.len() + v.len()))
+            .sum::<usize>()
+            + meta_bytes.len();
         tracing::debug!(
             epoch,
             flush_ms = flushed.as_millis() as u64,
@@ -534,6 +593,8 @@ impl Engine {
         );
         Ok(CheckpointPlan {
             epoch,
+            prepare_ms: started.elapsed().as_millis() as u64,
+            bytes: bytes as u64,
             writes: CheckpointWrites {
                 stores,
                 meta: vec![(CHECKPOINT_KEY.to_vec(), meta_bytes)],
@@ -567,8 +628,25 @@ impl Engine {
             "checkpoint written"
         );
         self.epoch = plan.epoch;
-        if plan.deletes_through.is_some() {
-            self.deleted_through = plan.deletes_through;
+        if let Some(d) = plan.deletes_through {
+            self.deleted_through = Some(d);
+            self.outbox_entries = self.outbox_entries.split_off(&(d + 1));
+        }
+        if !plan.batches.is_empty() {
+            self.outbox_entries
+                .insert(plan.epoch, plan.batches.len() as u64);
+        }
+        self.checkpoint_stats.push(CheckpointStats {
+            epoch: plan.epoch,
+            at_ms: wall_now,
+            prepare_ms: plan.prepare_ms,
+            write_ms: started.elapsed().as_millis() as u64,
+            bytes: plan.bytes,
+            outbox_entries: plan.batches.len() as u64,
+        });
+        if self.checkpoint_stats.len() > 64 {
+            // Nobody is taking them (no live view): keep the newest.
+            self.checkpoint_stats.drain(..32);
         }
         self.records_since_commit = 0;
         self.last_commit_wall = wall_now;
@@ -646,6 +724,57 @@ impl Engine {
             .iter()
             .map(|s| s.name.clone())
             .collect()
+    }
+
+    /// Checkpoints written since the last call, oldest first (at most the last 64).
+    pub fn take_checkpoint_stats(&mut self) -> Vec<CheckpointStats> {
+        std::mem::take(&mut self.checkpoint_stats)
+    }
+
+    /// Outbox entries checkpointed and not yet deleted (delivered entries go with the
+    /// next checkpoint).
+    pub fn outbox_entries(&self) -> u64 {
+        self.outbox_entries.values().sum()
+    }
+
+    /// Whether anything changed since the last checkpoint.
+    pub fn has_uncommitted(&self) -> bool {
+        self.changed || !self.pending.is_empty()
+    }
+
+    /// The topology's steps with the rows through each since the process started.
+    pub fn graph(&self) -> Vec<streams_core::dataflow::GraphNode> {
+        self.topology.graph()
+    }
+
+    /// Every known input partition: position, records taken, event time, idleness.
+    pub fn partition_status(&self, wall_now: i64) -> Vec<PartitionStatus> {
+        let clocks = self.wm.partition_clocks(wall_now);
+        self.partitions
+            .iter()
+            .enumerate()
+            .map(|(i, (t, p))| {
+                let clock = clocks.iter().find(|c| c.0 == i as u32);
+                PartitionStatus {
+                    topic: t.to_string(),
+                    partition: *p,
+                    next_offset: (self.offsets[i] >= 0).then_some(self.offsets[i]),
+                    consumed: self.consumed[i],
+                    max_event_time: clock.and_then(|c| c.1),
+                    idle: clock.is_some_and(|c| c.2),
+                }
+            })
+            .collect()
+    }
+
+    /// Bytes of the state's files on disk.
+    pub fn state_size_on_disk(&self) -> u64 {
+        streams_state::size_on_disk(self.db.path())
+    }
+
+    /// Bytes in RocksDB's block cache.
+    pub fn block_cache_usage(&self) -> u64 {
+        self.db.block_cache_usage()
     }
 
     /// Approximate memory held by RocksDB (memtables + block cache), bytes.

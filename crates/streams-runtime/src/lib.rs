@@ -19,7 +19,7 @@ pub mod outbox;
 pub mod topology_file;
 
 pub use delivery::{ConsoleSink, Delivery, Sink, SinkError};
-pub use engine::{Engine, EngineOptions};
+pub use engine::{CheckpointStats, Engine, EngineOptions, PartitionStatus};
 pub use error::RuntimeError;
 pub use ledger::Ledger;
 pub use outbox::{DeadLetterRecord, OutboxBatch, OutboxPayload};

@@ -274,6 +274,15 @@ impl StateDb {
         Ok(())
     }
 
+    /// Bytes held in the block cache.
+    pub fn block_cache_usage(&self) -> u64 {
+        self.db
+            .property_int_value("rocksdb.block-cache-usage")
+            .ok()
+            .flatten()
+            .unwrap_or(0)
+    }
+
     /// Approximate memory used by memtables and the block cache, bytes.
     pub fn memory_usage(&self) -> u64 {
         let prop = |p: &str| self.db.property_int_value(p).ok().flatten().unwrap_or(0);
@@ -333,7 +342,13 @@ pub fn read_snapshot(path: &Path) -> Result<StateSnapshot, StateError> {
             snap.outbox_bytes += v.len() as u64;
         }
     }
-    snap.size_on_disk = std::fs::read_dir(path)
+    snap.size_on_disk = size_on_disk(path);
+    Ok(snap)
+}
+
+/// Bytes of the files in a state directory (0 when it cannot be read).
+pub fn size_on_disk(path: &Path) -> u64 {
+    std::fs::read_dir(path)
         .map(|d| {
             d.flatten()
                 .filter_map(|e| e.metadata().ok())
@@ -341,6 +356,5 @@ pub fn read_snapshot(path: &Path) -> Result<StateSnapshot, StateError> {
                 .map(|m| m.len())
                 .sum()
         })
-        .unwrap_or(0);
-    Ok(snap)
+        .unwrap_or(0)
 }

@@ -10,6 +10,8 @@ mod db;
 mod error;
 mod store;
 
-pub use db::{read_snapshot, CheckpointWrites, KeyValue, StateConfig, StateDb, StateSnapshot};
+pub use db::{
+    read_snapshot, size_on_disk, CheckpointWrites, KeyValue, StateConfig, StateDb, StateSnapshot,
+};
 pub use error::StateError;
 pub use store::RocksStore;

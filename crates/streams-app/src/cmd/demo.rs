@@ -191,6 +191,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         connect_timeout: Duration::from_secs(30),
         parquet_max_file_bytes: 128 << 20,
         parquet_roll_interval: Duration::from_secs(300),
+        metrics_addr: None,
+        metrics_linger: Duration::ZERO,
+        progress: true,
     })?;
     anyhow::ensure!(
         outcome.reached_end,

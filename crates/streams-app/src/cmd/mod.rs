@@ -5,6 +5,7 @@ pub mod bench_summary;
 pub mod broker;
 pub mod daily_summary;
 pub mod demo;
+pub mod health;
 pub mod produce;
 pub mod replay;
 pub mod reset_state;

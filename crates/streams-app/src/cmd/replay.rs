@@ -89,6 +89,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         println!("previous Parquet output moved to {}", dest.display());
     }
     // The reset wrote the start positions (earliest, or the first record at the time).
-    runner::run(a.options(def, FromArg::Checkpoint)?)?;
+    let mut opts = a.options(def, FromArg::Checkpoint)?;
+    opts.progress = true;
+    runner::run(opts)?;
     Ok(ExitCode::SUCCESS)
 }

@@ -105,6 +105,15 @@ pub struct RunArgs {
     /// until then).
     #[arg(long, default_value = "5m", value_parser = humantime::parse_duration, env = "STREAMS_PARQUET_ROLL_INTERVAL")]
     pub parquet_roll_interval: std::time::Duration,
+    /// Serve Prometheus metrics (`/metrics`), the status document (`/status.json`) and
+    /// the live status page (`/`) on this address, e.g. `127.0.0.1:9464` (off unless set;
+    /// port 0 picks a free one).
+    #[arg(long, env = "STREAMS_METRICS_ADDR")]
+    pub metrics_addr: Option<std::net::SocketAddr>,
+    /// After a bounded run (`--until end`) ends, keep serving the metrics and the status
+    /// page this long, so that a last scrape sees the final counts.
+    #[arg(long, default_value = "0s", value_parser = humantime::parse_duration, env = "STREAMS_METRICS_LINGER")]
+    pub metrics_linger: std::time::Duration,
 }
 
 impl RunArgs {
@@ -132,6 +141,9 @@ impl RunArgs {
             connect_timeout: self.broker.connect_timeout,
             parquet_max_file_bytes: self.parquet_max_file_mb << 20,
             parquet_roll_interval: self.parquet_roll_interval,
+            metrics_addr: self.metrics_addr,
+            metrics_linger: self.metrics_linger,
+            progress: self.until.is_some(),
         })
     }
 }

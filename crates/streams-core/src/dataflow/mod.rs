@@ -32,7 +32,7 @@ pub use dedup::Dedup;
 pub use filter::{compile_expr, compile_predicate, Filter};
 pub use lookup_join::{DimTable, LookupJoin, LookupJoinSpec};
 pub use map::{Map, MapSpec};
-pub use topology::{BuildError, SinkInfo, Stream, Topology, TopologyBuilder};
+pub use topology::{BuildError, GraphNode, SinkInfo, Stream, Topology, TopologyBuilder};
 
 /// A step of a topology, working on whole batches.
 ///

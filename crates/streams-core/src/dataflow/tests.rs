@@ -99,6 +99,28 @@ fn filter_map_and_fan_out_reach_their_sinks() {
         text.contains("sink adults_out <- shaped (key: who)"),
         "{text}"
     );
+    // The live view: what each step read and forwarded, the tables last.
+    let g = t.graph();
+    let flow: Vec<(&str, &str, Vec<&str>, u64, u64)> = g
+        .iter()
+        .map(|n| {
+            (
+                n.name.as_str(),
+                n.kind.as_str(),
+                n.inputs.iter().map(String::as_str).collect(),
+                n.rows_in,
+                n.rows_out,
+            )
+        })
+        .collect();
+    let expect: Vec<(&str, &str, Vec<&str>, u64, u64)> = vec![
+        ("people", "source", vec![], 4, 4),
+        ("adults", "filter", vec!["people"], 4, 2),
+        ("shaped", "map", vec!["adults"], 2, 2),
+        ("adults_out", "table", vec!["shaped"], 2, 2),
+        ("raw", "table", vec!["people"], 4, 4),
+    ];
+    assert_eq!(flow, expect);
 }
 
 #[test]

@@ -298,9 +298,12 @@ impl TopologyBuilder {
                 stores: Vec::new(),
                 counters: NodeCounters::default(),
                 pending: Vec::new(),
+                rows_in: 0,
+                rows_out: 0,
             })
             .collect();
         let outputs = vec![Vec::new(); sinks.len()];
+        let sink_rows = vec![0; sinks.len()];
         Ok(Topology {
             source: self.source,
             source_schema: self.source_schema,
@@ -310,6 +313,8 @@ impl TopologyBuilder {
             outputs,
             stores,
             watermark: crate::time::MIN_WATERMARK,
+            source_rows: 0,
+            sink_rows,
         })
     }
 }
@@ -324,6 +329,10 @@ struct Node {
     stores: Vec<Box<dyn KeyValueStore>>,
     counters: NodeCounters,
     pending: Vec<Batch>,
+    /// Rows this process handed the processor and rows it forwarded (not checkpointed:
+    /// they feed the live status page and metrics).
+    rows_in: u64,
+    rows_out: u64,
 }
 
 /// A built topology: runs batches through the processors, upstream first, and
@@ -337,15 +346,44 @@ pub struct Topology {
     outputs: Vec<Vec<Batch>>,
     stores: Vec<StoreSpec>,
     watermark: i64,
+    /// Rows the source fed into the graph, and rows that reached each sink, in this
+    /// process (the live view; not checkpointed).
+    source_rows: u64,
+    sink_rows: Vec<u64>,
 }
 
-fn route(targets: &[Target], batch: Batch, nodes: &mut [Node], outputs: &mut [Vec<Batch>]) {
+fn route(
+    targets: &[Target],
+    batch: Batch,
+    nodes: &mut [Node],
+    outputs: &mut [Vec<Batch>],
+    sink_rows: &mut [u64],
+) {
     for t in targets {
         match *t {
             Target::Node(i) => nodes[i].pending.push(batch.clone()),
-            Target::Sink(s) => outputs[s].push(batch.clone()),
+            Target::Sink(s) => {
+                sink_rows[s] += batch.len() as u64;
+                outputs[s].push(batch.clone())
+            }
         }
     }
+}
+
+/// One step of the graph as the live view shows it: what it reads and the rows that
+/// went through it since the process started.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GraphNode {
+    /// The processor's (or table's, or the source's) name.
+    pub name: String,
+    /// `source`, `table`, or the processor type (`filter`, `dedup`, ...).
+    pub kind: String,
+    /// The nodes it reads (the source reads none).
+    pub inputs: Vec<String>,
+    /// Rows it received.
+    pub rows_in: u64,
+    /// Rows it forwarded (a table: the rows it received).
+    pub rows_out: u64,
 }
 
 impl Topology {
@@ -428,11 +466,13 @@ impl Topology {
 
     /// Runs one batch of decoded source rows through the graph.
     pub fn process(&mut self, batch: Batch) -> Result<(), CoreError> {
+        self.source_rows += batch.len() as u64;
         route(
             &self.source_children,
             batch,
             &mut self.nodes,
             &mut self.outputs,
+            &mut self.sink_rows,
         );
         self.pass(|_, _| Ok(()))
     }
@@ -464,17 +504,26 @@ impl Topology {
                     processor,
                     stores,
                     counters,
+                    rows_in,
                     ..
                 } = &mut self.nodes[i];
                 let mut ctx = Context::new(name, stores, &mut out, counters, self.watermark);
                 for b in inputs {
+                    *rows_in += b.len() as u64;
                     processor.process(b, &mut ctx)?;
                 }
                 f(processor.as_mut(), &mut ctx)?;
             }
             let children = std::mem::take(&mut self.nodes[i].children);
             for b in out.drain(..) {
-                route(&children, b, &mut self.nodes, &mut self.outputs);
+                self.nodes[i].rows_out += b.len() as u64;
+                route(
+                    &children,
+                    b,
+                    &mut self.nodes,
+                    &mut self.outputs,
+                    &mut self.sink_rows,
+                );
             }
             self.nodes[i].children = children;
         }
@@ -523,20 +572,7 @@ impl Topology {
                 .collect::<Vec<_>>()
                 .join(", ")
         };
-        let mut parents: Vec<Vec<String>> = vec![Vec::new(); self.nodes.len()];
-        let mut sink_parents: Vec<Vec<String>> = vec![Vec::new(); self.sinks.len()];
-        let mut add = |from: &str, targets: &[Target]| {
-            for t in targets {
-                match *t {
-                    Target::Node(i) => parents[i].push(from.to_string()),
-                    Target::Sink(s) => sink_parents[s].push(from.to_string()),
-                }
-            }
-        };
-        add(&self.source, &self.source_children);
-        for n in &self.nodes {
-            add(&n.name, &n.children);
-        }
+        let (parents, sink_parents) = self.parents();
         let mut out = String::new();
         let _ = writeln!(out, "source {}: {}", self.source, cols(&self.source_schema));
         for (n, from) in self.nodes.iter().zip(&parents) {
@@ -577,6 +613,57 @@ impl Topology {
             );
         }
         out
+    }
+
+    /// What each processor and each sink reads, by name.
+    fn parents(&self) -> (Vec<Vec<String>>, Vec<Vec<String>>) {
+        let mut parents: Vec<Vec<String>> = vec![Vec::new(); self.nodes.len()];
+        let mut sink_parents: Vec<Vec<String>> = vec![Vec::new(); self.sinks.len()];
+        let mut add = |from: &str, targets: &[Target]| {
+            for t in targets {
+                match *t {
+                    Target::Node(i) => parents[i].push(from.to_string()),
+                    Target::Sink(s) => sink_parents[s].push(from.to_string()),
+                }
+            }
+        };
+        add(&self.source, &self.source_children);
+        for n in &self.nodes {
+            add(&n.name, &n.children);
+        }
+        (parents, sink_parents)
+    }
+
+    /// The graph with the rows through each step since the process started: the
+    /// source, the processors upstream first, then the tables.
+    pub fn graph(&self) -> Vec<GraphNode> {
+        let (parents, sink_parents) = self.parents();
+        let mut g = vec![GraphNode {
+            name: self.source.clone(),
+            kind: "source".into(),
+            inputs: Vec::new(),
+            rows_in: self.source_rows,
+            rows_out: self.source_rows,
+        }];
+        for (n, inputs) in self.nodes.iter().zip(parents) {
+            g.push(GraphNode {
+                name: n.name.clone(),
+                kind: n.kind.clone(),
+                inputs,
+                rows_in: n.rows_in,
+                rows_out: n.rows_out,
+            });
+        }
+        for ((s, inputs), rows) in self.sinks.iter().zip(sink_parents).zip(&self.sink_rows) {
+            g.push(GraphNode {
+                name: s.name.clone(),
+                kind: "table".into(),
+                inputs,
+                rows_in: *rows,
+                rows_out: *rows,
+            });
+        }
+        g
     }
 
     /// Shuts every processor down.

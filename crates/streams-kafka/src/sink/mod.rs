@@ -572,4 +572,8 @@ impl streams_runtime::Sink for KafkaSink {
     fn positions(&self) -> Option<Vec<(String, i32, i64)>> {
         Some(KafkaSink::positions(self))
     }
+
+    fn takes(&self, tables: &[TableInfo], batch: &OutboxBatch) -> bool {
+        self.topic_of(tables, batch.table).is_some()
+    }
 }

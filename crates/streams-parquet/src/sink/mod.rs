@@ -570,6 +570,10 @@ impl streams_runtime::Sink for ParquetSink {
         ParquetSink::deliver(self, batches).map_err(streams_runtime::SinkError::fatal)
     }
 
+    fn takes(&self, _tables: &[TableInfo], b: &OutboxBatch) -> bool {
+        matches!(b.payload, OutboxPayload::Rows(_)) && self.writes(b.table as usize)
+    }
+
     fn roll(&mut self) -> Result<(), streams_runtime::SinkError> {
         ParquetSink::roll(self).map_err(streams_runtime::SinkError::fatal)
     }
