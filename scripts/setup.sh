@@ -2,7 +2,8 @@
 # Installs what the build and the tests need on a fresh Debian/Ubuntu machine, only if
 # missing: libclang (bindgen for RocksDB), a C++ compiler, OpenSSL headers (librdkafka's
 # TLS and SASL/SCRAM), Java 17 and Maven (the Apache Kafka broker of the real-broker
-# tests, see scripts/install-kafka.sh) and cargo-nextest (the test runner) with --tests.
+# tests, see scripts/install-kafka.sh), Chromium (the status page's browser test) and
+# cargo-nextest (the test runner) with --tests.
 set -euo pipefail
 
 need_apt=()
@@ -30,6 +31,16 @@ if ((${#need_apt[@]})); then
   if [ "$(id -u)" != "0" ]; then SUDO="sudo"; fi
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+
+# Headless Chromium loads the status page in tests/live_view.rs (its recommended
+# packages are a desktop's; the browser and its fonts are all the test needs).
+if $tests && ! command -v chromium >/dev/null 2>&1; then
+  echo "setup: installing chromium (the status page's browser test)" >&2
+  SUDO=""
+  if [ "$(id -u)" != "0" ]; then SUDO="sudo"; fi
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends chromium fonts-dejavu-core >/dev/null
 fi
 
 if ! command -v cargo >/dev/null 2>&1; then

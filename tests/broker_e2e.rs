@@ -95,6 +95,13 @@ fn sigkill_restarts_against_a_real_broker_equal_an_uninterrupted_run() {
     let t0 = Instant::now();
     let o = run_cmd_log(&a, "info");
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    // Off a terminal, progress towards the input's end is a periodic log line.
+    let log = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        log.lines()
+            .any(|l| l.contains("progress") && l.contains("left=")),
+        "no progress line: {log}"
+    );
     let app_rate = records.len() as f64 / t0.elapsed().as_secs_f64();
     eprintln!(
         "end-to-end: {app_rate:.0} events/s (bounded run incl. start-up); raw consume: {raw_rate:.0} msgs/s ({:.0} %)",

@@ -108,7 +108,9 @@ pub fn main() -> ExitCode {
     };
     let quiet = matches!(
         cli.command,
-        Command::Demo(_) | Command::Describe(_) | Command::Validate(_)
+        Command::Demo(_)
+            | Command::Describe(_)
+            | Command::Validate(_)
             | Command::Status(_)
             | Command::Health(_)
     );

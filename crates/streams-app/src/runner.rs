@@ -411,7 +411,10 @@ impl Live {
         if self.observer.is_none() || linger.is_zero() {
             return;
         }
-        info!(seconds = linger.as_secs_f64(), "run ended; still serving metrics and the status page");
+        info!(
+            seconds = linger.as_secs_f64(),
+            "run ended; still serving metrics and the status page"
+        );
         let until = Instant::now() + linger;
         while Instant::now() < until && !stop.load(Ordering::Relaxed) {
             std::thread::sleep(Duration::from_millis(100));

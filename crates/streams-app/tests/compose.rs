@@ -119,6 +119,38 @@ fn selected<'a>(root: &'a clap::Command, args: &[String]) -> (&'a clap::Command,
     (cmd, path)
 }
 
+/// Parses `args` (after the entrypoint) as the binary would inside the container of
+/// service `name`, whose environment is `service_env`; panics with clap's message.
+fn parses(
+    name: &str,
+    readable: &BTreeSet<String>,
+    service_env: &BTreeMap<String, String>,
+    args: &[String],
+) {
+    let before: Vec<(String, Option<String>)> = readable
+        .iter()
+        .map(|k| (k.clone(), std::env::var(k).ok()))
+        .collect();
+    for k in readable {
+        std::env::remove_var(k);
+    }
+    for (k, v) in service_env {
+        std::env::set_var(k, v);
+    }
+    let mut argv = vec!["streams-app".to_string()];
+    argv.extend(args.iter().cloned());
+    let parsed = streams_app::command().try_get_matches_from(&argv);
+    for (k, v) in before {
+        match v {
+            Some(v) => std::env::set_var(&k, v),
+            None => std::env::remove_var(&k),
+        }
+    }
+    if let Err(e) = parsed {
+        panic!("{name}: `{}` is rejected: {}", argv.join(" "), e.render());
+    }
+}
+
 #[test]
 fn compose_file_matches_the_binary() {
     let env = dotenv();
@@ -157,6 +189,7 @@ fn compose_file_matches_the_binary() {
         "app",
         "daily-summary",
         "kafka-ui",
+        "prometheus",
     ] {
         assert!(names.contains(want), "service {want} missing");
     }
@@ -260,27 +293,17 @@ fn compose_file_matches_the_binary() {
         }
         // Parse exactly as the binary would inside the container: the service's
         // environment set, the command after the `streams-app` entrypoint.
-        let before: Vec<(String, Option<String>)> = readable
-            .iter()
-            .map(|k| (k.clone(), std::env::var(k).ok()))
-            .collect();
-        for k in &readable {
-            std::env::remove_var(k);
-        }
-        for (k, v) in &service_env {
-            std::env::set_var(k, v);
-        }
-        let mut argv = vec!["streams-app".to_string()];
-        argv.extend(command.iter().cloned());
-        let parsed = streams_app::command().try_get_matches_from(&argv);
-        for (k, v) in before {
-            match v {
-                Some(v) => std::env::set_var(&k, v),
-                None => std::env::remove_var(&k),
-            }
-        }
-        if let Err(e) = parsed {
-            panic!("{name}: `{}` is rejected: {}", argv.join(" "), e.render());
+        parses(&name, &readable, &service_env, &command);
+        // A health check that runs the binary runs a real subcommand with real flags.
+        let check: Vec<String> = svc
+            .get("healthcheck")
+            .and_then(|h| h.get("test"))
+            .and_then(Value::as_sequence)
+            .map(|t| t.iter().map(as_str).collect())
+            .unwrap_or_default();
+        if check.len() >= 2 && check[0] == "CMD" && check[1] == "streams-app" {
+            let (sub, _) = selected(&root, &check[2..]);
+            parses(&name, &env_names(sub), &service_env, &check[2..]);
         }
         // Paths the service reads relative to WORKDIR /app exist in the image (copied
         // from the repository).
@@ -327,4 +350,64 @@ fn compose_file_matches_the_binary() {
         );
     }
     assert!(kafka["KAFKA_ADVERTISED_LISTENERS"].contains("INTERNAL://kafka:9092"));
+
+    // The app serves its metrics and status page; its health check asks them.
+    let app_env = environment(app);
+    let metrics_addr: std::net::SocketAddr = app_env["STREAMS_METRICS_ADDR"].parse().unwrap();
+    let check: Vec<String> = app["healthcheck"]["test"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(as_str)
+        .collect();
+    assert_eq!(check[..3], ["CMD", "streams-app", "health"]);
+    let published: Vec<String> = app["ports"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(as_str)
+        .collect();
+    assert!(
+        published
+            .iter()
+            .any(|p| p.starts_with("127.0.0.1:")
+                && p.ends_with(&format!(":{}", metrics_addr.port()))),
+        "the status page is published on the host's loopback: {published:?}"
+    );
+    // Prometheus scrapes the app's metrics port, with its config from compose/.
+    let prom = &services["prometheus"];
+    assert!(as_str(&prom["image"]).starts_with("prom/prometheus:"));
+    let mounts: Vec<String> = prom["volumes"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(as_str)
+        .collect();
+    let config_mount = mounts
+        .iter()
+        .find(|m| m.contains(":/etc/prometheus/prometheus.yml"))
+        .expect("prometheus.yml is mounted");
+    let config_file = compose_dir().join(config_mount.split(':').next().unwrap());
+    let config: Value =
+        serde_yaml_ng::from_str(&std::fs::read_to_string(&config_file).unwrap()).unwrap();
+    let jobs = config["scrape_configs"].as_sequence().unwrap();
+    let job = jobs
+        .iter()
+        .find(|j| as_str(&j["job_name"]) == "streams-app")
+        .expect("a streams-app scrape job");
+    assert_eq!(as_str(&job["metrics_path"]), "/metrics");
+    let targets: Vec<String> = job["static_configs"][0]["targets"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(as_str)
+        .collect();
+    assert_eq!(targets, [format!("app:{}", metrics_addr.port())]);
+    let prom_cmd: Vec<String> = prom["command"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(as_str)
+        .collect();
+    assert!(prom_cmd.contains(&"--config.file=/etc/prometheus/prometheus.yml".to_string()));
 }

@@ -6,9 +6,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext};
-use rdkafka::{ClientContext, Statistics};
 use rdkafka::error::KafkaError as RdError;
 use rdkafka::message::Message;
+use rdkafka::{ClientContext, Statistics};
 use rdkafka::{Offset, TopicPartitionList};
 use streams_core::record::SourceRecord;
 

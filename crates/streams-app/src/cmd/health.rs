@@ -52,7 +52,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 doc.app_id,
                 doc.state,
                 doc.epoch,
-                doc.lag.map_or_else(|| "unknown".to_string(), |l| l.to_string())
+                doc.lag
+                    .map_or_else(|| "unknown".to_string(), |l| l.to_string())
             );
             Ok(ExitCode::SUCCESS)
         }

@@ -103,28 +103,100 @@ impl Metrics {
             published: Published::default(),
         };
         let r = &mut m.registry;
-        r.register("records_consumed", "Input records read (ledger; since the state was created)", m.consumed.clone());
-        r.register("records_accepted", "Input records that passed validation and dedup (ledger)", m.accepted.clone());
-        r.register("records_duplicate", "Input records dropped as duplicates (ledger)", m.duplicate.clone());
-        r.register("records_dead_lettered", "Input records sent to the dead-letter topic, per reason (ledger)", m.dead_lettered.clone());
-        r.register("records_late", "Rows left out by a window aggregate because their windows had closed (ledger)", m.late.clone());
-        r.register("records_filtered", "Rows a filter left out (ledger)", m.filtered.clone());
+        r.register(
+            "records_consumed",
+            "Input records read (ledger; since the state was created)",
+            m.consumed.clone(),
+        );
+        r.register(
+            "records_accepted",
+            "Input records that passed validation and dedup (ledger)",
+            m.accepted.clone(),
+        );
+        r.register(
+            "records_duplicate",
+            "Input records dropped as duplicates (ledger)",
+            m.duplicate.clone(),
+        );
+        r.register(
+            "records_dead_lettered",
+            "Input records sent to the dead-letter topic, per reason (ledger)",
+            m.dead_lettered.clone(),
+        );
+        r.register(
+            "records_late",
+            "Rows left out by a window aggregate because their windows had closed (ledger)",
+            m.late.clone(),
+        );
+        r.register(
+            "records_filtered",
+            "Rows a filter left out (ledger)",
+            m.filtered.clone(),
+        );
         r.register("records_lost", "Input records deleted by retention before they were read, skipped with --allow-input-loss (ledger)", m.lost.clone());
-        r.register("partition_records_consumed", "Input records read per partition by this process", m.partition_consumed.clone());
+        r.register(
+            "partition_records_consumed",
+            "Input records read per partition by this process",
+            m.partition_consumed.clone(),
+        );
         r.register("rows_emitted", "Output records handed to each sink by this process, per table (dead letters: table dlq)", m.emitted.clone());
         r.register("consumer_lag_records", "Records between the position and the end of the partition as the last fetch reported it", m.lag.clone());
         r.register("partition_idle", "1 when the input partition is idle (caught up and quiet: it no longer holds the watermark)", m.idle.clone());
-        r.register("idle_partitions", "Input partitions that are idle", m.idle_partitions.clone());
-        r.register("watermark_timestamp_seconds", "The event-time watermark (Unix seconds; NaN before the first)", m.watermark.clone());
-        r.register("watermark_delay_seconds", "Wall clock minus the watermark (NaN before the first)", m.watermark_delay.clone());
-        r.register("checkpoint_duration_seconds", "Time to prepare and write a checkpoint", m.checkpoint_duration.clone());
-        r.register("checkpoint_size_bytes", "Bytes a checkpoint wrote (state, outbox, meta)", m.checkpoint_size.clone());
-        r.register("checkpoint_epoch", "Number of the last checkpoint", m.epoch.clone());
-        r.register("last_checkpoint_timestamp_seconds", "Wall-clock time of the last checkpoint written by this process (Unix seconds)", m.last_checkpoint.clone());
-        r.register("outbox_entries", "Outbox entries checkpointed and not yet deleted", m.outbox.clone());
-        r.register("state_size_bytes", "Bytes of the state directory's files", m.state_size.clone());
-        r.register("rocksdb_block_cache_usage_bytes", "Bytes in RocksDB's block cache", m.block_cache.clone());
-        r.register("process_resident_memory_bytes", "Resident memory of the process", m.rss.clone());
+        r.register(
+            "idle_partitions",
+            "Input partitions that are idle",
+            m.idle_partitions.clone(),
+        );
+        r.register(
+            "watermark_timestamp_seconds",
+            "The event-time watermark (Unix seconds; NaN before the first)",
+            m.watermark.clone(),
+        );
+        r.register(
+            "watermark_delay_seconds",
+            "Wall clock minus the watermark (NaN before the first)",
+            m.watermark_delay.clone(),
+        );
+        r.register(
+            "checkpoint_duration_seconds",
+            "Time to prepare and write a checkpoint",
+            m.checkpoint_duration.clone(),
+        );
+        r.register(
+            "checkpoint_size_bytes",
+            "Bytes a checkpoint wrote (state, outbox, meta)",
+            m.checkpoint_size.clone(),
+        );
+        r.register(
+            "checkpoint_epoch",
+            "Number of the last checkpoint",
+            m.epoch.clone(),
+        );
+        r.register(
+            "last_checkpoint_timestamp_seconds",
+            "Wall-clock time of the last checkpoint written by this process (Unix seconds)",
+            m.last_checkpoint.clone(),
+        );
+        r.register(
+            "outbox_entries",
+            "Outbox entries checkpointed and not yet deleted",
+            m.outbox.clone(),
+        );
+        r.register(
+            "state_size_bytes",
+            "Bytes of the state directory's files",
+            m.state_size.clone(),
+        );
+        r.register(
+            "rocksdb_block_cache_usage_bytes",
+            "Bytes in RocksDB's block cache",
+            m.block_cache.clone(),
+        );
+        r.register(
+            "process_resident_memory_bytes",
+            "Resident memory of the process",
+            m.rss.clone(),
+        );
         m
     }
 
@@ -137,7 +209,12 @@ impl Metrics {
         add(&self.duplicate, l.duplicate, old.duplicate);
         add(&self.lost, l.lost, old.lost);
         for (family, label, now, before) in [
-            (&self.dead_lettered, "reason", &l.dead_letter_reasons, &old.dead_letter_reasons),
+            (
+                &self.dead_lettered,
+                "reason",
+                &l.dead_letter_reasons,
+                &old.dead_letter_reasons,
+            ),
             (&self.late, "aggregate", &l.late, &old.late),
             (&self.filtered, "processor", &l.filtered, &old.filtered),
         ] {
@@ -152,8 +229,15 @@ impl Metrics {
         for p in &s.partitions {
             let part = p.partition.to_string();
             let key = labels(&[("topic", &p.topic), ("partition", &part)]);
-            let before = self.published.partition_consumed.insert(key.clone(), p.consumed);
-            add(&self.partition_consumed.get_or_create(&key), p.consumed, before.unwrap_or(0));
+            let before = self
+                .published
+                .partition_consumed
+                .insert(key.clone(), p.consumed);
+            add(
+                &self.partition_consumed.get_or_create(&key),
+                p.consumed,
+                before.unwrap_or(0),
+            );
             self.idle.get_or_create(&key).set(i64::from(p.idle));
             idle += i64::from(p.idle);
             if let Some(lag) = p.lag {
@@ -164,7 +248,11 @@ impl Metrics {
         for (sink, table, rows) in &s.emitted {
             let key = labels(&[("table", table), ("sink", sink)]);
             let before = self.published.emitted.insert(key.clone(), *rows);
-            add(&self.emitted.get_or_create(&key), *rows, before.unwrap_or(0));
+            add(
+                &self.emitted.get_or_create(&key),
+                *rows,
+                before.unwrap_or(0),
+            );
         }
         match s.watermark_ms {
             Some(w) => {
