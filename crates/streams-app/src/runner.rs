@@ -18,7 +18,7 @@ use streams_runtime::{ConsoleSink, Delivery, Engine, EngineOptions, Sink, Topolo
 use streams_state::StateConfig;
 use tracing::{info, warn};
 
-use crate::observe::{Observer, PartitionSample, Sample, Server};
+use crate::observe::{Observer, Sample, Server};
 
 /// How often a running app looks for partitions added to its input topics.
 const DISCOVER_EVERY: Duration = Duration::from_secs(10);
@@ -262,10 +262,14 @@ impl Progress {
     }
 
     fn update(&self, source: &KafkaSource) {
-        if let Some(bar) = &self.bar {
+        if let Some(bar) = self.bar.as_ref().filter(|b| !b.is_finished()) {
             let (done, left) = self.done_and_left(source);
             bar.set_position(done);
             bar.set_message(format!("{left} left"));
+            if left == 0 {
+                // A replay runs on past the ends it had at start: log lines take over.
+                bar.finish_with_message("caught up");
+            }
         }
     }
 }
@@ -318,7 +322,10 @@ impl Live {
 
     /// Whether a progress bar is drawn (log lines would break it).
     fn has_bar(&self) -> bool {
-        self.progress.as_ref().is_some_and(|p| p.bar.is_some())
+        self.progress
+            .as_ref()
+            .and_then(|p| p.bar.as_ref())
+            .is_some_and(|b| !b.is_finished())
     }
 
     /// Records left to the ends at start, when progress is shown.
@@ -353,56 +360,13 @@ impl Live {
         if self.state_size.0.elapsed() >= STATE_SIZE_EVERY || force {
             self.state_size = (Instant::now(), engine.state_size_on_disk());
         }
-        let wall = wall_ms();
-        let lag = source.fetch_lag();
-        let tables = engine.tables();
-        let table_name = |t: u16| {
-            if t == streams_runtime::outbox::DLQ_TABLE {
-                "dlq".to_string()
-            } else {
-                tables
-                    .get(t as usize)
-                    .map_or_else(|| t.to_string(), |i| i.name.clone())
-            }
-        };
-        let w = engine.watermark();
-        let sample = Sample {
-            wall_ms: wall,
-            epoch: engine.epoch(),
-            watermark_ms: (w > streams_core::time::MIN_WATERMARK
-                && w < streams_core::time::END_OF_TIME)
-                .then_some(w),
-            ledger: engine.ledger(),
-            partitions: engine
-                .partition_status(wall)
-                .into_iter()
-                .map(|p| {
-                    let tp = (p.topic.clone(), p.partition);
-                    PartitionSample {
-                        lag: lag.get(&tp).copied().flatten(),
-                        topic: p.topic,
-                        partition: p.partition,
-                        next_offset: p.next_offset,
-                        consumed: p.consumed,
-                        max_event_time_ms: p.max_event_time,
-                        idle: p.idle,
-                    }
-                })
-                .collect(),
-            graph: engine.graph(),
-            sinks: delivery.sink_names(),
-            emitted: delivery
-                .emitted()
-                .into_iter()
-                .map(|(s, t, n)| (s.to_string(), table_name(t), n))
-                .collect(),
-            checkpoints: engine.take_checkpoint_stats(),
-            outbox_entries: engine.outbox_entries(),
-            state_size_bytes: self.state_size.1,
-            block_cache_bytes: engine.block_cache_usage(),
-            rss_bytes: memory_stats::memory_stats().map_or(0, |m| m.physical_mem as u64),
-            uncommitted: engine.has_uncommitted(),
-        };
+        let sample = Sample::take(
+            engine,
+            delivery,
+            &source.fetch_lag(),
+            self.state_size.1,
+            wall_ms(),
+        );
         observer.update(&sample, finished);
     }
 

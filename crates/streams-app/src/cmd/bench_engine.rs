@@ -46,6 +46,10 @@ pub struct Args {
     /// engine only (the memory benchmark), and the rate includes generating.
     #[arg(long)]
     pub stream_input: bool,
+    /// Serve the live view (`/metrics`, `/status.json`, `/`) while benchmarking, sampled
+    /// once a second as `run` does: measures what the endpoint costs.
+    #[arg(long)]
+    pub metrics_addr: Option<std::net::SocketAddr>,
 }
 
 /// Runs the benchmark and prints its numbers.
@@ -126,6 +130,19 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let delivered_rows = Rc::new(RefCell::new(vec![0u64; engine.tables().len() + 1]));
     let mut delivery = Delivery::new(vec![Box::new(CountingSink(delivered_rows.clone()))]);
     let never = AtomicBool::new(false);
+    // The live view, as `run` serves it: sampled once a second from the loop.
+    let mut live = match args.metrics_addr {
+        Some(addr) => {
+            let observer =
+                crate::observe::Observer::new("bench", true, chrono::Utc::now().timestamp_millis());
+            let (metrics, status) = observer.shared();
+            let server = crate::observe::Server::start(addr, metrics, status)?;
+            eprintln!("serving the live view on http://{}/", server.addr());
+            Some((observer, server, Instant::now()))
+        }
+        None => None,
+    };
+    let no_lag = std::collections::BTreeMap::new();
     let mut checkpoints = 0u64;
     let start = Instant::now();
     let mut in_commit = std::time::Duration::ZERO;
@@ -143,6 +160,17 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             delivery.commit(&mut engine, now, &never)?;
             in_commit += c.elapsed();
             checkpoints += 1;
+        }
+        if i % 1024 == 0 {
+            if let Some((observer, _, last)) = &mut live {
+                if last.elapsed() >= std::time::Duration::from_secs(1) {
+                    *last = Instant::now();
+                    let wall_ms = chrono::Utc::now().timestamp_millis();
+                    let sample =
+                        crate::observe::Sample::take(&mut engine, &delivery, &no_lag, 0, wall_ms);
+                    observer.update(&sample, false);
+                }
+            }
         }
     }
     engine.process_pending()?;

@@ -22,7 +22,9 @@ use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
 use streams_core::dataflow::GraphNode;
-use streams_runtime::{CheckpointStats, Ledger};
+use streams_core::time::{END_OF_TIME, MIN_WATERMARK};
+use streams_runtime::outbox::DLQ_TABLE;
+use streams_runtime::{CheckpointStats, Delivery, Engine, Ledger};
 
 pub use metrics::Metrics;
 pub use server::Server;
@@ -84,6 +86,66 @@ pub struct Sample {
     pub rss_bytes: u64,
     /// Something changed since the last checkpoint.
     pub uncommitted: bool,
+}
+
+impl Sample {
+    /// Takes a sample of a running app: `lag` per input partition as the source knows
+    /// it, the state's size as last measured (a directory listing is not per second).
+    pub fn take(
+        engine: &mut Engine,
+        delivery: &Delivery,
+        lag: &BTreeMap<(String, i32), Option<i64>>,
+        state_size_bytes: u64,
+        wall_ms: i64,
+    ) -> Sample {
+        let tables = engine.tables();
+        let table_name = |t: u16| {
+            if t == DLQ_TABLE {
+                "dlq".to_string()
+            } else {
+                tables
+                    .get(t as usize)
+                    .map_or_else(|| t.to_string(), |i| i.name.clone())
+            }
+        };
+        let emitted = delivery
+            .emitted()
+            .into_iter()
+            .map(|(s, t, n)| (s.to_string(), table_name(t), n))
+            .collect();
+        let w = engine.watermark();
+        Sample {
+            wall_ms,
+            epoch: engine.epoch(),
+            watermark_ms: (w > MIN_WATERMARK && w < END_OF_TIME).then_some(w),
+            ledger: engine.ledger(),
+            partitions: engine
+                .partition_status(wall_ms)
+                .into_iter()
+                .map(|p| {
+                    let tp = (p.topic.clone(), p.partition);
+                    PartitionSample {
+                        lag: lag.get(&tp).copied().flatten(),
+                        topic: p.topic,
+                        partition: p.partition,
+                        next_offset: p.next_offset,
+                        consumed: p.consumed,
+                        max_event_time_ms: p.max_event_time,
+                        idle: p.idle,
+                    }
+                })
+                .collect(),
+            graph: engine.graph(),
+            sinks: delivery.sink_names(),
+            emitted,
+            checkpoints: engine.take_checkpoint_stats(),
+            outbox_entries: engine.outbox_entries(),
+            state_size_bytes,
+            block_cache_bytes: engine.block_cache_usage(),
+            rss_bytes: memory_stats::memory_stats().map_or(0, |m| m.physical_mem as u64),
+            uncommitted: engine.has_uncommitted(),
+        }
+    }
 }
 
 /// A node of the status page's graph.
