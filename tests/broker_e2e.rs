@@ -420,3 +420,51 @@ fn air_quality_alerts_end_to_end_with_a_sigkill() {
 fn runner_dlq(app: &str) -> String {
     format!("{app}-dlq")
 }
+
+/// `bench e2e` (issue 11, items 3 and 4) runs every phase against Apache Kafka at a
+/// small size: the numbers are printed, never asserted.
+#[test]
+fn bench_e2e_runs_every_phase_against_a_real_broker() {
+    let broker = KafkaBroker::start();
+    let bs = broker.bootstrap().to_string();
+    let topo = topology();
+    let dims = repo().join("topology/dims");
+    let o = run_cmd(&[
+        "bench",
+        "e2e",
+        "--bootstrap-servers",
+        &bs,
+        "--topology",
+        topo.to_str().unwrap(),
+        "--dims-dir",
+        dims.to_str().unwrap(),
+        "--events",
+        "5000",
+        "--partitions",
+        "2",
+        "--latency-rate",
+        "500",
+        "--latency-duration",
+        "3s",
+    ]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success(),
+        "{out}\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    for phase in [
+        "produce",
+        "raw consume",
+        "copy loop (EOS)",
+        "run --until end",
+        "latency @ 500/s",
+    ] {
+        let line = out
+            .lines()
+            .find(|l| l.trim_start().starts_with(phase))
+            .unwrap_or_else(|| panic!("no `{phase}` line in:\n{out}"));
+        assert!(line.contains("records/s") || line.contains("p99"), "{line}");
+    }
+    assert!(out.contains("(5000 records"), "{out}");
+}

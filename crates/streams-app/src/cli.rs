@@ -60,6 +60,9 @@ enum BenchCommand {
     Engine(cmd::bench_engine::Args),
     /// `daily-summary` over generated window rows.
     Summary(cmd::bench_summary::Args),
+    /// Through a Kafka broker: raw consume, an exactly-once copy loop and `run` on the
+    /// same topic, then latency at a fixed rate.
+    E2e(cmd::bench_e2e::Args),
 }
 
 /// The full command-line definition (subcommands, flags, environment variables).
@@ -126,6 +129,7 @@ pub fn main() -> ExitCode {
         Command::Demo(args) => cmd::demo::run(args),
         Command::Bench(BenchCommand::Engine(args)) => cmd::bench_engine::run(args),
         Command::Bench(BenchCommand::Summary(args)) => cmd::bench_summary::run(args),
+        Command::Bench(BenchCommand::E2e(args)) => cmd::bench_e2e::run(args),
         Command::Describe(args) => cmd::topology::describe(args),
         Command::Validate(args) => cmd::topology::validate(args),
         Command::Status(args) => cmd::status::run(args),

@@ -54,6 +54,14 @@ pub enum KafkaError {
         /// Why transactions could not be initialised.
         message: String,
     },
+    /// A benchmark's reader or copy loop made no progress (or failed outside librdkafka).
+    #[error("benchmark on `{topic}`: {what}")]
+    Stalled {
+        /// The topic read.
+        topic: String,
+        /// What happened.
+        what: String,
+    },
     /// A record could not be delivered (a transient failure: retried with recovery).
     #[error("delivery to `{topic}` failed: {message}")]
     Delivery {
@@ -72,6 +80,7 @@ impl KafkaError {
             KafkaError::MissingTopic { .. }
             | KafkaError::OffsetOutOfRange { .. }
             | KafkaError::Rejected { .. }
+            | KafkaError::Stalled { .. }
             | KafkaError::NoTransactions { .. } => false,
             KafkaError::Client { source, .. } => source.rdkafka_error_code().is_some_and(|c| {
                 use rdkafka::types::RDKafkaErrorCode as C;

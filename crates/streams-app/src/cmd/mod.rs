@@ -1,5 +1,6 @@
 //! One module per subcommand.
 
+pub mod bench_e2e;
 pub mod bench_engine;
 pub mod bench_summary;
 pub mod broker;
