@@ -688,6 +688,7 @@ opts
             if !delivery.commit(&mut engine, now, &stop)? {
                 continue;
             }
+            engine.restart_commit_interval(wall_ms());
             source.commit_group_offsets()?;
             if last_log.elapsed() >= Duration::from_secs(1) && !live.has_bar() {
                 let ledger = engine.ledger();

@@ -166,8 +166,8 @@ pub fn copy_loop(
         producer
             .send_offsets_to_transaction(&tpl, &meta, timeout)
             .map_err(KafkaError::client("send offsets"))?;
-        producer
-            .commit_transaction(timeout)
+        crate::flush::flush_threaded(&producer, timeout)
+            .and_then(|()| producer.commit_transaction(timeout))
             .map_err(KafkaError::client("commit transaction"))?;
         producer
             .begin_transaction()

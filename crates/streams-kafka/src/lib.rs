@@ -9,6 +9,7 @@ pub mod admin;
 pub mod bench;
 pub mod embedded;
 mod error;
+mod flush;
 pub mod identity;
 pub mod producer;
 pub mod sink;

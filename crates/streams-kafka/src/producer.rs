@@ -175,8 +175,7 @@ impl InputProducer {
 
     /// Waits up to `timeout` until every queued record is acknowledged (or failed).
     pub fn flush(&self, timeout: Duration) -> Result<Delivered, KafkaError> {
-        self.producer
-            .flush(timeout)
+        crate::flush::flush_threaded(&self.producer, timeout)
             .map_err(KafkaError::client("flush"))?;
         self.check()?;
         Ok(self.delivered())

@@ -501,6 +501,14 @@ impl Engine {
                 || wall_now - self.last_commit_wall >= self.def.commit_interval_ms)
     }
 
+    /// Starts the commit interval again at `wall_now`: called once a checkpoint has been
+    /// delivered, so that the interval is time for records, not the delivery's own
+    /// time (a delivery slower than the interval would otherwise make every record a
+    /// checkpoint of its own).
+    pub fn restart_commit_interval(&mut self, wall_now: i64) {
+        self.last_commit_wall = self.last_commit_wall.max(wall_now);
+    }
+
     /// Steps 1 and 2 of the commit protocol; returns this checkpoint's outbox entries to
     /// deliver. Nothing is written when nothing changed.
     pub fn commit(&mut self, wall_now: i64) -> Result<Vec<OutboxBatch>, RuntimeError> {
@@ -802,5 +810,67 @@ mod erased {
             bincode::serde::encode_to_vec(self, bincode::config::standard())
                 .map_err(|e| RuntimeError::Core(streams_core::CoreError::store("checkpoint", e)))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use streams_core::input::{FieldSpec, InputSchema};
+    use streams_core::ColumnType;
+
+    fn engine(dir: &std::path::Path) -> Engine {
+        let input = InputSchema {
+            fields: vec![FieldSpec::new("n", ColumnType::Int)],
+            ..InputSchema::default()
+        };
+        let mut def = TopologyDef::from_code("t", vec!["in".into()], input, |b| {
+            let s = b.source();
+            b.sink("out", &s, &["n"]);
+        })
+        .unwrap();
+        def.commit_interval_ms = 100;
+        let opts = EngineOptions {
+            state_dir: dir.to_path_buf(),
+            task: 0,
+            state: StateConfig::default(),
+        };
+        let mut e = Engine::open(Arc::new(def), opts, 0).unwrap();
+        e.assign(&[("in".to_string(), 0)], 0);
+        e
+    }
+
+    fn record(offset: i64) -> SourceRecord {
+        SourceRecord {
+            topic: Arc::from("in"),
+            partition: 0,
+            offset,
+            timestamp: offset,
+            key: None,
+            value: format!(r#"{{"n":{offset}}}"#).into_bytes(),
+        }
+    }
+
+    /// The interval counts from the end of the last delivery: a delivery slower than the
+    /// interval must not make the next record a checkpoint of its own.
+    #[test]
+    fn the_commit_interval_restarts_after_delivery() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut e = engine(dir.path());
+        e.process(record(0), 0).unwrap();
+        assert!(!e.commit_due(99), "nothing is due before the interval");
+        assert!(e.commit_due(100));
+        e.commit(100).unwrap();
+        // The delivery of that checkpoint took 150 ms (longer than the interval).
+        e.restart_commit_interval(250);
+        e.process(record(1), 251).unwrap();
+        assert!(!e.commit_due(251), "a record right after a slow delivery");
+        assert!(!e.commit_due(349));
+        assert!(e.commit_due(350));
+        // A clock that went back never moves the interval's start backwards.
+        e.restart_commit_interval(200);
+        assert!(e.commit_due(350));
     }
 }

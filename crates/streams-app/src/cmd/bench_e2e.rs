@@ -243,6 +243,52 @@ fn wait_log(log: &Path, needle: &str, within: Duration, child: &mut Child) -> an
     }
 }
 
+/// The latency phase's figures are also given per slice of this many ms of input, so a
+/// warm-up or a stall shows where it happened.
+const LATENCY_SLICE_MS: i64 = 5000;
+
+/// Latencies summed up: overall and per slice of send time.
+#[derive(Debug, PartialEq)]
+struct LatencyReport {
+    records: usize,
+    p50: i64,
+    p99: i64,
+    max: i64,
+    /// p99 of the records sent in each slice, from the first record's slice on.
+    p99_per_slice: Vec<i64>,
+}
+
+impl LatencyReport {
+    /// From (sent at, latency) pairs; `None` when there are none.
+    fn of(samples: &[(i64, i64)], slice_ms: i64) -> Option<LatencyReport> {
+        let first = samples.iter().map(|(s, _)| *s).min()?;
+        let mut all: Vec<i64> = samples.iter().map(|(_, l)| *l).collect();
+        all.sort_unstable();
+        let mut slices: Vec<Vec<i64>> = Vec::new();
+        for (sent, l) in samples {
+            let i = ((sent - first) / slice_ms) as usize;
+            if slices.len() <= i {
+                slices.resize_with(i + 1, Vec::new);
+            }
+            slices[i].push(*l);
+        }
+        let p99_per_slice = slices
+            .into_iter()
+            .map(|mut s| {
+                s.sort_unstable();
+                percentile(&s, 0.99)
+            })
+            .collect();
+        Some(LatencyReport {
+            records: all.len(),
+            p50: percentile(&all, 0.5),
+            p99: percentile(&all, 0.99),
+            max: all[all.len() - 1],
+            p99_per_slice,
+        })
+    }
+}
+
 fn percentile(sorted: &[i64], p: f64) -> i64 {
     if sorted.is_empty() {
         return 0;
@@ -343,27 +389,29 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         let prefix = format!("{id}-lat-");
         bench_topology(&args.topology.path, &latency_input, &prefix, &topo)?;
         let (mut child, log) = spawn_run(&args, &format!("{id}-lat"), &topo, &work, false)?;
-        let measured = (|| -> anyhow::Result<Vec<i64>> {
+        let measured = (|| -> anyhow::Result<Vec<(i64, i64)>> {
             wait_log(&log, "running", Duration::from_secs(120), &mut child)?;
             let arrivals = Arrivals::start(&client, &format!("{prefix}events_clean"), timeout)?;
             let n = (rate * args.latency_duration.as_secs_f64()) as usize;
+            // A record's timestamp is the wall time it is due (`produce` paces by it, from
+            // the time it starts): records are made as they are sent, so that no
+            // preparation delays the first ones behind their timestamps.
             let start_ms = now_ms();
-            let records: Vec<crate::synth::SynthRecord> = Synth::new(SynthConfig {
+            let mut sent_at = std::collections::HashMap::with_capacity(n);
+            let records = Synth::new(SynthConfig {
                 start_ms,
                 rate_per_sec: rate,
                 seed: 7,
                 ..cfg.clone()
             })
             .take(n)
-            .collect();
-            let mut sent_at = std::collections::HashMap::with_capacity(n);
-            for r in &records {
+            .inspect(|r| {
                 let v: serde_json::Value = serde_json::from_slice(&r.value).unwrap_or_default();
                 if let Some(id) = v.get("event_id").and_then(|i| i.as_str()) {
                     sent_at.entry(id.as_bytes().to_vec()).or_insert(r.timestamp);
                 }
-            }
-            produce(&args, &latency_input, records.into_iter(), start_ms, false)?;
+            });
+            produce(&args, &latency_input, records, start_ms, false)?;
             // Until nothing new arrives for 3 s (the last commit interval has passed).
             let mut last = (arrivals.count(), Instant::now());
             while last.1.elapsed() < Duration::from_secs(3) {
@@ -374,11 +422,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 }
             }
             let seen = arrivals.finish()?;
-            let mut lat: Vec<i64> = seen
+            let lat: Vec<(i64, i64)> = seen
                 .iter()
-                .filter_map(|(k, at)| sent_at.get(k).map(|s| at - s))
+                .filter_map(|(k, at)| sent_at.get(k).map(|s| (*s, at - s)))
                 .collect();
-            lat.sort_unstable();
             // Every accepted event of the phase should arrive (duplicates and bad
             // records do not); a shortfall is said, not hidden.
             if lat.len() * 10 < sent_at.len() * 9 {
@@ -396,19 +443,47 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             .status();
         wait_child(&mut child, &log)?;
         let lat = measured?;
-        if lat.is_empty() {
+        let Some(report) = LatencyReport::of(&lat, LATENCY_SLICE_MS) else {
             bail!(
                 "no events_clean record arrived during the latency phase; log: {}",
                 log.display()
             );
-        }
+        };
         println!(
             "  latency @ {rate:.0}/s   p50 {} ms, p99 {} ms, max {} ms (input timestamp -> events_clean visible to read_committed; {} records)",
-            percentile(&lat, 0.5),
-            percentile(&lat, 0.99),
-            lat[lat.len() - 1],
-            lat.len()
+            report.p50, report.p99, report.max, report.records
+        );
+        println!(
+            "    p99 per {} s of input: {}",
+            LATENCY_SLICE_MS / 1000,
+            report
+                .p99_per_slice
+                .iter()
+                .map(|p| format!("{p}"))
+                .collect::<Vec<_>>()
+                .join(" ")
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn latency_report_overall_and_per_slice() {
+        assert_eq!(LatencyReport::of(&[], 1000), None);
+        // 100 records in the first second (latencies 1..=100), none in the second, two
+        // in the third.
+        let mut samples: Vec<(i64, i64)> = (1..=100).map(|l| (10_000 + l, l)).collect();
+        samples.push((12_100, 500));
+        samples.push((12_900, 700));
+        let r = LatencyReport::of(&samples, 1000).unwrap();
+        assert_eq!(r.records, 102);
+        assert_eq!(r.p50, 52);
+        assert_eq!(r.max, 700);
+        assert_eq!(r.p99, 500);
+        assert_eq!(r.p99_per_slice, vec![99, 0, 700]);
+    }
 }

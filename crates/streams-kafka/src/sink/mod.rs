@@ -407,7 +407,8 @@ impl KafkaSink {
                             message: "producer queue stayed full; is the broker reachable?".into(),
                         });
                     }
-                    self.producer.poll(Duration::from_millis(50));
+                    // (a short wait: rdkafka's poll always waits out its timeout)
+                    self.producer.poll(Duration::from_millis(2));
                     record = r;
                 }
                 Err((e, _)) => return Err(delivery_error(&rec.topic, &e)),

@@ -93,7 +93,7 @@ impl KafkaSink {
     /// sent and waits for the requests already on the wire, then reports. Known positions
     /// advance only when every record was acknowledged.
     fn settle(&mut self) -> Result<(), KafkaError> {
-        let flushed = self.producer.flush(self.cfg.delivery_timeout);
+        let flushed = crate::flush::flush_base(&self.producer, self.cfg.delivery_timeout);
         let failure = self.take_failures();
         if flushed.is_err() || failure.is_some() {
             self.producer.purge(PurgeConfig::default().queue());

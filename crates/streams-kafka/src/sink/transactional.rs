@@ -68,8 +68,7 @@ pub(super) fn verified_producer(cfg: &SinkConfig) -> Result<(Producer_, i32), Ka
         producer
             .send(rec)
             .map_err(|(e, _)| client("probe transactions")(e))?;
-        producer
-            .flush(cfg.delivery_timeout)
+        crate::flush::flush_base(&producer, cfg.delivery_timeout)
             .map_err(client("probe transactions"))?;
         if commit {
             producer
@@ -227,7 +226,10 @@ impl KafkaSink {
             },
             Some(partition),
         )?;
-        let committed = self.producer.commit_transaction(self.cfg.delivery_timeout);
+        // Delivered first without rdkafka's fixed 100 ms flush slices; the commit's own
+        // flush then finds nothing queued.
+        let committed = crate::flush::flush_base(&self.producer, self.cfg.delivery_timeout)
+            .and_then(|()| self.producer.commit_transaction(self.cfg.delivery_timeout));
         // A record the broker refused makes the commit fail; its own cause says more.
         if let Some(e) = self.take_failures() {
             return Err(e);
