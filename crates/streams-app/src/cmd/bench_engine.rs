@@ -50,11 +50,18 @@ pub struct Args {
     /// once a second as `run` does: measures what the endpoint costs.
     #[arg(long)]
     pub metrics_addr: Option<std::net::SocketAddr>,
+    /// Checkpoint interval (default: the topology's `[commit] interval`), e.g. `1s`.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub commit_interval: Option<std::time::Duration>,
 }
 
 /// Runs the benchmark and prints its numbers.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let def = Arc::new(load_topology(&args.topology.path)?);
+    let mut def = load_topology(&args.topology.path)?;
+    if let Some(i) = args.commit_interval {
+        def.commit_interval_ms = i64::try_from(i.as_millis()).unwrap_or(i64::MAX).max(1);
+    }
+    let def = Arc::new(def);
     let tmp = tempfile::tempdir().context("cannot create a temporary state directory")?;
     let state_dir = args
         .state_dir

@@ -166,7 +166,7 @@ impl TopologyDef {
             input,
             watermark_delay_ms: 10_000,
             idle_timeout_ms: 30_000,
-            commit_interval_ms: 1_000,
+            commit_interval_ms: 100,
             max_records_per_commit: 100_000,
             topics: BTreeMap::new(),
             outputs: BTreeMap::new(),

@@ -211,7 +211,7 @@ fn default_idle() -> String {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CommitFile {
-    /// Checkpoint at least this often (default `1s`).
+    /// Checkpoint at least this often (default `100ms`, as Kafka Streams under exactly-once).
     #[serde(default = "default_interval")]
     pub interval: String,
     /// Checkpoint after this many records even if the interval has not passed (default 100000).
@@ -229,7 +229,7 @@ impl Default for CommitFile {
 }
 
 fn default_interval() -> String {
-    "1s".into()
+    "100ms".into()
 }
 fn default_max_records() -> u64 {
     100_000
