@@ -63,6 +63,9 @@ enum BenchCommand {
     /// Through a Kafka broker: raw consume, an exactly-once copy loop and `run` on the
     /// same topic, then latency at a fixed rate.
     E2e(cmd::bench_e2e::Args),
+    /// The reference topology on Kafka Streams (bench/kafka-streams) and on streams-app,
+    /// same broker and records: both rates and peak RSS, and their outputs compared.
+    KafkaStreams(cmd::bench_kstreams::Args),
 }
 
 /// The full command-line definition (subcommands, flags, environment variables).
@@ -130,6 +133,7 @@ pub fn main() -> ExitCode {
         Command::Bench(BenchCommand::Engine(args)) => cmd::bench_engine::run(args),
         Command::Bench(BenchCommand::Summary(args)) => cmd::bench_summary::run(args),
         Command::Bench(BenchCommand::E2e(args)) => cmd::bench_e2e::run(args),
+        Command::Bench(BenchCommand::KafkaStreams(args)) => cmd::bench_kstreams::run(args),
         Command::Describe(args) => cmd::topology::describe(args),
         Command::Validate(args) => cmd::topology::validate(args),
         Command::Status(args) => cmd::status::run(args),

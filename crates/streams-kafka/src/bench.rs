@@ -290,3 +290,114 @@ impl Arrivals {
         Ok(std::mem::take(&mut *seen))
     }
 }
+
+/// What a [`Collector`] has read so far.
+#[derive(Debug, Default)]
+struct Collected {
+    values: Vec<Vec<u8>>,
+    /// When the newest record was read (ms since the Unix epoch).
+    last_ms: i64,
+    /// Partitions at their end since their last record.
+    at_end: std::collections::BTreeSet<i32>,
+}
+
+/// Reads every record of one topic with `read_committed` in a thread, from the
+/// beginning, keeping the values: the outputs of a run while it runs (the comparison
+/// benchmark watches them grow and compares them afterwards).
+pub struct Collector {
+    topic: String,
+    partitions: usize,
+    state: Arc<Mutex<Collected>>,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<Result<(), KafkaError>>>,
+}
+
+impl Collector {
+    /// Starts reading `topic` (it must exist).
+    pub fn start(
+        cfg: &ClientConfig,
+        topic: &str,
+        timeout: Duration,
+    ) -> Result<Collector, KafkaError> {
+        let (consumer, partitions) = reader(cfg, "streams-bench-collect", topic, timeout)?;
+        let state: Arc<Mutex<Collected>> = Arc::default();
+        let stop = Arc::new(AtomicBool::new(false));
+        let (s, st) = (state.clone(), stop.clone());
+        let thread = std::thread::spawn(move || {
+            while !st.load(Ordering::Relaxed) {
+                match consumer.poll(Duration::from_millis(20)) {
+                    Some(Ok(m)) => {
+                        if let Ok(mut c) = s.lock() {
+                            c.values.push(m.payload().unwrap_or_default().to_vec());
+                            c.last_ms = now_ms();
+                            c.at_end.remove(&m.partition());
+                        }
+                    }
+                    Some(Err(RdError::PartitionEOF(p))) => {
+                        if let Ok(mut c) = s.lock() {
+                            c.at_end.insert(p);
+                        }
+                    }
+                    None => {}
+                    Some(Err(e)) => return Err(KafkaError::client("consume")(e)),
+                }
+            }
+            Ok(())
+        });
+        Ok(Collector {
+            topic: topic.to_string(),
+            partitions: partitions.len(),
+            state,
+            stop,
+            thread: Some(thread),
+        })
+    }
+
+    /// The topic read.
+    pub fn topic(&self) -> &str {
+        &self.topic
+    }
+
+    /// Records read so far, and when the newest was read (ms; 0: none yet).
+    pub fn progress(&self) -> (usize, i64) {
+        self.state
+            .lock()
+            .map(|c| (c.values.len(), c.last_ms))
+            .unwrap_or((0, 0))
+    }
+
+    /// Whether every partition is at its end (as far as committed records go).
+    pub fn at_end(&self) -> bool {
+        self.state
+            .lock()
+            .map(|c| c.at_end.len() >= self.partitions)
+            .unwrap_or(false)
+    }
+
+    /// Stops reading; returns every value read.
+    pub fn finish(mut self) -> Result<Vec<Vec<u8>>, KafkaError> {
+        self.stop.store(true, Ordering::Relaxed);
+        let failed = |what: &str| KafkaError::Stalled {
+            topic: self.topic.clone(),
+            what: what.to_string(),
+        };
+        if let Some(t) = self.thread.take() {
+            t.join()
+                .map_err(|_| failed("the reader thread panicked"))??;
+        }
+        let mut c = self
+            .state
+            .lock()
+            .map_err(|_| failed("the reader thread panicked"))?;
+        Ok(std::mem::take(&mut c.values))
+    }
+}
+
+impl Drop for Collector {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}

@@ -4,7 +4,8 @@
 //! 1. produce N synthetic clickstream events (unthrottled, acks=all, lz4);
 //! 2. **raw consume**: read them back to the end, nothing else;
 //! 3. **copy loop**: consume each, produce it to another topic, one Kafka transaction
-//!    per second holding outputs and input offsets (a hand-written exactly-once copy);
+//!    per commit interval of the topology holding outputs and input offsets (a
+//!    hand-written exactly-once copy);
 //! 4. **run**: this binary's `run --until end` with the topology (exactly-once, RocksDB
 //!    state, every sink), as a child process: its rate and peak RSS;
 //! 5. **latency**: `run` again, unbounded, while events are produced at a fixed rate:
@@ -56,7 +57,12 @@ pub struct Args {
 
 /// The topology with the benchmark's topics: input `input`, every table to
 /// `<prefix><topic>`, and relative file paths made absolute (the copy lives elsewhere).
-fn bench_topology(src: &Path, input: &str, prefix: &str, dest: &Path) -> anyhow::Result<()> {
+pub(super) fn bench_topology(
+    src: &Path,
+    input: &str,
+    prefix: &str,
+    dest: &Path,
+) -> anyhow::Result<()> {
     let text = std::fs::read_to_string(src)
         .with_context(|| format!("cannot read the topology {}", src.display()))?;
     let mut doc: toml::Table = toml::from_str(&text)
@@ -108,15 +114,15 @@ fn bench_topology(src: &Path, input: &str, prefix: &str, dest: &Path) -> anyhow:
 
 /// Produces `records` paced by their timestamps (or as fast as the broker takes them);
 /// returns (records sent, seconds).
-fn produce(
-    args: &Args,
+pub(super) fn produce(
+    broker: &super::broker::BrokerArgs,
     topic: &str,
     records: impl Iterator<Item = crate::synth::SynthRecord>,
     start_ms: i64,
     unthrottled: bool,
 ) -> anyhow::Result<(u64, f64)> {
     let producer = InputProducer::connect(&ProducerConfig {
-        client: args.broker.client()?,
+        client: broker.client()?,
         topic: topic.to_string(),
         acks: Acks::All,
         compression: "lz4".into(),
@@ -139,8 +145,8 @@ fn produce(
 }
 
 /// `streams-app run` of the benchmark's topology as a child process, logging to a file.
-fn spawn_run(
-    args: &Args,
+pub(super) fn spawn_run(
+    broker: &super::broker::BrokerArgs,
     app_id: &str,
     topology: &Path,
     work: &Path,
@@ -152,7 +158,7 @@ fn spawn_run(
         std::fs::File::create(&log).with_context(|| format!("cannot create {}", log.display()))?;
     let mut cmd = Command::new(exe);
     cmd.args(["run", "--app-id", app_id, "--bootstrap-servers"])
-        .arg(&args.broker.bootstrap_servers)
+        .arg(&broker.bootstrap_servers)
         .arg("--topology")
         .arg(topology)
         .arg("--state-dir")
@@ -160,10 +166,10 @@ fn spawn_run(
         .arg("--output-dir")
         .arg(work.join("data"))
         .args(["--guarantee", "exactly-once"]);
-    for (k, v) in &args.broker.kafka_config {
+    for (k, v) in &broker.kafka_config {
         cmd.arg("--kafka-config").arg(format!("{k}={v}"));
     }
-    if let Some(f) = &args.broker.kafka_config_file {
+    if let Some(f) = &broker.kafka_config_file {
         cmd.arg("--kafka-config-file").arg(f);
     }
     if bounded {
@@ -186,20 +192,20 @@ fn spawn_run(
 }
 
 /// Peak RSS (`VmHWM`) of a running child, bytes.
-fn child_peak_rss(pid: u32) -> Option<u64> {
+pub(super) fn child_peak_rss(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
     Some(line.split_whitespace().nth(1)?.parse::<u64>().ok()? * 1024)
 }
 
-fn tail(log: &Path) -> String {
+pub(super) fn tail(log: &Path) -> String {
     let text = std::fs::read_to_string(log).unwrap_or_default();
     let lines: Vec<&str> = text.lines().collect();
     lines[lines.len().saturating_sub(5)..].join("\n")
 }
 
 /// Waits for a child, sampling its peak RSS; fails with its log's tail if it failed.
-fn wait_child(child: &mut Child, log: &Path) -> anyhow::Result<u64> {
+pub(super) fn wait_child(child: &mut Child, log: &Path) -> anyhow::Result<u64> {
     let mut peak = 0;
     loop {
         if let Some(rss) = child_peak_rss(child.id()) {
@@ -336,7 +342,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         ..cfg.clone()
     });
     let (sent, secs) = produce(
-        &args,
+        &args.broker,
         &input,
         synth.take(args.events as usize),
         start_ms,
@@ -351,17 +357,20 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let raw = raw_consume(&client, &input, timeout)?;
     println!("  raw consume        {:>9.0} records/s", raw.rate());
 
-    // 3. The exactly-once copy loop.
+    // 3. The exactly-once copy loop, committing as often as the topology does.
+    let interval_ms = streams_runtime::load_topology(&args.topology.path)?
+        .commit_interval_ms
+        .max(1);
     let copied = copy_loop(
         &client,
         &input,
         &copy,
         &format!("{id}-copy"),
-        Duration::from_secs(1),
+        Duration::from_millis(interval_ms as u64),
         timeout,
     )?;
     println!(
-        "  copy loop (EOS)    {:>9.0} records/s (a transaction per second with the input offsets)",
+        "  copy loop (EOS)    {:>9.0} records/s (a transaction every {interval_ms} ms with the input offsets)",
         copied.rate()
     );
 
@@ -369,7 +378,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let topo = work.join(format!("{id}-topology.toml"));
     bench_topology(&args.topology.path, &input, &format!("{id}-out-"), &topo)?;
     let started = Instant::now();
-    let (mut child, log) = spawn_run(&args, &format!("{id}-run"), &topo, &work, true)?;
+    let (mut child, log) = spawn_run(&args.broker, &format!("{id}-run"), &topo, &work, true)?;
     let peak = wait_child(&mut child, &log)?;
     let secs = started.elapsed().as_secs_f64();
     let run_rate = sent as f64 / secs;
@@ -388,7 +397,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         let topo = work.join(format!("{id}-latency-topology.toml"));
         let prefix = format!("{id}-lat-");
         bench_topology(&args.topology.path, &latency_input, &prefix, &topo)?;
-        let (mut child, log) = spawn_run(&args, &format!("{id}-lat"), &topo, &work, false)?;
+        let (mut child, log) = spawn_run(&args.broker, &format!("{id}-lat"), &topo, &work, false)?;
         let measured = (|| -> anyhow::Result<Vec<(i64, i64)>> {
             wait_log(&log, "running", Duration::from_secs(120), &mut child)?;
             let arrivals = Arrivals::start(&client, &format!("{prefix}events_clean"), timeout)?;
@@ -411,7 +420,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                     sent_at.entry(id.as_bytes().to_vec()).or_insert(r.timestamp);
                 }
             });
-            produce(&args, &latency_input, records, start_ms, false)?;
+            produce(&args.broker, &latency_input, records, start_ms, false)?;
             // Until nothing new arrives for 3 s (the last commit interval has passed).
             let mut last = (arrivals.count(), Instant::now());
             while last.1.elapsed() < Duration::from_secs(3) {

@@ -2,6 +2,7 @@
 
 pub mod bench_e2e;
 pub mod bench_engine;
+pub mod bench_kstreams;
 pub mod bench_summary;
 pub mod broker;
 pub mod daily_summary;
