@@ -516,7 +516,7 @@ opts
         .collect();
     kafka.restore_positions(engine.sink_positions());
     // Delivered in this order: Kafka, the files, the console tap.
-    let mut sinks: Vec<Box<dyn Sink>> = vec![Box::new(kafka)];
+    let mut sinks: Vec<Box<dyn Sink + Send>> = vec![Box::new(kafka)];
     for format in [FileFormat::Parquet, FileFormat::Csv] {
         let name = format.state_name();
         let wanted: Vec<bool> = outputs
@@ -562,7 +562,9 @@ opts
             std::io::stdout(),
         )));
     }
-    let mut delivery = Delivery::new(sinks);
+    // The sinks live on a delivery thread: a checkpoint's outbox is delivered while the
+    // next interval's records are processed (at most one delivery in flight).
+    let mut delivery = Delivery::spawn(sinks, engine.tables().to_vec(), stop.clone())?;
     if !delivery.recover(&mut engine, &stop)? {
         return Ok(RunOutcome {
             ledger: engine.ledger(),
@@ -619,6 +621,10 @@ opts
         match polled {
             Some(rec) => engine.process(rec, now)?,
             None => engine.tick(now)?,
+        }
+        // A delivery that finished: what it made durable goes into the next checkpoint.
+        if !delivery.poll(&mut engine)? {
+            continue;
         }
         live.tick(&mut engine, &source, &delivery, false, false);
         if opts.bounded && source.reached_end() {

@@ -106,8 +106,17 @@ pub trait Sink {
 
 /// The delivery coordinator: owns the sinks, delivers each checkpoint's outbox to them
 /// and tells the engine what it may forget.
+///
+/// Two modes with the same protocol: **inline** (`new`: every call delivers before it
+/// returns; the test driver and the benchmark) and **pipelined** (`spawn`: the sinks live
+/// on a delivery thread; `commit` hands a checkpoint's outbox over and returns, so the
+/// next interval's records are processed while it is delivered; at most one delivery is
+/// in flight, and the next checkpoint waits for it). Either way an epoch is forgotten
+/// only after every sink holds it, by a later checkpoint: a crash at any point finds
+/// the undelivered entries in the outbox.
 pub struct Delivery {
-    sinks: Vec<Box<dyn Sink>>,
+    mode: Mode,
+    names: Vec<String>,
     /// Positions right after each delivered epoch that the outbox still holds. The
     /// checkpoint records the positions after the newest epoch the outbox forgets: a
     /// recovery scan from there sees every record of every epoch it may re-deliver.
@@ -116,22 +125,242 @@ pub struct Delivery {
     emitted: BTreeMap<(usize, u16), u64>,
 }
 
+enum Mode {
+    Inline(Sinks<dyn Sink>),
+    Pipelined(Worker),
+}
+
 /// The longest wait between two attempts of a sink that keeps failing retriably.
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
+/// What a delivery (or a roll) leaves for the engine: each sink's checkpoint state, the
+/// newest epoch every sink holds durably, the output positions after the delivery.
+#[derive(Default)]
+struct Report {
+    /// Whether the delivery finished (`false`: stopped while a sink was retrying).
+    delivered: bool,
+    /// The newest epoch of the delivered entries.
+    epoch: Option<u64>,
+    emitted: Vec<((usize, u16), u64)>,
+    states: Vec<(String, Vec<u8>)>,
+    durable_through: Option<u64>,
+    positions: Option<Vec<(String, i32, i64)>>,
+}
+
+/// The sinks and the part of the protocol that does not touch the engine.
+struct Sinks<S: Sink + ?Sized> {
+    sinks: Vec<Box<S>>,
+}
+
+impl<S: Sink + ?Sized> Sinks<S> {
+    /// Delivers `batches` to every sink in order (a retriable failure is retried with
+    /// recovery until it succeeds or `stop` is set), rolls them, and reports what is
+    /// durable given that everything through `epoch` was handed over when no batch
+    /// names a newer one.
+    fn deliver(
+        &mut self,
+        tables: &[TableInfo],
+        batches: &[OutboxBatch],
+        recover: bool,
+        epoch: u64,
+        stop: &AtomicBool,
+    ) -> Result<Report, RuntimeError> {
+        let mut report = Report::default();
+        if !batches.is_empty() {
+            for (i, sink) in self.sinks.iter_mut().enumerate() {
+                let started = std::time::Instant::now();
+                let mut backoff = Duration::from_millis(200);
+                let mut recover = recover;
+                loop {
+                    match sink.deliver(tables, batches, recover) {
+                        Ok(()) => {
+                            let mut taken: BTreeMap<u16, u64> = BTreeMap::new();
+                            for b in batches.iter().filter(|b| sink.takes(tables, b)) {
+                                *taken.entry(b.table).or_insert(0) += b.payload.len() as u64;
+                            }
+                            report
+                                .emitted
+                                .extend(taken.into_iter().map(|(t, n)| ((i, t), n)));
+                            tracing::debug!(
+                                sink = sink.name(),
+                                ms = started.elapsed().as_secs_f64() * 1000.0,
+                                "delivered"
+                            );
+                            break;
+                        }
+                        Err(e) if e.retriable => {
+                            warn!(sink = sink.name(), error = %e, "delivery failed; retrying with recovery");
+                            if stop.load(Ordering::Relaxed) {
+                                return Ok(report);
+                            }
+                            std::thread::sleep(backoff);
+                            backoff = (backoff * 2).min(MAX_BACKOFF);
+                            recover = true;
+                        }
+                        Err(e) => return Err(RuntimeError::Sink(e)),
+                    }
+                }
+            }
+            report.epoch = batches.iter().map(|b| b.epoch).max();
+            report.positions = self.positions();
+        }
+        self.roll()?;
+        report.delivered = true;
+        let through = report.epoch.unwrap_or(epoch);
+        self.durable(&mut report, through);
+        Ok(report)
+    }
+
+    /// Time-driven work of every sink, then what became durable through `epoch`.
+    fn roll_report(&mut self, epoch: u64) -> Result<Report, RuntimeError> {
+        self.roll()?;
+        let mut report = Report {
+            delivered: true,
+            ..Report::default()
+        };
+        self.durable(&mut report, epoch);
+        Ok(report)
+    }
+
+    /// Every file published, then what is durable through `epoch`.
+    fn publish_all(&mut self, epoch: u64) -> Result<Report, RuntimeError> {
+        for sink in &mut self.sinks {
+            sink.publish_all().map_err(RuntimeError::Sink)?;
+        }
+        let mut report = Report {
+            delivered: true,
+            ..Report::default()
+        };
+        self.durable(&mut report, epoch);
+        Ok(report)
+    }
+
+    fn roll(&mut self) -> Result<(), RuntimeError> {
+        for sink in &mut self.sinks {
+            sink.roll().map_err(RuntimeError::Sink)?;
+        }
+        Ok(())
+    }
+
+    fn positions(&self) -> Option<Vec<(String, i32, i64)>> {
+        let mut all: Option<Vec<(String, i32, i64)>> = None;
+        for s in &self.sinks {
+            if let Some(p) = s.positions() {
+                all.get_or_insert_with(Vec::new).extend(p);
+            }
+        }
+        all
+    }
+
+    /// The outbox may forget an epoch once every sink holds it durably; the same
+    /// checkpoint records the sinks' state (staged file lengths, output positions).
+    fn durable(&self, report: &mut Report, delivered_through: u64) {
+        let mut through = Some(delivered_through);
+        for sink in &self.sinks {
+            if let Some(state) = sink.checkpoint_state() {
+                report.states.push((sink.name().to_string(), state));
+            }
+            through = through.and_then(|t| sink.durable_through(t));
+        }
+        report.durable_through = through;
+    }
+}
+
+/// The delivery thread of the pipelined mode.
+struct Worker {
+    jobs: std::sync::mpsc::Sender<Job>,
+    replies: std::sync::mpsc::Receiver<Result<Report, RuntimeError>>,
+    /// A job was sent whose reply has not been applied yet.
+    busy: bool,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+enum Job {
+    Deliver {
+        batches: Vec<OutboxBatch>,
+        recover: bool,
+        epoch: u64,
+    },
+    Roll {
+        epoch: u64,
+    },
+    PublishAll {
+        epoch: u64,
+    },
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        // Closing the job channel ends the thread once its current job is done.
+        let (closed, _) = std::sync::mpsc::channel();
+        drop(std::mem::replace(&mut self.jobs, closed));
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
 impl Delivery {
-    /// A coordinator for `sinks`, delivered to in this order.
+    /// An inline coordinator for `sinks`, delivered to in this order.
     pub fn new(sinks: Vec<Box<dyn Sink>>) -> Delivery {
         Delivery {
-            sinks,
+            names: sinks.iter().map(|s| s.name().to_string()).collect(),
+            mode: Mode::Inline(Sinks { sinks }),
             positions_after: BTreeMap::new(),
             emitted: BTreeMap::new(),
         }
     }
 
+    /// A pipelined coordinator: `sinks` move to a delivery thread of their own;
+    /// `tables` are the engine's output tables; `stop` ends a sink's retries.
+    pub fn spawn(
+        sinks: Vec<Box<dyn Sink + Send>>,
+        tables: Vec<TableInfo>,
+        stop: std::sync::Arc<AtomicBool>,
+    ) -> Result<Delivery, RuntimeError> {
+        let names = sinks.iter().map(|s| s.name().to_string()).collect();
+        let (jobs, job_rx) = std::sync::mpsc::channel::<Job>();
+        let (reply_tx, replies) = std::sync::mpsc::channel();
+        let mut sinks = Sinks { sinks };
+        let thread = std::thread::Builder::new()
+            .name("delivery".into())
+            .spawn(move || {
+                while let Ok(job) = job_rx.recv() {
+                    let reply = match job {
+                        Job::Deliver {
+                            batches,
+                            recover,
+                            epoch,
+                        } => sinks.deliver(&tables, &batches, recover, epoch, &stop),
+                        Job::Roll { epoch } => sinks.roll_report(epoch),
+                        Job::PublishAll { epoch } => sinks.publish_all(epoch),
+                    };
+                    if reply_tx.send(reply).is_err() {
+                        return;
+                    }
+                }
+            })
+            .map_err(|e| {
+                RuntimeError::Sink(SinkError::fatal(format!(
+                    "cannot start the delivery thread: {e}"
+                )))
+            })?;
+        Ok(Delivery {
+            mode: Mode::Pipelined(Worker {
+                jobs,
+                replies,
+                busy: false,
+                thread: Some(thread),
+            }),
+            names,
+            positions_after: BTreeMap::new(),
+            emitted: BTreeMap::new(),
+        })
+    }
+
     /// The sinks' names, in delivery order.
     pub fn sink_names(&self) -> Vec<String> {
-        self.sinks.iter().map(|s| s.name().to_string()).collect()
+        self.names.clone()
     }
 
     /// Records each sink took since the process started, as `(sink, table index, records)`
@@ -140,7 +369,7 @@ impl Delivery {
     pub fn emitted(&self) -> Vec<(&str, u16, u64)> {
         self.emitted
             .iter()
-            .map(|((s, t), n)| (self.sinks[*s].name(), *t, *n))
+            .map(|((s, t), n)| (self.names[*s].as_str(), *t, *n))
             .collect()
     }
 
@@ -162,73 +391,111 @@ impl Delivery {
             epochs = epochs.len(),
             "re-delivering the outbox of the last checkpoint"
         );
-        self.deliver(engine, &recovered, true, stop)
+        self.deliver(engine, recovered, true, stop)
     }
 
-    /// A checkpoint, then its delivery. `Ok(false)`: stopped while a sink was retrying;
-    /// the checkpoint keeps the entries for the next start.
+    /// A checkpoint, then its delivery. Inline: delivered before it returns. Pipelined:
+    /// waits for the previous delivery, writes the checkpoint and hands its outbox to the
+    /// delivery thread. `Ok(false)`: stopped while a sink was retrying; the checkpoint
+    /// keeps the entries for the next start.
     pub fn commit(
         &mut self,
         engine: &mut Engine,
         wall_now: i64,
         stop: &AtomicBool,
     ) -> Result<bool, RuntimeError> {
+        if !self.wait(engine)? {
+            return Ok(false);
+        }
         let batches = engine.commit(wall_now)?;
-        self.deliver(engine, &batches, false, stop)
+        if let Mode::Pipelined(w) = &mut self.mode {
+            w.send(Job::Deliver {
+                batches,
+                recover: false,
+                epoch: engine.epoch(),
+            })?;
+            return Ok(true);
+        }
+        self.deliver(engine, batches, false, stop)
     }
 
-    /// Delivers `batches` to every sink (a retriable failure is retried with recovery
-    /// until it succeeds or `stop` is set), then marks durable what every sink holds.
+    /// Delivers `batches` to every sink and waits (a retriable failure is retried with
+    /// recovery until it succeeds or `stop` is set), then marks durable what every sink
+    /// holds.
     pub fn deliver(
         &mut self,
         engine: &mut Engine,
-        batches: &[OutboxBatch],
+        batches: Vec<OutboxBatch>,
         recover: bool,
         stop: &AtomicBool,
     ) -> Result<bool, RuntimeError> {
-        if !batches.is_empty() {
-            let tables = engine.tables();
-            for (i, sink) in self.sinks.iter_mut().enumerate() {
-                let mut backoff = Duration::from_millis(200);
-                let mut recover = recover;
-                loop {
-                    match sink.deliver(tables, batches, recover) {
-                        Ok(()) => {
-                            for b in batches.iter().filter(|b| sink.takes(tables, b)) {
-                                *self.emitted.entry((i, b.table)).or_insert(0) +=
-                                    b.payload.len() as u64;
-                            }
-                            break;
-                        }
-                        Err(e) if e.retriable => {
-                            warn!(sink = sink.name(), error = %e, "delivery failed; retrying with recovery");
-                            if stop.load(Ordering::Relaxed) {
-                                return Ok(false);
-                            }
-                            std::thread::sleep(backoff);
-                            backoff = (backoff * 2).min(MAX_BACKOFF);
-                            recover = true;
-                        }
-                        Err(e) => return Err(RuntimeError::Sink(e)),
-                    }
-                }
-            }
-            if let Some(e) = batches.iter().map(|b| b.epoch).max() {
-                if let Some(p) = self.positions() {
-                    self.positions_after.insert(e, p);
-                }
-            }
+        if !self.wait(engine)? {
+            return Ok(false);
         }
-        self.roll_sinks()?;
-        self.mark_durable(engine, batches.iter().map(|b| b.epoch).max());
-        Ok(true)
+        let epoch = engine.epoch();
+        let report = match &mut self.mode {
+            Mode::Inline(sinks) => {
+                sinks.deliver(engine.tables(), &batches, recover, epoch, stop)?
+            }
+            Mode::Pipelined(w) => {
+                w.send(Job::Deliver {
+                    batches,
+                    recover,
+                    epoch,
+                })?;
+                w.receive()?
+            }
+        };
+        Ok(self.apply(engine, report))
+    }
+
+    /// Applies the reply of a finished pipelined delivery, if there is one; never waits.
+    /// `Ok(false)`: that delivery was stopped while a sink was retrying.
+    pub fn poll(&mut self, engine: &mut Engine) -> Result<bool, RuntimeError> {
+        let Mode::Pipelined(w) = &mut self.mode else {
+            return Ok(true);
+        };
+        if !w.busy {
+            return Ok(true);
+        }
+        match w.replies.try_recv() {
+            Ok(reply) => {
+                w.busy = false;
+                Ok(self.apply(engine, reply?))
+            }
+            Err(std::sync::mpsc::TryRecvError::Empty) => Ok(true),
+            Err(std::sync::mpsc::TryRecvError::Disconnected) => Err(thread_gone()),
+        }
+    }
+
+    /// Waits for the delivery in flight (pipelined) and applies it.
+    fn wait(&mut self, engine: &mut Engine) -> Result<bool, RuntimeError> {
+        let Mode::Pipelined(w) = &mut self.mode else {
+            return Ok(true);
+        };
+        if !w.busy {
+            return Ok(true);
+        }
+        let report = w.receive()?;
+        Ok(self.apply(engine, report))
     }
 
     /// Time-driven work of every sink (rolling files by age), then what became durable
-    /// is marked.
+    /// is marked. Pipelined: handed to the delivery thread, skipped while a delivery is
+    /// in flight (a delivery rolls the sinks after it).
     pub fn roll(&mut self, engine: &mut Engine) -> Result<(), RuntimeError> {
-        self.roll_sinks()?;
-        self.mark_durable(engine, None);
+        let epoch = engine.epoch();
+        match &mut self.mode {
+            Mode::Inline(sinks) => {
+                let report = sinks.roll_report(epoch)?;
+                self.apply(engine, report);
+            }
+            Mode::Pipelined(w) => {
+                if !w.busy {
+                    w.send(Job::Roll { epoch })?;
+                }
+            }
+        }
         Ok(())
     }
 
@@ -241,46 +508,40 @@ impl Delivery {
         wall_now: i64,
         stop: &AtomicBool,
     ) -> Result<bool, RuntimeError> {
-        let delivered = self.commit(engine, wall_now, stop)?;
+        let mut delivered = self.commit(engine, wall_now, stop)? && self.wait(engine)?;
         if delivered {
-            for sink in &mut self.sinks {
-                sink.publish_all().map_err(RuntimeError::Sink)?;
-            }
-            self.mark_durable(engine, None);
+            let epoch = engine.epoch();
+            let report = match &mut self.mode {
+                Mode::Inline(sinks) => sinks.publish_all(epoch)?,
+                Mode::Pipelined(w) => {
+                    w.send(Job::PublishAll { epoch })?;
+                    w.receive()?
+                }
+            };
+            delivered = self.apply(engine, report);
         }
         engine.commit(wall_now)?;
         Ok(delivered)
     }
 
-    fn roll_sinks(&mut self) -> Result<(), RuntimeError> {
-        for sink in &mut self.sinks {
-            sink.roll().map_err(RuntimeError::Sink)?;
+    /// What a delivery or roll reported, into the engine: sink states, the epoch the
+    /// outbox may forget and the output positions that go with it. Returns whether the
+    /// delivery finished.
+    fn apply(&mut self, engine: &mut Engine, report: Report) -> bool {
+        for (k, n) in report.emitted {
+            *self.emitted.entry(k).or_insert(0) += n;
         }
-        Ok(())
-    }
-
-    fn positions(&self) -> Option<Vec<(String, i32, i64)>> {
-        let mut all: Option<Vec<(String, i32, i64)>> = None;
-        for s in &self.sinks {
-            if let Some(p) = s.positions() {
-                all.get_or_insert_with(Vec::new).extend(p);
-            }
+        if !report.delivered {
+            return false;
         }
-        all
-    }
-
-    /// The outbox may forget an epoch once every sink holds it durably; the same
-    /// checkpoint records the sinks' state (staged file lengths, output positions).
-    fn mark_durable(&mut self, engine: &mut Engine, delivered_through: Option<u64>) {
-        let mut through = Some(delivered_through.unwrap_or(engine.epoch()));
-        for sink in &self.sinks {
-            if let Some(state) = sink.checkpoint_state() {
-                engine.set_sink_state(sink.name(), state);
-            }
-            through = through.and_then(|t| sink.durable_through(t));
+        if let (Some(e), Some(p)) = (report.epoch, report.positions) {
+            self.positions_after.insert(e, p);
         }
-        let Some(e) = through else {
-            return;
+        for (name, state) in report.states {
+            engine.set_sink_state(&name, state);
+        }
+        let Some(e) = report.durable_through else {
+            return true;
         };
         engine.mark_delivered(e);
         let newer = self.positions_after.split_off(&(e + 1));
@@ -288,7 +549,26 @@ impl Delivery {
         if let Some((_, positions)) = forgotten.into_iter().next_back() {
             engine.set_sink_positions(positions);
         }
+        true
     }
+}
+
+impl Worker {
+    fn send(&mut self, job: Job) -> Result<(), RuntimeError> {
+        self.jobs.send(job).map_err(|_| thread_gone())?;
+        self.busy = true;
+        Ok(())
+    }
+
+    fn receive(&mut self) -> Result<Report, RuntimeError> {
+        let reply = self.replies.recv().map_err(|_| thread_gone())?;
+        self.busy = false;
+        reply
+    }
+}
+
+fn thread_gone() -> RuntimeError {
+    RuntimeError::Sink(SinkError::fatal("the delivery thread ended unexpectedly"))
 }
 
 /// The console tap: every row (and update) of the tables that ask for it, as

@@ -229,7 +229,7 @@ impl TopologyTestDriver {
                 self.crash_after.set(limit);
                 match self
                     .delivery
-                    .deliver(engine, &batches, false, &AtomicBool::new(false))
+                    .deliver(engine, batches, false, &AtomicBool::new(false))
                 {
                     Ok(_) | Err(RuntimeError::Sink(_)) => {}
                     Err(e) => return Err(e),
