@@ -7,6 +7,8 @@ cd "$(dirname "$0")/.."
 
 bash scripts/setup.sh --tests
 bash scripts/install-kafka.sh
+# the Kafka Streams side of `bench kafka-streams` (its test compares both systems' outputs)
+bash scripts/build-kafka-streams-bench.sh
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/streams-app/target}"
 mkdir -p "$CARGO_TARGET_DIR"
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"

@@ -468,3 +468,65 @@ fn bench_e2e_runs_every_phase_against_a_real_broker() {
     }
     assert!(out.contains("(5000 records"), "{out}");
 }
+
+/// `bench kafka-streams` (issue 11, item 6) at a small size: the Kafka Streams program of
+/// bench/kafka-streams (built by scripts/build-kafka-streams-bench.sh, which
+/// scripts/test.sh runs) and streams-app read the same records from Apache Kafka and
+/// produce the same rows in every output table: every event, and every window with the
+/// same counts and sums (approximate distincts within 2 %). Rates are printed, never
+/// asserted.
+#[test]
+fn kafka_streams_and_streams_app_produce_the_same_outputs() {
+    let broker = KafkaBroker::start();
+    let bs = broker.bootstrap().to_string();
+    let topo = topology();
+    let dims = repo().join("topology/dims");
+    let o = run_cmd(&[
+        "bench",
+        "kafka-streams",
+        "--bootstrap-servers",
+        &bs,
+        "--topology",
+        topo.to_str().unwrap(),
+        "--dims-dir",
+        dims.to_str().unwrap(),
+        "--events",
+        "20000",
+        "--partitions",
+        "2",
+        "--heap",
+        "512m",
+    ]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success(),
+        "{out}\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    for table in [
+        "events_clean",
+        "country_segment_revenue",
+        "country_traffic_sliding",
+        "page_metrics",
+        "geo_device",
+        "user_sessions",
+    ] {
+        let line = out
+            .lines()
+            .find(|l| l.trim_start().starts_with(&format!("{table} ")))
+            .unwrap_or_else(|| panic!("no `{table}` line in:\n{out}"));
+        let rows: u64 = line
+            .split_whitespace()
+            .nth(1)
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("{line}"));
+        assert!(line.ends_with("rows equal") && rows > 0, "{line}");
+    }
+    for side in ["streams-app ", "Kafka Streams "] {
+        assert!(
+            out.lines()
+                .any(|l| l.trim_start().starts_with(side) && l.contains("events/s")),
+            "no rate for {side}in:\n{out}"
+        );
+    }
+}

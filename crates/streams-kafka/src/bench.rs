@@ -224,14 +224,88 @@ pub fn copy_loop(
     })
 }
 
-/// Reads an output topic with `read_committed` in a thread, noting when each key was
-/// first seen (wall clock, ms): when its record became visible to consumers.
-pub struct Arrivals {
+/// What a background reader sees of a topic.
+enum Seen<'a> {
+    Record(&'a rdkafka::message::BorrowedMessage<'a>),
+    End(i32),
+}
+
+/// A consumer polled in a thread of its own until stopped, folding what it reads into a
+/// state the caller can look at meanwhile and take at the end.
+struct Background<S> {
     topic: String,
-    seen: Arc<Mutex<HashMap<Vec<u8>, i64>>>,
+    state: Arc<Mutex<S>>,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<Result<(), KafkaError>>>,
 }
+
+impl<S: Default + Send + 'static> Background<S> {
+    fn start(
+        consumer: BaseConsumer,
+        topic: &str,
+        mut fold: impl FnMut(&mut S, Seen<'_>) + Send + 'static,
+    ) -> Background<S> {
+        let state: Arc<Mutex<S>> = Arc::default();
+        let stop = Arc::new(AtomicBool::new(false));
+        let (s, st) = (state.clone(), stop.clone());
+        let thread = std::thread::spawn(move || {
+            while !st.load(Ordering::Relaxed) {
+                let seen = match consumer.poll(Duration::from_millis(20)) {
+                    Some(Ok(m)) => {
+                        if let Ok(mut s) = s.lock() {
+                            fold(&mut s, Seen::Record(&m));
+                        }
+                        continue;
+                    }
+                    Some(Err(RdError::PartitionEOF(p))) => Seen::End(p),
+                    None => continue,
+                    Some(Err(e)) => return Err(KafkaError::client("consume")(e)),
+                };
+                if let Ok(mut s) = s.lock() {
+                    fold(&mut s, seen);
+                }
+            }
+            Ok(())
+        });
+        Background {
+            topic: topic.to_string(),
+            state,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    fn look<R: Default>(&self, f: impl FnOnce(&S) -> R) -> R {
+        self.state.lock().map(|s| f(&s)).unwrap_or_default()
+    }
+
+    /// Stops reading; returns the state.
+    fn finish(mut self) -> Result<S, KafkaError> {
+        self.stop.store(true, Ordering::Relaxed);
+        let failed = || KafkaError::Stalled {
+            topic: self.topic.clone(),
+            what: "the reader thread panicked".to_string(),
+        };
+        if let Some(t) = self.thread.take() {
+            t.join().map_err(|_| failed())??;
+        }
+        let mut state = self.state.lock().map_err(|_| failed())?;
+        Ok(std::mem::take(&mut *state))
+    }
+}
+
+impl<S> Drop for Background<S> {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Reads an output topic with `read_committed` in a thread, noting when each key was
+/// first seen (wall clock, ms): when its record became visible to consumers.
+pub struct Arrivals(Background<HashMap<Vec<u8>, i64>>);
 
 impl Arrivals {
     /// Starts reading `topic` from the beginning (it must exist).
@@ -241,53 +315,27 @@ impl Arrivals {
         timeout: Duration,
     ) -> Result<Arrivals, KafkaError> {
         let (consumer, _) = reader(cfg, "streams-bench-latency", topic, timeout)?;
-        let seen: Arc<Mutex<HashMap<Vec<u8>, i64>>> = Arc::default();
-        let stop = Arc::new(AtomicBool::new(false));
-        let (s, st) = (seen.clone(), stop.clone());
-        let thread = std::thread::spawn(move || {
-            while !st.load(Ordering::Relaxed) {
-                match consumer.poll(Duration::from_millis(20)) {
-                    Some(Ok(m)) => {
-                        let now = now_ms();
-                        if let (Some(k), Ok(mut seen)) = (m.key(), s.lock()) {
-                            seen.entry(k.to_vec()).or_insert(now);
-                        }
+        Ok(Arrivals(Background::start(
+            consumer,
+            topic,
+            |seen: &mut HashMap<Vec<u8>, i64>, s| {
+                if let Seen::Record(m) = s {
+                    if let Some(k) = m.key() {
+                        seen.entry(k.to_vec()).or_insert_with(now_ms);
                     }
-                    Some(Err(RdError::PartitionEOF(_))) | None => {}
-                    Some(Err(e)) => return Err(KafkaError::client("consume")(e)),
                 }
-            }
-            Ok(())
-        });
-        Ok(Arrivals {
-            topic: topic.to_string(),
-            seen,
-            stop,
-            thread: Some(thread),
-        })
+            },
+        )))
     }
 
     /// Keys seen so far.
     pub fn count(&self) -> usize {
-        self.seen.lock().map(|s| s.len()).unwrap_or(0)
+        self.0.look(HashMap::len)
     }
 
     /// Stops reading; returns when each key was first seen.
-    pub fn finish(mut self) -> Result<HashMap<Vec<u8>, i64>, KafkaError> {
-        self.stop.store(true, Ordering::Relaxed);
-        let failed = |what: &str| KafkaError::Stalled {
-            topic: self.topic.clone(),
-            what: what.to_string(),
-        };
-        if let Some(t) = self.thread.take() {
-            t.join()
-                .map_err(|_| failed("the reader thread panicked"))??;
-        }
-        let mut seen = self
-            .seen
-            .lock()
-            .map_err(|_| failed("the reader thread panicked"))?;
-        Ok(std::mem::take(&mut *seen))
+    pub fn finish(self) -> Result<HashMap<Vec<u8>, i64>, KafkaError> {
+        self.0.finish()
     }
 }
 
@@ -305,11 +353,8 @@ struct Collected {
 /// beginning, keeping the values: the outputs of a run while it runs (the comparison
 /// benchmark watches them grow and compares them afterwards).
 pub struct Collector {
-    topic: String,
+    reader: Background<Collected>,
     partitions: usize,
-    state: Arc<Mutex<Collected>>,
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<Result<(), KafkaError>>>,
 }
 
 impl Collector {
@@ -320,84 +365,39 @@ impl Collector {
         timeout: Duration,
     ) -> Result<Collector, KafkaError> {
         let (consumer, partitions) = reader(cfg, "streams-bench-collect", topic, timeout)?;
-        let state: Arc<Mutex<Collected>> = Arc::default();
-        let stop = Arc::new(AtomicBool::new(false));
-        let (s, st) = (state.clone(), stop.clone());
-        let thread = std::thread::spawn(move || {
-            while !st.load(Ordering::Relaxed) {
-                match consumer.poll(Duration::from_millis(20)) {
-                    Some(Ok(m)) => {
-                        if let Ok(mut c) = s.lock() {
-                            c.values.push(m.payload().unwrap_or_default().to_vec());
-                            c.last_ms = now_ms();
-                            c.at_end.remove(&m.partition());
-                        }
-                    }
-                    Some(Err(RdError::PartitionEOF(p))) => {
-                        if let Ok(mut c) = s.lock() {
-                            c.at_end.insert(p);
-                        }
-                    }
-                    None => {}
-                    Some(Err(e)) => return Err(KafkaError::client("consume")(e)),
-                }
+        let reader = Background::start(consumer, topic, |c: &mut Collected, s| match s {
+            Seen::Record(m) => {
+                c.values.push(m.payload().unwrap_or_default().to_vec());
+                c.last_ms = now_ms();
+                c.at_end.remove(&m.partition());
             }
-            Ok(())
+            Seen::End(p) => {
+                c.at_end.insert(p);
+            }
         });
         Ok(Collector {
-            topic: topic.to_string(),
+            reader,
             partitions: partitions.len(),
-            state,
-            stop,
-            thread: Some(thread),
         })
     }
 
     /// The topic read.
     pub fn topic(&self) -> &str {
-        &self.topic
+        &self.reader.topic
     }
 
     /// Records read so far, and when the newest was read (ms; 0: none yet).
     pub fn progress(&self) -> (usize, i64) {
-        self.state
-            .lock()
-            .map(|c| (c.values.len(), c.last_ms))
-            .unwrap_or((0, 0))
+        self.reader.look(|c| (c.values.len(), c.last_ms))
     }
 
     /// Whether every partition is at its end (as far as committed records go).
     pub fn at_end(&self) -> bool {
-        self.state
-            .lock()
-            .map(|c| c.at_end.len() >= self.partitions)
-            .unwrap_or(false)
+        self.reader.look(|c| c.at_end.len() >= self.partitions)
     }
 
     /// Stops reading; returns every value read.
-    pub fn finish(mut self) -> Result<Vec<Vec<u8>>, KafkaError> {
-        self.stop.store(true, Ordering::Relaxed);
-        let failed = |what: &str| KafkaError::Stalled {
-            topic: self.topic.clone(),
-            what: what.to_string(),
-        };
-        if let Some(t) = self.thread.take() {
-            t.join()
-                .map_err(|_| failed("the reader thread panicked"))??;
-        }
-        let mut c = self
-            .state
-            .lock()
-            .map_err(|_| failed("the reader thread panicked"))?;
-        Ok(std::mem::take(&mut c.values))
-    }
-}
-
-impl Drop for Collector {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
+    pub fn finish(self) -> Result<Vec<Vec<u8>>, KafkaError> {
+        Ok(self.reader.finish()?.values)
     }
 }
