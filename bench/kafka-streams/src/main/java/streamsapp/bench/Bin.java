@@ -29,7 +29,7 @@ final class Bin {
             if (v == null) {
                 return null;
             }
-            Out out = new Out();
+            Out out = new Out(128);
             enc.write(v, out);
             return out.bytes();
         };
@@ -38,10 +38,15 @@ final class Bin {
     }
 
     static final class Out {
-        private byte[] buf = new byte[64];
+        private byte[] buf;
         private int n;
 
-        private void room(int k) {
+        Out(int capacity) {
+            buf = new byte[capacity];
+        }
+
+        /** Makes room for k more bytes. */
+        void room(int k) {
             if (n + k > buf.length) {
                 buf = Arrays.copyOf(buf, Math.max(buf.length * 2, n + k));
             }
@@ -100,7 +105,7 @@ final class Bin {
         }
 
         byte[] bytes() {
-            return Arrays.copyOf(buf, n);
+            return n == buf.length ? buf : Arrays.copyOf(buf, n);
         }
     }
 

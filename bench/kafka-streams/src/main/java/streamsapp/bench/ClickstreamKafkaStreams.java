@@ -458,6 +458,9 @@ public final class ClickstreamKafkaStreams {
         int code;
         try {
             code = run(a);
+        } catch (IllegalStateException e) {
+            System.err.println("kafka-streams: " + e.getMessage()); // ours: a complete sentence
+            code = 1;
         } catch (Exception e) {
             System.err.println("kafka-streams: " + oneLine(e));
             code = 1;
@@ -467,7 +470,6 @@ public final class ClickstreamKafkaStreams {
         System.exit(code);
     }
 
-    @SuppressWarnings("removal")
     static int run(Args a) throws Exception {
         Enricher enricher;
         try {

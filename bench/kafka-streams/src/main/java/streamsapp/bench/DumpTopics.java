@@ -33,9 +33,9 @@ import org.apache.kafka.common.serialization.ByteArrayDeserializer;
  *
  * Fields are written as PostgreSQL's COPY text format does: a null key or value is
  * {@code \N}; backslash, tab, newline and carriage return are written {@code \\},
- * {@code \t}, {@code \n}, {@code \r}; bytes that are not valid UTF-8 are written
- * {@code \xHH}. A JSON value (which holds no raw tab or newline) prints as it is, except
- * that each backslash of its escapes is doubled.
+ * {@code \t}, {@code \n}, {@code \r}; in a field that is not valid UTF-8 every
+ * non-ASCII byte is written {@code \xHH}. A JSON value (which holds no raw tab or
+ * newline) prints as it is, except that each backslash of its escapes is doubled.
  *
  * usage: DumpTopics --bootstrap-servers HOST:PORT [--headers] [--timeout-ms MS] TOPIC...
  * Exit status: 0 done; 1 a topic does not exist or the end was not reached in time; 2 bad arguments.

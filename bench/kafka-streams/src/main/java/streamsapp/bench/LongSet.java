@@ -65,6 +65,7 @@ final class LongSet {
     }
 
     void write(Bin.Out out) {
+        out.room(4 + 8 * n);
         out.i32(n);
         for (int i = 0; i < n; i++) {
             out.i64(v[i]);
@@ -73,7 +74,8 @@ final class LongSet {
 
     static LongSet read(Bin.In in) {
         int n = in.i32();
-        long[] v = new long[Math.max(8, n + n / 2)];
+        // room for the few ids an update adds before the set is written again
+        long[] v = new long[n + 8];
         for (int i = 0; i < n; i++) {
             v[i] = in.i64();
         }
