@@ -343,8 +343,6 @@ impl Arrivals {
 #[derive(Debug, Default)]
 struct Collected {
     values: Vec<Vec<u8>>,
-    /// When the newest record was read (ms since the Unix epoch).
-    last_ms: i64,
     /// Partitions at their end since their last record.
     at_end: std::collections::BTreeSet<i32>,
 }
@@ -368,7 +366,6 @@ impl Collector {
         let reader = Background::start(consumer, topic, |c: &mut Collected, s| match s {
             Seen::Record(m) => {
                 c.values.push(m.payload().unwrap_or_default().to_vec());
-                c.last_ms = now_ms();
                 c.at_end.remove(&m.partition());
             }
             Seen::End(p) => {
@@ -386,9 +383,9 @@ impl Collector {
         &self.reader.topic
     }
 
-    /// Records read so far, and when the newest was read (ms; 0: none yet).
-    pub fn progress(&self) -> (usize, i64) {
-        self.reader.look(|c| (c.values.len(), c.last_ms))
+    /// Records read so far.
+    pub fn count(&self) -> usize {
+        self.reader.look(|c| c.values.len())
     }
 
     /// Whether every partition is at its end (as far as committed records go).

@@ -20,20 +20,34 @@ fn still_queued(r: &Result<(), RdError>) -> bool {
     matches!(r, Err(RdError::Flush(RDKafkaErrorCode::OperationTimedOut)))
 }
 
+/// Asks `flush_now` (a flush with no wait) until nothing is queued, calling `wait`
+/// between two asks, for up to `timeout`.
+fn drain(
+    timeout: Duration,
+    flush_now: impl Fn() -> Result<(), RdError>,
+    wait: impl Fn(),
+) -> Result<(), RdError> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let r = flush_now();
+        if !still_queued(&r) || Instant::now() >= deadline {
+            return r;
+        }
+        wait();
+    }
+}
+
 /// Waits up to `timeout` until every record queued on `producer` is acknowledged or
 /// failed, serving the delivery reports on this thread.
 pub fn flush_base<C: ProducerContext>(
     producer: &BaseProducer<C>,
     timeout: Duration,
 ) -> Result<(), RdError> {
-    let deadline = Instant::now() + timeout;
-    loop {
-        let r = producer.flush(Duration::ZERO);
-        if !still_queued(&r) || Instant::now() >= deadline {
-            return r;
-        }
-        producer.poll(SLICE);
-    }
+    drain(
+        timeout,
+        || producer.flush(Duration::ZERO),
+        || producer.poll(SLICE),
+    )
 }
 
 /// [`flush_base`] for a producer whose own thread serves the delivery reports.
@@ -41,12 +55,9 @@ pub fn flush_threaded<C: ProducerContext + 'static>(
     producer: &ThreadedProducer<C>,
     timeout: Duration,
 ) -> Result<(), RdError> {
-    let deadline = Instant::now() + timeout;
-    loop {
-        let r = producer.flush(Duration::ZERO);
-        if !still_queued(&r) || Instant::now() >= deadline {
-            return r;
-        }
-        std::thread::sleep(SLICE);
-    }
+    drain(
+        timeout,
+        || producer.flush(Duration::ZERO),
+        || std::thread::sleep(SLICE),
+    )
 }

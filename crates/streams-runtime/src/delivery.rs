@@ -214,12 +214,7 @@ impl<S: Sink + ?Sized> Sinks<S> {
     /// Time-driven work of every sink, then what became durable through `epoch`.
     fn roll_report(&mut self, epoch: u64) -> Result<Report, RuntimeError> {
         self.roll()?;
-        let mut report = Report {
-            delivered: true,
-            ..Report::default()
-        };
-        self.durable(&mut report, epoch);
-        Ok(report)
+        Ok(self.settled(epoch))
     }
 
     /// Every file published, then what is durable through `epoch`.
@@ -227,12 +222,17 @@ impl<S: Sink + ?Sized> Sinks<S> {
         for sink in &mut self.sinks {
             sink.publish_all().map_err(RuntimeError::Sink)?;
         }
+        Ok(self.settled(epoch))
+    }
+
+    /// The report of work that delivered nothing new: what is durable through `epoch`.
+    fn settled(&self, epoch: u64) -> Report {
         let mut report = Report {
             delivered: true,
             ..Report::default()
         };
         self.durable(&mut report, epoch);
-        Ok(report)
+        report
     }
 
     fn roll(&mut self) -> Result<(), RuntimeError> {
@@ -458,13 +458,9 @@ impl Delivery {
         if !w.busy {
             return Ok(true);
         }
-        match w.replies.try_recv() {
-            Ok(reply) => {
-                w.busy = false;
-                Ok(self.apply(engine, reply?))
-            }
-            Err(std::sync::mpsc::TryRecvError::Empty) => Ok(true),
-            Err(std::sync::mpsc::TryRecvError::Disconnected) => Err(thread_gone()),
+        match w.try_receive()? {
+            Some(report) => Ok(self.apply(engine, report)),
+            None => Ok(true),
         }
     }
 
@@ -564,6 +560,18 @@ impl Worker {
         let reply = self.replies.recv().map_err(|_| thread_gone())?;
         self.busy = false;
         reply
+    }
+
+    /// The reply in, if it came (`None`: still delivering).
+    fn try_receive(&mut self) -> Result<Option<Report>, RuntimeError> {
+        match self.replies.try_recv() {
+            Ok(reply) => {
+                self.busy = false;
+                reply.map(Some)
+            }
+            Err(std::sync::mpsc::TryRecvError::Empty) => Ok(None),
+            Err(std::sync::mpsc::TryRecvError::Disconnected) => Err(thread_gone()),
+        }
     }
 }
 

@@ -303,16 +303,33 @@ fn percentile(sorted: &[i64], p: f64) -> i64 {
     sorted[i.min(sorted.len() - 1)]
 }
 
+/// Runs `f` in `given` (created if missing) or else in a temporary directory that is
+/// removed afterwards, unless `f` fails: the logs its error names are then kept.
+pub(super) fn in_work_dir(
+    given: Option<&Path>,
+    f: impl FnOnce(&Path) -> anyhow::Result<ExitCode>,
+) -> anyhow::Result<ExitCode> {
+    if let Some(dir) = given {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        return f(dir);
+    }
+    let tmp = tempfile::tempdir().context("cannot create a temporary directory")?;
+    let result = f(tmp.path());
+    if result.is_err() {
+        let kept = tmp.keep();
+        eprintln!("bench: its state and logs are kept in {}", kept.display());
+    }
+    result
+}
+
 /// Runs every phase and prints one line per measurement.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    in_work_dir(args.work_dir.as_deref(), |work| phases(&args, work))
+}
+
+fn phases(args: &Args, work: &Path) -> anyhow::Result<ExitCode> {
     let client = args.broker.client()?;
     let timeout = args.broker.connect_timeout;
-    let tmp = tempfile::tempdir().context("cannot create a temporary directory")?;
-    let work = args
-        .work_dir
-        .clone()
-        .unwrap_or_else(|| tmp.path().to_path_buf());
-    std::fs::create_dir_all(&work).with_context(|| format!("cannot create {}", work.display()))?;
     let id = format!("bench-{}", now_ms());
     let input = format!("{id}-input");
     let copy = format!("{id}-copy");
@@ -378,7 +395,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let topo = work.join(format!("{id}-topology.toml"));
     bench_topology(&args.topology.path, &input, &format!("{id}-out-"), &topo)?;
     let started = Instant::now();
-    let (mut child, log) = spawn_run(&args.broker, &format!("{id}-run"), &topo, &work, true)?;
+    let (mut child, log) = spawn_run(&args.broker, &format!("{id}-run"), &topo, work, true)?;
     let peak = wait_child(&mut child, &log)?;
     let secs = started.elapsed().as_secs_f64();
     let run_rate = sent as f64 / secs;
@@ -397,7 +414,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         let topo = work.join(format!("{id}-latency-topology.toml"));
         let prefix = format!("{id}-lat-");
         bench_topology(&args.topology.path, &latency_input, &prefix, &topo)?;
-        let (mut child, log) = spawn_run(&args.broker, &format!("{id}-lat"), &topo, &work, false)?;
+        let (mut child, log) = spawn_run(&args.broker, &format!("{id}-lat"), &topo, work, false)?;
         let measured = (|| -> anyhow::Result<Vec<(i64, i64)>> {
             wait_log(&log, "running", Duration::from_secs(120), &mut child)?;
             let arrivals = Arrivals::start(&client, &format!("{prefix}events_clean"), timeout)?;

@@ -21,7 +21,8 @@
 //!    sums to 1e-9, approximate distincts within 2 %; rows of the flush records'
 //!    windows are left out.
 //!
-//! Exits 1 when the outputs differ, with the first differences.
+//! Fails (exit 1, state and logs kept) when the outputs differ, after printing the
+//! first differences.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::hash::{Hash, Hasher};
@@ -34,7 +35,9 @@ use serde_json::Value as Json;
 use streams_kafka::admin::{self, TopicSpec};
 use streams_kafka::bench::{now_ms, Collector};
 
-use super::bench_e2e::{bench_topology, child_peak_rss, produce, spawn_run, tail, wait_child};
+use super::bench_e2e::{
+    bench_topology, child_peak_rss, in_work_dir, produce, spawn_run, tail, wait_child,
+};
 use crate::synth::{Synth, SynthConfig, SynthRecord};
 
 /// Arguments of `bench kafka-streams`.
@@ -461,8 +464,7 @@ fn stop_child(child: &mut Child) {
 
 /// Runs both and compares; prints one line per measurement.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let client = args.broker.client()?;
-    let timeout = args.broker.connect_timeout;
+    // The arguments are checked before any work directory exists.
     if args.kafka_streams_grace.as_millis() as i64 + 60_000 >= FLUSH_AHEAD_MS {
         bail!(
             "--kafka-streams-grace must be shorter than {} min: the flush records come that far ahead",
@@ -471,12 +473,19 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     let libs = libs_dir(&args)?;
     let shapes = shapes(&args.topology.path)?;
-    let tmp = tempfile::tempdir().context("cannot create a temporary directory")?;
-    let work = args
-        .work_dir
-        .clone()
-        .unwrap_or_else(|| tmp.path().to_path_buf());
-    std::fs::create_dir_all(&work).with_context(|| format!("cannot create {}", work.display()))?;
+    in_work_dir(args.work_dir.as_deref(), |work| {
+        compare(&args, &libs, &shapes, work)
+    })
+}
+
+fn compare(
+    args: &Args,
+    libs: &Path,
+    shapes: &[TableShape],
+    work: &Path,
+) -> anyhow::Result<ExitCode> {
+    let client = args.broker.client()?;
+    let timeout = args.broker.connect_timeout;
     let id = format!("versus-{}", now_ms());
     let input = format!("{id}-input");
     let ks_input = format!("{id}-input-ks");
@@ -484,7 +493,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let ks_prefix = format!("{id}-ks-");
     let topic = |prefix: &str, table: &str| format!("{prefix}{table}");
     let mut specs = vec![input.clone(), ks_input.clone()];
-    for s in &shapes {
+    for s in shapes {
         specs.push(topic(&app_prefix, &s.name));
         specs.push(topic(&ks_prefix, &s.name));
     }
@@ -532,11 +541,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let topo = work.join(format!("{id}-topology.toml"));
     bench_topology(&args.topology.path, &input, &app_prefix, &topo)?;
     let started = Instant::now();
-    let (mut child, log) = spawn_run(&args.broker, &format!("{id}-app"), &topo, &work, true)?;
+    let (mut child, log) = spawn_run(&args.broker, &format!("{id}-app"), &topo, work, true)?;
     let app_peak = wait_child(&mut child, &log)?;
     let app_secs = started.elapsed().as_secs_f64();
     let mut app_rows = BTreeMap::new();
-    for s in &shapes {
+    for s in shapes {
         let c = Collector::start(&client, &topic(&app_prefix, &s.name), timeout)?;
         let deadline = Instant::now() + timeout;
         while !c.at_end() {
@@ -555,14 +564,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         .map(|s| Collector::start(&client, &topic(&ks_prefix, &s.name), timeout))
         .collect::<Result<_, _>>()?;
     let started = Instant::now();
-    let (mut child, ks_log) = spawn_kafka_streams(
-        &args,
-        &libs,
-        &format!("{id}-ks"),
-        &ks_input,
-        &ks_prefix,
-        &work,
-    )?;
+    let (mut child, ks_log) =
+        spawn_kafka_streams(args, libs, &format!("{id}-ks"), &ks_input, &ks_prefix, work)?;
     let mut ks_peak = 0;
     let mut last_growth = (0usize, Instant::now());
     let clean = shapes
@@ -585,7 +588,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
         // Raw record counts include the flush windows (never emitted by Kafka Streams:
         // they do not close) and nothing else.
-        let counts: Vec<usize> = collectors.iter().map(|c| c.progress().0).collect();
+        let counts: Vec<usize> = collectors.iter().map(Collector::count).collect();
         if !flushed && counts[clean] >= events_out {
             if let Err(e) = produce(
                 &args.broker,
@@ -663,7 +666,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 
     // 4. Compare.
     let mut failed = false;
-    for s in &shapes {
+    for s in shapes {
         let (app, ks) = (&app_rows[&s.name], &ks_rows[&s.name]);
         let (n, said) = differences(s, app, ks, 5);
         if n == 0 {
@@ -682,14 +685,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
     }
     if failed {
-        println!(
-            "  logs: {} (streams-app), {} (Kafka Streams)",
+        bail!(
+            "the outputs differ (above); logs: {} (streams-app), {} (Kafka Streams)",
             log.display(),
             ks_log.display()
         );
-        return Ok(ExitCode::from(1));
     }
-    drop(tmp);
     Ok(ExitCode::SUCCESS)
 }
 
