@@ -67,6 +67,8 @@ pub struct RunOptions {
     pub fetch_wait_max_ms: u32,
     pub block_cache_mb: usize,
     pub write_buffer_mb: usize,
+    /// Worker threads for the topology's tasks.
+    pub threads: usize,
     pub connect_timeout: Duration,
     pub parquet_max_file_bytes: u64,
     pub parquet_roll_interval: Duration,
@@ -446,6 +448,7 @@ opts
             write_buffer_bytes: (opts.write_buffer_mb << 20) / 4,
             total_write_buffer_bytes: opts.write_buffer_mb << 20,
         },
+        threads: opts.threads,
     };
     let mut engine = Engine::open(def.clone(), opts_engine, wall_ms())?;
     engine.assign(&partitions, wall_ms());
@@ -719,4 +722,12 @@ opts
             }
         }
     }
+}
+
+/// `--threads`, or the number of cores this process may use.
+pub fn threads_or_cores(threads: Option<u16>) -> usize {
+    threads.map_or_else(
+        || std::thread::available_parallelism().map_or(1, |n| n.get()),
+        usize::from,
+    )
 }

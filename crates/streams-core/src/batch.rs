@@ -136,6 +136,20 @@ impl Batch {
         })
     }
 
+    /// Rows picked from several batches of the same columns: `(batch, row)` in the
+    /// order given (a key group's rows of every partition, in arrival order).
+    pub fn interleave(batches: &[&Batch], indices: &[(usize, usize)]) -> Result<Batch, ArrowError> {
+        let datas: Vec<&RecordBatch> = batches.iter().map(|b| &b.data).collect();
+        let data = arrow::compute::interleave_record_batch(&datas, indices)?;
+        let time = indices.iter().map(|&(b, r)| batches[b].time[r]).collect();
+        let watermark = indices
+            .iter()
+            .map(|&(b, r)| batches[b].watermark[r])
+            .collect();
+        let origin = indices.iter().map(|&(b, r)| batches[b].origin[r]).collect();
+        Batch::new(data, time, watermark, origin)
+    }
+
     /// The rows where `keep` is true (NULL counts as false).
     pub fn filter(&self, keep: &BooleanArray) -> Result<Batch, ArrowError> {
         let data = arrow::compute::filter_record_batch(&self.data, keep)?;

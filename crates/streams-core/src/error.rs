@@ -36,6 +36,9 @@ pub enum CoreError {
         /// Store name.
         store: String,
     },
+    /// A broken invariant of the engine (a bug, never bad input).
+    #[error("internal error: {0}")]
+    Internal(String),
 }
 
 impl From<crate::expr::EvalError> for CoreError {

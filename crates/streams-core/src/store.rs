@@ -61,6 +61,65 @@ pub trait KeyValueStore: Send {
 /// Writes buffered since the last checkpoint: `None` deletes the key.
 pub type PendingWrites = Vec<(Vec<u8>, Option<Vec<u8>>)>;
 
+/// A store seen through a key prefix: the state of one task in a store shared by the
+/// tasks of a processor (`docs/parallelism.md`). Keys are written and read with the
+/// prefix; `scan` shows them without it.
+pub struct PrefixedStore {
+    inner: Box<dyn KeyValueStore>,
+    prefix: Vec<u8>,
+    key: Vec<u8>,
+}
+
+impl PrefixedStore {
+    /// `inner` seen through `prefix` (an empty prefix is `inner` itself).
+    pub fn new(inner: Box<dyn KeyValueStore>, prefix: Vec<u8>) -> Self {
+        PrefixedStore {
+            inner,
+            key: prefix.clone(),
+            prefix,
+        }
+    }
+
+    fn full(&mut self, key: &[u8]) -> &[u8] {
+        self.key.truncate(self.prefix.len());
+        self.key.extend_from_slice(key);
+        &self.key
+    }
+}
+
+impl KeyValueStore for PrefixedStore {
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+
+    fn get(&mut self, key: &[u8]) -> Result<Option<Vec<u8>>, CoreError> {
+        self.full(key);
+        self.inner.get(&self.key)
+    }
+
+    fn put(&mut self, key: &[u8], value: &[u8]) {
+        self.full(key);
+        self.inner.put(&self.key, value)
+    }
+
+    fn delete(&mut self, key: &[u8]) {
+        self.full(key);
+        self.inner.delete(&self.key)
+    }
+
+    fn scan(&mut self, prefix: &[u8], f: &mut ScanFn<'_>) -> Result<(), CoreError> {
+        let n = self.prefix.len();
+        let mut full = self.prefix.clone();
+        full.extend_from_slice(prefix);
+        self.inner.scan(&full, &mut |k, v| f(&k[n..], v))
+    }
+
+    /// Pending writes with their prefixed keys, as the shared store holds them.
+    fn take_pending(&mut self) -> PendingWrites {
+        self.inner.take_pending()
+    }
+}
+
 /// Encodes a dedup entry: the watermark at or past which it expires.
 pub fn dedup_value(expires_at: i64) -> [u8; 8] {
     expires_at.to_be_bytes()
@@ -180,6 +239,41 @@ mod tests {
         s.crash();
         assert_eq!(s.get(b"a").unwrap(), Some(b"1".to_vec()));
         assert_eq!(s.get(b"b").unwrap(), None);
+    }
+
+    #[test]
+    fn a_prefixed_store_sees_only_its_prefix() {
+        let mut shared = MemoryStore::new("s");
+        shared.put(b"b/k", b"3");
+        shared.put(b"b/l", b"4");
+        shared.commit();
+        let mut a = PrefixedStore::new(Box::new(shared), b"a/".to_vec());
+        a.put(b"k", b"1");
+        a.put(b"l", b"2");
+        assert_eq!(a.get(b"k").unwrap(), Some(b"1".to_vec()));
+        assert_eq!(a.get(b"m").unwrap(), None);
+        let mut seen = Vec::new();
+        a.scan(b"", &mut |k, v| {
+            seen.push((k.to_vec(), v.to_vec()));
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(
+            seen,
+            vec![
+                (b"k".to_vec(), b"1".to_vec()),
+                (b"l".to_vec(), b"2".to_vec())
+            ]
+        );
+        a.delete(b"k");
+        let pending = a.take_pending();
+        assert_eq!(
+            pending,
+            vec![
+                (b"a/k".to_vec(), None),
+                (b"a/l".to_vec(), Some(b"2".to_vec()))
+            ]
+        );
     }
 
     #[test]

@@ -18,8 +18,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use streams_core::batch::{record_batch_rows, Batch, Origin};
-use streams_core::dataflow::{NodeCounters, Topology};
-use streams_core::input::Decoder;
+use streams_core::dataflow::NodeCounters;
+use streams_core::input::{Decoded, Decoder};
 use streams_core::record::SourceRecord;
 use streams_core::store::KeyValueStore;
 use streams_core::time::WatermarkTracker;
@@ -36,6 +36,7 @@ use crate::outbox::{
     epoch_start_key, outbox_key, plan_outbox, plan_recovery, DeadLetterRecord, OutboxBatch,
     TableRows,
 };
+use crate::tasks::{PartitionInput, Tasks};
 use crate::topology_file::TopologyDef;
 
 /// Where and how the engine keeps its state.
@@ -47,6 +48,9 @@ pub struct EngineOptions {
     pub task: u32,
     /// RocksDB memory limits.
     pub state: StateConfig,
+    /// Worker threads that run the topology's tasks (1: the caller's thread only). The
+    /// outputs and the state layout do not depend on it (`docs/parallelism.md`).
+    pub threads: usize,
 }
 
 /// A checkpoint taken from memory but not yet written (step 1 of the commit protocol).
@@ -70,7 +74,7 @@ impl CheckpointPlan {
 pub struct Engine {
     def: Arc<TopologyDef>,
     opts: EngineOptions,
-    topology: Topology,
+    tasks: Tasks,
     decoder: Decoder,
     tables: Vec<TableInfo>,
     /// Records taken but not yet decoded and processed (with the wall clock they came
@@ -213,11 +217,15 @@ impl Engine {
             topology.restore_counters(&counters);
         }
         let w = wm.current();
-        topology.init(w, |spec| {
-            db.store(&spec.name)
-                .map(|s| Box::new(s) as Box<dyn KeyValueStore>)
-                .map_err(|e| CoreError::store(&spec.name, e))
-        })?;
+        let aggregates = topology.processors_of_kind("window_aggregate");
+        let tasks = Tasks::open(
+            def.clone(),
+            topology,
+            &db,
+            engine_partitions.len(),
+            w,
+            opts.threads.max(1),
+        )?;
         db.set_dedup_floor(w);
         let mut found = Vec::new();
         for (_, v) in db.outbox()? {
@@ -231,11 +239,10 @@ impl Engine {
             *outbox_entries.entry(b.epoch).or_insert(0) += 1;
         }
         let consumed = vec![0; engine_partitions.len()];
-        let aggregates = topology.processors_of_kind("window_aggregate");
         Ok(Engine {
             def,
             opts,
-            topology,
+            tasks,
             decoder,
             tables,
             pending: Vec::new(),
@@ -286,7 +293,7 @@ impl Engine {
     /// The ledger, including `late` per aggregate.
     pub fn ledger(&self) -> Ledger {
         let mut l = self.ledger.clone();
-        let counters = self.topology.counters();
+        let counters = self.tasks.counters();
         for agg in &self.aggregates {
             let late = counters
                 .iter()
@@ -296,7 +303,7 @@ impl Engine {
         }
         for (name, c) in counters {
             if c.filtered > 0 {
-                l.filtered.insert(name.to_string(), c.filtered);
+                l.filtered.insert(name.clone(), c.filtered);
             }
         }
         l
@@ -399,19 +406,64 @@ impl Engine {
             return Ok(());
         }
         let pending = std::mem::take(&mut self.pending);
-        let (records, meta): (Vec<SourceRecord>, Vec<(i64, u32)>) =
-            pending.into_iter().map(|(r, w, p)| (r, (w, p))).unzip();
-        let decoded = self.decoder.decode(&records).map_err(CoreError::from);
-        let decoded = self.poison(decoded)?;
-        self.ledger.consumed += records.len() as u64;
-        let mut dead = decoded.dead.into_iter().peekable();
-        let mut accepted = decoded.rows.iter().zip(&decoded.event_ts).peekable();
-        let mut watermarks = Vec::with_capacity(decoded.rows.len());
-        let mut origins = Vec::with_capacity(decoded.rows.len());
-        for (i, (rec, (wall, pid))) in records.into_iter().zip(meta).enumerate() {
-            let i = i as u32;
+        // Records per partition task (decoded on the worker threads); `at` keeps the
+        // arrival order: (task slot, index in the slot, wall clock, partition id).
+        let mut slots: Vec<(u32, Vec<SourceRecord>)> = Vec::new();
+        let mut slot_of: HashMap<u32, usize> = HashMap::new();
+        let mut at = Vec::with_capacity(pending.len());
+        for (rec, wall, pid) in pending {
+            let s = *slot_of.entry(pid).or_insert_with(|| {
+                slots.push((pid, Vec::new()));
+                slots.len() - 1
+            });
+            at.push((s, slots[s].1.len() as u32, wall, pid));
+            slots[s].1.push(rec);
+        }
+        let r = self
+            .tasks
+            .ensure_partitions(self.partitions.len(), &self.db);
+        self.poison(r)?;
+        let decoder = &self.decoder;
+        let decoded: Vec<Result<Decoded, CoreError>> = self.tasks.map(
+            slots.iter().map(|(_, recs)| recs.as_slice()).collect(),
+            |recs| decoder.decode(recs).map_err(CoreError::from),
+        );
+        let mut parts = Vec::with_capacity(slots.len());
+        for d in decoded {
+            let d = self.poison(d)?;
+            parts.push(d);
+        }
+        self.ledger.consumed += at.len() as u64;
+        struct Part {
+            dead: std::iter::Peekable<std::vec::IntoIter<(u32, streams_core::input::DeadLetter)>>,
+            rows: std::iter::Peekable<
+                std::iter::Zip<std::vec::IntoIter<u32>, std::vec::IntoIter<i64>>,
+            >,
+            watermarks: Vec<i64>,
+            origins: Vec<Origin>,
+            arrival: Vec<usize>,
+        }
+        let mut batches = Vec::with_capacity(parts.len());
+        let mut cursors: Vec<Part> = parts
+            .into_iter()
+            .map(|d| {
+                let n = d.rows.len();
+                batches.push((d.batch, d.event_ts.clone()));
+                Part {
+                    dead: d.dead.into_iter().peekable(),
+                    rows: d.rows.into_iter().zip(d.event_ts).peekable(),
+                    watermarks: Vec::with_capacity(n),
+                    origins: Vec::with_capacity(n),
+                    arrival: Vec::with_capacity(n),
+                }
+            })
+            .collect();
+        let mut accepted = 0u64;
+        for (i, (s, j, wall, pid)) in at.into_iter().enumerate() {
             self.consumed[pid as usize] += 1;
-            if let Some((_, dl)) = dead.next_if(|(d, _)| *d == i) {
+            let c = &mut cursors[s];
+            let rec = &mut slots[s].1[j as usize];
+            if let Some((_, dl)) = c.dead.next_if(|(d, _)| *d == j) {
                 self.ledger.dead_lettered += 1;
                 *self
                     .ledger
@@ -425,31 +477,43 @@ impl Engine {
                     partition: rec.partition,
                     offset: rec.offset,
                     timestamp: rec.timestamp,
-                    key: rec.key,
-                    value: rec.value,
+                    key: rec.key.take(),
+                    value: std::mem::take(&mut rec.value),
                 });
                 self.wm.touch(pid, wall);
-            } else if let Some((_, ts)) = accepted.next_if(|(r, _)| **r == i) {
-                watermarks.push(self.wm.current());
-                origins.push(Origin {
+            } else if let Some((_, ts)) = c.rows.next_if(|(r, _)| *r == j) {
+                c.watermarks.push(self.wm.current());
+                c.origins.push(Origin {
                     partition: rec.partition,
                     offset: rec.offset,
                 });
-                self.wm.observe(pid, *ts, wall);
+                c.arrival.push(i);
+                accepted += 1;
+                self.wm.observe(pid, ts, wall);
             }
             self.wm.advance(wall);
         }
-        let rows = decoded.event_ts.len() as u64;
-        if rows > 0 {
+        if accepted > 0 {
+            let mut inputs = Vec::with_capacity(slots.len());
+            for (((pid, _), c), (data, times)) in slots.iter().zip(cursors).zip(batches) {
+                if times.is_empty() {
+                    continue;
+                }
+                let batch = Batch::new(data, times, c.watermarks, c.origins)
+                    .map_err(|e| RuntimeError::Core(CoreError::arrow(e)));
+                let batch = self.poison(batch)?;
+                inputs.push(PartitionInput {
+                    partition: *pid,
+                    batch,
+                    arrival: c.arrival,
+                });
+            }
             let before = self.duplicates();
-            let batch = Batch::new(decoded.batch, decoded.event_ts, watermarks, origins)
-                .map_err(|e| RuntimeError::Core(CoreError::arrow(e)));
-            let batch = self.poison(batch)?;
-            let r = self.topology.process(batch);
+            let r = self.tasks.process(inputs);
             self.poison(r)?;
             let dups = self.duplicates() - before;
             self.ledger.duplicate += dups;
-            self.ledger.accepted += rows - dups;
+            self.ledger.accepted += accepted - dups;
         }
         self.punctuate_if_advanced()
     }
@@ -461,11 +525,7 @@ impl Engine {
     }
 
     fn duplicates(&self) -> u64 {
-        self.topology
-            .counters()
-            .iter()
-            .map(|(_, c)| c.duplicate)
-            .sum()
+        self.tasks.counters().iter().map(|(_, c)| c.duplicate).sum()
     }
 
     /// Lets wall-clock time pass without records: idle partitions may release the watermark.
@@ -478,8 +538,8 @@ impl Engine {
 
     fn punctuate_if_advanced(&mut self) -> Result<(), RuntimeError> {
         let w = self.wm.current();
-        if w > self.topology.watermark() {
-            let r = self.topology.punctuate(w);
+        if w > self.tasks.watermark() {
+            let r = self.tasks.punctuate(w);
             self.poison(r)?;
             self.changed = true;
         }
@@ -490,7 +550,7 @@ impl Engine {
     pub fn end_of_input(&mut self) -> Result<(), RuntimeError> {
         self.check()?;
         self.flush()?;
-        self.wm.end_of_input(self.topology.closing_extent());
+        self.wm.end_of_input(self.tasks.topology().closing_extent());
         self.punctuate_if_advanced()
     }
 
@@ -526,27 +586,34 @@ impl Engine {
         self.check()?;
         self.flush()?;
         let started = std::time::Instant::now();
-        let r = self.topology.checkpoint();
+        let r = self.tasks.checkpoint();
         self.poison(r)?;
         let flushed = started.elapsed();
-        let stores = self.topology.take_pending_writes();
-        let outputs: Vec<TableRows> = self
-            .topology
-            .take_outputs()
-            .into_iter()
-            .map(|batches| {
-                let mut t = TableRows::default();
-                for b in batches {
-                    let rows = record_batch_rows(b.data());
-                    if b.is_update() {
-                        t.updates.extend(rows);
-                    } else {
-                        t.rows.extend(rows);
-                    }
-                }
-                t
-            })
+        let stores = self.tasks.take_pending_writes();
+        // Rows out of Arrow on the worker threads, one batch each, kept in order.
+        let taken = self.tasks.take_outputs();
+        let mut flat = Vec::new();
+        for (table, batches) in taken.into_iter().enumerate() {
+            flat.extend(batches.into_iter().map(|b| (table, b)));
+        }
+        let converted = self.tasks.map(flat, |(table, b)| {
+            (table, b.is_update(), record_batch_rows(b.data()))
+        });
+        let mut outputs: Vec<TableRows> = self
+            .tasks
+            .topology()
+            .sinks()
+            .iter()
+            .map(|_| TableRows::default())
             .collect();
+        for (table, update, rows) in converted {
+            let t = &mut outputs[table];
+            if update {
+                t.updates.extend(rows);
+            } else {
+                t.rows.extend(rows);
+            }
+        }
         let dead_letters = std::mem::take(&mut self.dead_letters);
         let epoch = self.epoch + 1;
         let batches = plan_outbox(self.opts.task, epoch, outputs, dead_letters);
@@ -564,18 +631,20 @@ impl Engine {
             watermark: self.wm.state(),
             ledger,
             counters: self
-                .topology
+                .tasks
                 .counters()
                 .into_iter()
-                .map(|(n, c)| (n.to_string(), (c.duplicate, c.late, c.filtered)))
+                .map(|(n, c)| (n, (c.duplicate, c.late, c.filtered)))
                 .collect(),
             sink_positions: self.sink_positions.clone(),
             sink_state: self.sink_state.clone(),
         };
         let encode = |v: &dyn erased::Encode| v.encode();
+        let encoded = self
+            .tasks
+            .map(batches.iter().collect(), |b: &OutboxBatch| encode(b));
         let mut outbox = Vec::with_capacity(batches.len());
-        for b in &batches {
-            let bytes = encode(b);
+        for (b, bytes) in batches.iter().zip(encoded) {
             let bytes = self.poison(bytes)?;
             outbox.push((outbox_key(b.task, b.epoch, b.table, b.first_seq), bytes));
         }
@@ -628,11 +697,14 @@ impl Engine {
             CHECKPOINT_TIME_KEY.to_vec(),
             wall_now.to_be_bytes().to_vec(),
         ));
+        let outbox_bytes: usize = writes.outbox.iter().map(|(k, v)| k.len() + v.len()).sum();
         let r = self.db.commit(writes);
         self.poison(r)?;
         tracing::debug!(
             epoch = plan.epoch,
             write_ms = started.elapsed().as_millis() as u64,
+            bytes = plan.bytes,
+            outbox_bytes,
             "checkpoint written"
         );
         self.epoch = plan.epoch;
@@ -727,7 +799,8 @@ impl Engine {
 
     /// Names of the stores the topology declared.
     pub fn store_names(&self) -> Vec<String> {
-        self.topology
+        self.tasks
+            .topology()
             .store_specs()
             .iter()
             .map(|s| s.name.clone())
@@ -752,7 +825,7 @@ impl Engine {
 
     /// The topology's steps with the rows through each since the process started.
     pub fn graph(&self) -> Vec<streams_core::dataflow::GraphNode> {
-        self.topology.graph()
+        self.tasks.graph()
     }
 
     /// Every known input partition: position, records taken, event time, idleness.
@@ -793,7 +866,7 @@ impl Engine {
 
 impl Drop for Engine {
     fn drop(&mut self) {
-        self.topology.close();
+        self.tasks.close();
     }
 }
 
@@ -836,6 +909,7 @@ mod tests {
             state_dir: dir.to_path_buf(),
             task: 0,
             state: StateConfig::default(),
+            threads: 1,
         };
         let mut e = Engine::open(Arc::new(def), opts, 0).unwrap();
         e.assign(&[("in".to_string(), 0)], 0);

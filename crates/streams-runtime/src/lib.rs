@@ -16,6 +16,7 @@ pub mod engine;
 mod error;
 pub mod ledger;
 pub mod outbox;
+pub mod tasks;
 pub mod topology_file;
 
 pub use delivery::{ConsoleSink, Delivery, Sink, SinkError};

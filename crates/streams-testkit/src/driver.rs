@@ -42,6 +42,7 @@ pub struct TopologyTestDriver {
     next_offset: Vec<i64>,
     wall: i64,
     commit_every: Option<usize>,
+    threads: usize,
     since_commit: usize,
     sink: Rc<RefCell<MemorySink>>,
     /// Delivery stops with an error after this many records (a crash mid-delivery).
@@ -81,6 +82,7 @@ impl TopologyTestDriver {
             next_offset: vec![0; partitions.max(1) as usize],
             wall: 0,
             commit_every: None,
+            threads: 2,
             since_commit: 0,
             delivery: Delivery::new(Vec::new()),
             sink,
@@ -91,6 +93,14 @@ impl TopologyTestDriver {
         };
         d.open()?;
         Ok(d)
+    }
+
+    /// Restarts the engine as [`restart`](Self::restart) does, with the topology's tasks
+    /// on `n` worker threads (a new driver runs 2): neither the state nor the outputs
+    /// may depend on it.
+    pub fn restart_with_threads(&mut self, n: usize) -> Result<(), RuntimeError> {
+        self.threads = n.max(1);
+        self.restart()
     }
 
     /// Commit automatically after every `n` records (default: only when asked).
@@ -108,6 +118,7 @@ impl TopologyTestDriver {
                 write_buffer_bytes: 4 << 20,
                 total_write_buffer_bytes: 16 << 20,
             },
+            threads: self.threads,
         }
     }
 

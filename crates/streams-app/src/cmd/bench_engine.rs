@@ -42,6 +42,9 @@ pub struct Args {
     /// RocksDB write buffers in total, MiB.
     #[arg(long, default_value_t = 128)]
     pub write_buffer_mb: usize,
+    /// Worker threads for the topology's tasks (default: the number of cores).
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub threads: Option<u16>,
     /// Generate the input while processing instead of before: peak RSS then counts the
     /// engine only (the memory benchmark), and the rate includes generating.
     #[arg(long)]
@@ -123,6 +126,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             write_buffer_bytes: (args.write_buffer_mb << 20) / 4,
             total_write_buffer_bytes: args.write_buffer_mb << 20,
         },
+        threads: crate::runner::threads_or_cores(args.threads),
     };
     let clock = Instant::now();
     let wall = |c: &Instant| c.elapsed().as_millis() as i64;

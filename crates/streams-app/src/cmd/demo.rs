@@ -188,6 +188,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         fetch_wait_max_ms: 10,
         block_cache_mb: 32,
         write_buffer_mb: 64,
+        threads: crate::runner::threads_or_cores(None),
         connect_timeout: Duration::from_secs(30),
         parquet_max_file_bytes: 128 << 20,
         parquet_roll_interval: Duration::from_secs(300),

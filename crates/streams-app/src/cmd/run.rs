@@ -98,6 +98,11 @@ pub struct RunArgs {
     /// RocksDB write buffers in total, MiB.
     #[arg(long, default_value_t = 128, env = "STREAMS_WRITE_BUFFER_MB")]
     pub write_buffer_mb: usize,
+    /// Worker threads for the topology's tasks (default: the number of cores). Tasks are
+    /// input partitions and key groups, never threads: changing it changes no output,
+    /// state or transactional id (docs/parallelism.md).
+    #[arg(long, env = "STREAMS_THREADS", value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub threads: Option<u16>,
     /// Publish a Parquet file once it holds about this many MiB.
     #[arg(long, default_value_t = 128, env = "STREAMS_PARQUET_MAX_FILE_MB")]
     pub parquet_max_file_mb: u64,
@@ -138,6 +143,7 @@ impl RunArgs {
             fetch_wait_max_ms: self.fetch_wait_max_ms,
             block_cache_mb: self.block_cache_mb,
             write_buffer_mb: self.write_buffer_mb,
+            threads: crate::runner::threads_or_cores(self.threads),
             connect_timeout: self.broker.connect_timeout,
             parquet_max_file_bytes: self.parquet_max_file_mb << 20,
             parquet_roll_interval: self.parquet_roll_interval,

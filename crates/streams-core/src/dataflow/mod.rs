@@ -32,7 +32,7 @@ pub use dedup::Dedup;
 pub use filter::{compile_expr, compile_predicate, Filter};
 pub use lookup_join::{DimTable, LookupJoin, LookupJoinSpec};
 pub use map::{Map, MapSpec};
-pub use topology::{BuildError, GraphNode, SinkInfo, Stream, Topology, TopologyBuilder};
+pub use topology::{BuildError, GraphNode, SinkInfo, Stage, Stream, Topology, TopologyBuilder};
 
 /// A step of a topology, working on whole batches.
 ///
@@ -75,6 +75,13 @@ pub trait Processor: Send {
     fn closing_extent(&self) -> i64 {
         0
     }
+    /// Per row of `batch` (rows this processor would read), a hash of the key the
+    /// processor groups rows by, stable across runs and versions: rows with equal keys
+    /// hash equally, so a key's rows can be sent to one task of a processor that runs
+    /// once per key group. `None` (the default): the processor does not group.
+    fn key_hashes(&self, _batch: &Batch) -> Result<Option<Vec<u64>>, CoreError> {
+        Ok(None)
+    }
     /// Called once after the stores are open (and hold the last checkpoint).
     fn init(&mut self, _ctx: &mut Context<'_>) -> Result<(), CoreError> {
         Ok(())
@@ -103,6 +110,9 @@ impl Processor for Box<dyn Processor> {
     }
     fn closing_extent(&self) -> i64 {
         (**self).closing_extent()
+    }
+    fn key_hashes(&self, batch: &Batch) -> Result<Option<Vec<u64>>, CoreError> {
+        (**self).key_hashes(batch)
     }
     fn init(&mut self, ctx: &mut Context<'_>) -> Result<(), CoreError> {
         (**self).init(ctx)

@@ -49,6 +49,20 @@ pub struct SinkInfo {
     pub key_columns: Vec<usize>,
 }
 
+/// Where a processor runs when the topology is split into tasks (`docs/parallelism.md`),
+/// as Kafka Streams splits a topology into sub-topologies at a repartition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Stage {
+    /// Once per input partition: everything before a window aggregate (filters, maps,
+    /// dedup, lookup joins), fed with that partition's rows in offset order.
+    Partition,
+    /// Once per key group: the window aggregates that read partition-stage streams,
+    /// fed with the rows whose group key falls in the group, in arrival order.
+    KeyGroup,
+    /// Once: everything that reads a window aggregate's results.
+    Global,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Target {
     Node(usize),
@@ -284,11 +298,28 @@ impl TopologyBuilder {
             }
             sinks.push(info);
         }
+        // Declaration order is topological: a node's inputs have their stages already.
+        let mut stages: Vec<Stage> = Vec::with_capacity(self.nodes.len());
+        for n in &self.nodes {
+            let upstream = n
+                .inputs
+                .iter()
+                .map(|i| i.map_or(Stage::Partition, |p| stages[p]))
+                .max()
+                .unwrap_or(Stage::Partition);
+            stages.push(match (upstream, n.kind.as_str()) {
+                (Stage::Partition, "window_aggregate") => Stage::KeyGroup,
+                (Stage::Partition, _) => Stage::Partition,
+                _ => Stage::Global,
+            });
+        }
         let nodes: Vec<Node> = self
             .nodes
             .into_iter()
             .zip(children)
-            .map(|(d, children)| Node {
+            .zip(stages)
+            .map(|((d, children), stage)| Node {
+                stage,
                 store_specs: d.processor.stores(),
                 name: d.name,
                 kind: d.kind,
@@ -315,11 +346,14 @@ impl TopologyBuilder {
             watermark: crate::time::MIN_WATERMARK,
             source_rows: 0,
             sink_rows,
+            active: None,
+            captured: Vec::new(),
         })
     }
 }
 
 struct Node {
+    stage: Stage,
     name: String,
     kind: String,
     schema: Arc<Schema>,
@@ -350,17 +384,35 @@ pub struct Topology {
     /// process (the live view; not checkpointed).
     source_rows: u64,
     sink_rows: Vec<u64>,
+    /// The one stage this instance runs (`None`: all of them).
+    active: Option<Stage>,
+    /// Batches for processors of another stage, by node index.
+    captured: Vec<(usize, Batch)>,
 }
 
-fn route(
-    targets: &[Target],
-    batch: Batch,
-    nodes: &mut [Node],
-    outputs: &mut [Vec<Batch>],
-    sink_rows: &mut [u64],
-) {
+/// Where batches go: the processors of the running stage, the sinks, and (captured)
+/// the processors of other stages.
+struct Routes<'a> {
+    nodes: &'a mut [Node],
+    outputs: &'a mut [Vec<Batch>],
+    sink_rows: &'a mut [u64],
+    active: Option<Stage>,
+    captured: &'a mut Vec<(usize, Batch)>,
+}
+
+fn route(targets: &[Target], batch: Batch, r: &mut Routes<'_>) {
+    let Routes {
+        nodes,
+        outputs,
+        sink_rows,
+        active,
+        captured,
+    } = r;
     for t in targets {
         match *t {
+            Target::Node(i) if active.is_some_and(|a| a != nodes[i].stage) => {
+                captured.push((i, batch.clone()))
+            }
             Target::Node(i) => nodes[i].pending.push(batch.clone()),
             Target::Sink(s) => {
                 sink_rows[s] += batch.len() as u64;
@@ -454,7 +506,11 @@ impl Topology {
         mut open: impl FnMut(&StoreSpec) -> Result<Box<dyn KeyValueStore>, CoreError>,
     ) -> Result<(), CoreError> {
         self.watermark = watermark;
+        let active = self.active;
         for n in &mut self.nodes {
+            if active.is_some_and(|a| a != n.stage) {
+                continue;
+            }
             n.stores = n
                 .store_specs
                 .iter()
@@ -466,15 +522,63 @@ impl Topology {
 
     /// Runs one batch of decoded source rows through the graph.
     pub fn process(&mut self, batch: Batch) -> Result<(), CoreError> {
+        self.push_source(batch);
+        self.run()
+    }
+
+    /// Hands a batch of decoded source rows to the source's readers, without running
+    /// them yet.
+    pub fn push_source(&mut self, batch: Batch) {
         self.source_rows += batch.len() as u64;
-        route(
-            &self.source_children,
-            batch,
-            &mut self.nodes,
-            &mut self.outputs,
-            &mut self.sink_rows,
-        );
+        let mut r = Routes {
+            nodes: &mut self.nodes,
+            outputs: &mut self.outputs,
+            sink_rows: &mut self.sink_rows,
+            active: self.active,
+            captured: &mut self.captured,
+        };
+        route(&self.source_children, batch, &mut r);
+    }
+
+    /// Hands a batch to processor `node` (an index of [`stages`](Self::stages)), without
+    /// running it yet: rows another instance's stage captured for this one.
+    pub fn push(&mut self, node: usize, batch: Batch) {
+        if !batch.is_empty() {
+            self.nodes[node].pending.push(batch);
+        }
+    }
+
+    /// Runs every batch waiting in the graph.
+    pub fn run(&mut self) -> Result<(), CoreError> {
         self.pass(|_, _| Ok(()))
+    }
+
+    /// The stage of each processor, upstream first.
+    pub fn stages(&self) -> Vec<Stage> {
+        self.nodes.iter().map(|n| n.stage).collect()
+    }
+
+    /// From now on this instance runs the processors of `stage` only (before
+    /// [`init`](Self::init): the others open no store); batches for processors of other
+    /// stages are kept for [`take_captured`](Self::take_captured).
+    pub fn restrict(&mut self, stage: Stage) {
+        self.active = Some(stage);
+    }
+
+    /// Batches the running stage produced for processors of other stages, by node
+    /// index, in the order they were produced.
+    pub fn take_captured(&mut self) -> Vec<(usize, Batch)> {
+        std::mem::take(&mut self.captured)
+    }
+
+    /// Per row of `batch`, a hash of the key processor `node` groups by (`None`: the
+    /// processor does not group; see [`Processor::key_hashes`]).
+    pub fn key_hashes(&self, node: usize, batch: &Batch) -> Result<Option<Vec<u64>>, CoreError> {
+        self.nodes[node].processor.key_hashes(batch)
+    }
+
+    fn runs(&self, i: usize) -> bool {
+        self.active.is_none_or(|a| a == self.nodes[i].stage)
     }
 
     /// The watermark advanced: every processor, upstream first, emits what it closes.
@@ -497,6 +601,9 @@ impl Topology {
     ) -> Result<(), CoreError> {
         let mut out = Vec::new();
         for i in 0..self.nodes.len() {
+            if !self.runs(i) {
+                continue;
+            }
             let inputs = std::mem::take(&mut self.nodes[i].pending);
             {
                 let Node {
@@ -517,13 +624,14 @@ impl Topology {
             let children = std::mem::take(&mut self.nodes[i].children);
             for b in out.drain(..) {
                 self.nodes[i].rows_out += b.len() as u64;
-                route(
-                    &children,
-                    b,
-                    &mut self.nodes,
-                    &mut self.outputs,
-                    &mut self.sink_rows,
-                );
+                let mut r = Routes {
+                    nodes: &mut self.nodes,
+                    outputs: &mut self.outputs,
+                    sink_rows: &mut self.sink_rows,
+                    active: self.active,
+                    captured: &mut self.captured,
+                };
+                route(&children, b, &mut r);
             }
             self.nodes[i].children = children;
         }

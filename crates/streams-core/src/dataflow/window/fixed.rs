@@ -109,6 +109,10 @@ impl Processor for FixedWindows {
         format!("{w}{}", self.c.describe_tail())
     }
 
+    fn key_hashes(&self, batch: &Batch) -> Result<Option<Vec<u64>>, CoreError> {
+        self.c.key_hashes(batch)
+    }
+
     fn init(&mut self, ctx: &mut Context<'_>) -> Result<(), CoreError> {
         self.open.clear();
         let store = self.c.store.clone();

@@ -251,6 +251,21 @@ impl Common {
         Ok((keys, prepared))
     }
 
+    /// Per row, the hash of its group key ([`super::keys::key_hash`]).
+    fn key_hashes(&self, batch: &Batch) -> Result<Option<Vec<u64>>, CoreError> {
+        let keys: Vec<ArrayRef> = self
+            .group
+            .iter()
+            .map(|g| g.eval(batch.data()))
+            .collect::<Result<_, _>>()?;
+        let mut buf = Vec::new();
+        Ok(Some(
+            (0..batch.len())
+                .map(|row| super::keys::key_hash(&keys, row, &mut buf))
+                .collect(),
+        ))
+    }
+
     fn key(keys: &[ArrayRef], row: usize) -> GroupKey {
         keys.iter().map(|a| key_part(a.as_ref(), row)).collect()
     }

@@ -189,6 +189,10 @@ impl Processor for Sessions {
         format!("session gap {} ms{}", self.gap, self.c.describe_tail())
     }
 
+    fn key_hashes(&self, batch: &Batch) -> Result<Option<Vec<u64>>, CoreError> {
+        self.c.key_hashes(batch)
+    }
+
     fn init(&mut self, ctx: &mut Context<'_>) -> Result<(), CoreError> {
         self.ids.clear();
         self.slots.clear();
