@@ -3,7 +3,8 @@
 //! events (malformed, wrong-typed, oversized, future-dated, duplicated) over 8
 //! partitions, produced with ordinary batching; an uninterrupted bounded run; the same
 //! input processed with SIGKILL at 10 random instants and restarts, finished with
-//! `--until end`, all with `--guarantee exactly-once` (Kafka transactions). Every
+//! `--until end`, all with `--guarantee exactly-once` (Kafka transactions); the
+//! uninterrupted run has one worker thread, the killed one two. Every
 //! output topic (plain `read_committed` consumer) and every Parquet table must equal
 //! the uninterrupted run's and the expectations computed here, with no duplicate and no
 //! missing row.
@@ -90,8 +91,9 @@ fn sigkill_restarts_against_a_real_broker_equal_an_uninterrupted_run() {
     let raw = read_topic_with(&bs, &input_topic, 5).len();
     let raw_rate = raw as f64 / t0.elapsed().as_secs_f64();
     assert_eq!(raw, records.len());
+    // One worker thread here; the killed run below has two: the outputs must not differ.
     let mut a = broker_run_args(&app_a, &bs, st, dt, topo_a.to_str().unwrap());
-    a.extend(["--until", "end"]);
+    a.extend(["--threads", "1", "--until", "end"]);
     let t0 = Instant::now();
     let o = run_cmd_log(&a, "info");
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
@@ -109,7 +111,8 @@ fn sigkill_restarts_against_a_real_broker_equal_an_uninterrupted_run() {
     );
 
     // SIGKILL at 10 random instants, restarting each time; then finish bounded.
-    let b = broker_run_args(&app_b, &bs, st, dt, topo_b.to_str().unwrap());
+    let mut b = broker_run_args(&app_b, &bs, st, dt, topo_b.to_str().unwrap());
+    b.extend(["--threads", "2"]);
     let mut rng = rand::rngs::SmallRng::seed_from_u64(run_id as u64);
     eprintln!("run id {run_id} (seeds the kill schedule)");
     let mut logs = Vec::new();

@@ -23,6 +23,8 @@ struct Setup {
     state: PathBuf,
     out: PathBuf,
     topology: PathBuf,
+    /// `--threads` of every run (2 unless a test says otherwise).
+    threads: &'static str,
 }
 
 impl Setup {
@@ -45,6 +47,7 @@ impl Setup {
             out: dir.path().join("data"),
             _dir: dir,
             topology: topology(),
+            threads: "2",
         }
     }
 
@@ -81,6 +84,8 @@ impl Setup {
             // The mock cluster has no real transactions: this tier proves the scan path.
             "--guarantee",
             "idempotent-scan",
+            "--threads",
+            self.threads,
         ]
     }
 
@@ -122,12 +127,14 @@ impl Setup {
 fn bounded_run_then_sigkill_restarts_give_identical_outputs() {
     let records = input(6_000, 4, 1);
 
-    // Uninterrupted run.
-    let a = Setup::new(4, &records);
+    // Uninterrupted run, on one worker thread.
+    let mut a = Setup::new(4, &records);
+    a.threads = "1";
     a.bounded_run();
     let (ba, outd) = (&a.bs, &a.out);
 
-    // The same input, killed with SIGKILL at random instants, restarted, then bounded.
+    // The same input on two worker threads, killed with SIGKILL at random instants,
+    // restarted, then bounded: the same outputs as one uninterrupted thread.
     let b = Setup::new(4, &records);
     for i in 0..10u64 {
         let mut child = spawn(&b.run_args());

@@ -10,8 +10,9 @@ use crate::ledger::Ledger;
 
 /// Key of the checkpoint record in the `meta` column family.
 pub const CHECKPOINT_KEY: &[u8] = b"checkpoint";
-/// Version of the checkpoint record's layout.
-pub const CHECKPOINT_FORMAT: u32 = 3;
+/// Version of the checkpoint record's and the state's layout (4: each task's state under
+/// its task prefix, [`crate::tasks`]).
+pub const CHECKPOINT_FORMAT: u32 = 4;
 /// Key of the checkpoint's wall-clock time (ms, big-endian) in the `meta` column family,
 /// written in the same batch (state written before it existed has none).
 pub const CHECKPOINT_TIME_KEY: &[u8] = b"checkpoint_time";

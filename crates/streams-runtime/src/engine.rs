@@ -33,8 +33,8 @@ use crate::checkpoint::{
 use crate::error::RuntimeError;
 use crate::ledger::Ledger;
 use crate::outbox::{
-    epoch_start_key, outbox_key, plan_outbox, plan_recovery, DeadLetterRecord, OutboxBatch,
-    TableRows,
+    decode_entry, encode_entry, epoch_start_key, outbox_key, plan_outbox, plan_recovery,
+    DeadLetterRecord, OutboxBatch, TableRows,
 };
 use crate::tasks::{PartitionInput, Tasks};
 use crate::topology_file::TopologyDef;
@@ -143,9 +143,6 @@ pub struct PartitionStatus {
 /// Records decoded and processed together (fewer when a checkpoint or tick comes first).
 const BATCH_RECORDS: usize = 8192;
 
-fn config() -> bincode::config::Configuration {
-    bincode::config::standard()
-}
 
 impl Engine {
     /// Opens the state in `opts.state_dir` and restores the last checkpoint, if any.
@@ -229,8 +226,7 @@ impl Engine {
         db.set_dedup_floor(w);
         let mut found = Vec::new();
         for (_, v) in db.outbox()? {
-            let (b, _): (OutboxBatch, usize) = bincode::serde::decode_from_slice(&v, config())
-                .map_err(|e| corrupt("outbox entry", &e))?;
+            let b = decode_entry(&v).map_err(|e| corrupt("outbox entry", &e))?;
             found.push(b);
         }
         let (recovered, _) = plan_recovery(found);
@@ -640,9 +636,9 @@ impl Engine {
             sink_state: self.sink_state.clone(),
         };
         let encode = |v: &dyn erased::Encode| v.encode();
-        let encoded = self
-            .tasks
-            .map(batches.iter().collect(), |b: &OutboxBatch| encode(b));
+        let encoded = self.tasks.map(batches.iter().collect(), |b: &OutboxBatch| {
+            encode_entry(b).map_err(|e| RuntimeError::Core(CoreError::store("outbox", e)))
+        });
         let mut outbox = Vec::with_capacity(batches.len());
         for (b, bytes) in batches.iter().zip(encoded) {
             let bytes = self.poison(bytes)?;

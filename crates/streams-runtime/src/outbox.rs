@@ -77,6 +77,36 @@ pub struct OutboxBatch {
     pub payload: OutboxPayload,
 }
 
+/// Tag of a stored outbox entry: bincode, LZ4-compressed (the rows of one table repeat
+/// most of their values: countries, pages, names; the entries shrink ~4x, and with them
+/// the checkpoint's synced write).
+const ENTRY_LZ4_BINCODE: u8 = 1;
+
+/// An outbox entry as it is stored in the checkpoint.
+pub fn encode_entry(b: &OutboxBatch) -> Result<Vec<u8>, String> {
+    let raw =
+        bincode::serde::encode_to_vec(b, bincode::config::standard()).map_err(|e| e.to_string())?;
+    let mut out = Vec::with_capacity(raw.len() / 3 + 16);
+    out.push(ENTRY_LZ4_BINCODE);
+    out.extend(lz4_flex::block::compress_prepend_size(&raw));
+    Ok(out)
+}
+
+/// Reads an entry written by [`encode_entry`].
+pub fn decode_entry(bytes: &[u8]) -> Result<OutboxBatch, String> {
+    match bytes.split_first() {
+        Some((&ENTRY_LZ4_BINCODE, rest)) => {
+            let raw = lz4_flex::block::decompress_size_prepended(rest)
+                .map_err(|e| format!("lz4: {e}"))?;
+            bincode::serde::decode_from_slice(&raw, bincode::config::standard())
+                .map(|(b, _)| b)
+                .map_err(|e| e.to_string())
+        }
+        Some((tag, _)) => Err(format!("unknown outbox entry format {tag}")),
+        None => Err("empty outbox entry".into()),
+    }
+}
+
 /// The outbox key: sorts by epoch, then table, then sequence.
 pub fn outbox_key(task: u32, epoch: u64, table: u16, first_seq: u64) -> Vec<u8> {
     let mut k = Vec::with_capacity(22);
@@ -163,6 +193,41 @@ pub fn plan_recovery(mut found: Vec<OutboxBatch>) -> (Vec<OutboxBatch>, Option<u
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn entries_round_trip_compressed_and_refuse_damage() {
+        use streams_core::Value;
+        let rows: Vec<Row> = (0..1000)
+            .map(|i| {
+                vec![
+                    Value::Int(i),
+                    Value::Str("Germany".into()),
+                    Value::Float(0.5),
+                ]
+            })
+            .collect();
+        let b = OutboxBatch {
+            task: 0,
+            epoch: 7,
+            table: 1,
+            first_seq: 4096,
+            payload: OutboxPayload::Rows(rows),
+        };
+        let bytes = encode_entry(&b).unwrap();
+        let plain = bincode::serde::encode_to_vec(&b, bincode::config::standard()).unwrap();
+        assert!(
+            bytes.len() * 2 < plain.len(),
+            "{} vs {}",
+            bytes.len(),
+            plain.len()
+        );
+        assert_eq!(decode_entry(&bytes).unwrap(), b);
+        assert!(decode_entry(&[]).is_err());
+        assert!(decode_entry(&[9, 1, 2]).unwrap_err().contains("format 9"));
+        let mut cut = bytes.clone();
+        cut.truncate(bytes.len() / 2);
+        assert!(decode_entry(&cut).is_err());
+    }
     use streams_core::Value;
 
     fn rows(n: usize) -> Vec<Row> {

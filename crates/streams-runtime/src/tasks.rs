@@ -34,7 +34,8 @@ use crate::error::RuntimeError;
 use crate::topology_file::TopologyDef;
 
 /// Key groups of every window aggregate: the tasks its keys are spread over. Fixed (it
-/// places state), independent of `--threads`.
+/// places state; changing it changes [`crate::checkpoint::CHECKPOINT_FORMAT`]),
+/// independent of `--threads`.
 pub const KEY_GROUPS: usize = 16;
 
 /// The rows of one input partition for its task: decoded, in offset order, with the
