@@ -53,9 +53,11 @@ pub trait KeyValueStore: Send {
     fn delete(&mut self, key: &[u8]);
     /// Visits every live entry whose key starts with `prefix`, in key order.
     fn scan(&mut self, prefix: &[u8], f: &mut ScanFn<'_>) -> Result<(), CoreError>;
-    /// Hands the pending writes to the checkpoint; afterwards reads see them through the
-    /// committed state, which the caller must write before the next read.
+    /// Hands the pending writes to the checkpoint. Reads still see them (a store that
+    /// reads from a database keeps them in flight) until [`committed`](Self::committed).
     fn take_pending(&mut self) -> PendingWrites;
+    /// The writes taken last are in the database now: a store may forget them.
+    fn committed(&mut self) {}
 }
 
 /// Writes buffered since the last checkpoint: `None` deletes the key.
@@ -117,6 +119,10 @@ impl KeyValueStore for PrefixedStore {
     /// Pending writes with their prefixed keys, as the shared store holds them.
     fn take_pending(&mut self) -> PendingWrites {
         self.inner.take_pending()
+    }
+
+    fn committed(&mut self) {
+        self.inner.committed()
     }
 }
 

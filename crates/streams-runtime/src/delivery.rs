@@ -9,6 +9,12 @@
 //!                                      those entries, with each sink's checkpoint state
 //! ```
 //!
+//! Pipelined (`run`, `bench engine`): the delivery thread also *writes* each checkpoint
+//! (`Engine::commit_staged` hands it the batch) before delivering its outbox, while the
+//! engine processes the next records; the stores keep the writes in flight readable
+//! until the write is confirmed (`Engine::checkpoint_durable`), and the next checkpoint
+//! waits for it. Inline (the test driver): written, then delivered, in the caller.
+//!
 //! A sink is idempotent by record identity `(task, epoch, seq)`: an entry delivered
 //! again after a crash (the outbox is only forgotten by a later checkpoint) is skipped.
 
@@ -19,6 +25,7 @@ use std::time::Duration;
 use streams_core::topology::TableInfo;
 use tracing::warn;
 
+use crate::engine::CheckpointWrite;
 use crate::{Engine, OutboxBatch, OutboxPayload, RuntimeError};
 
 /// A sink's failure: retriable (the same delivery may succeed later: broker down,
@@ -145,6 +152,8 @@ struct Report {
     states: Vec<(String, Vec<u8>)>,
     durable_through: Option<u64>,
     positions: Option<Vec<(String, i32, i64)>>,
+    /// The checkpoint the job wrote before delivering (epoch, ms), if it wrote one.
+    written: Option<(u64, u64)>,
 }
 
 /// The sinks and the part of the protocol that does not touch the engine.
@@ -277,6 +286,8 @@ struct Worker {
 
 enum Job {
     Deliver {
+        /// The checkpoint holding `batches`, written first (pipelined commits).
+        write: Option<CheckpointWrite>,
         batches: Vec<OutboxBatch>,
         recover: bool,
         epoch: u64,
@@ -328,10 +339,26 @@ impl Delivery {
                 while let Ok(job) = job_rx.recv() {
                     let reply = match job {
                         Job::Deliver {
+                            write,
                             batches,
                             recover,
                             epoch,
-                        } => sinks.deliver(&tables, &batches, recover, epoch, &stop),
+                        } => {
+                            // The outbox is durable before any of it is delivered.
+                            let written = match write {
+                                Some(w) => {
+                                    let e = w.epoch();
+                                    w.write().map(|ms| Some((e, ms)))
+                                }
+                                None => Ok(None),
+                            };
+                            written.and_then(|written| {
+                                let mut r =
+                                    sinks.deliver(&tables, &batches, recover, epoch, &stop)?;
+                                r.written = written;
+                                Ok(r)
+                            })
+                        }
                         Job::Roll { epoch } => sinks.roll_report(epoch),
                         Job::PublishAll { epoch } => sinks.publish_all(epoch),
                     };
@@ -407,15 +434,22 @@ impl Delivery {
         if !self.wait(engine)? {
             return Ok(false);
         }
-        let batches = engine.commit(wall_now)?;
         if let Mode::Pipelined(w) = &mut self.mode {
+            // The delivery thread writes the checkpoint, then delivers it, while the
+            // engine goes on with the next records.
+            let (write, batches) = match engine.commit_staged(wall_now)? {
+                Some((write, batches)) => (Some(write), batches),
+                None => (None, Vec::new()),
+            };
             w.send(Job::Deliver {
+                write,
                 batches,
                 recover: false,
                 epoch: engine.epoch(),
             })?;
             return Ok(true);
         }
+        let batches = engine.commit(wall_now)?;
         self.deliver(engine, batches, false, stop)
     }
 
@@ -439,6 +473,7 @@ impl Delivery {
             }
             Mode::Pipelined(w) => {
                 w.send(Job::Deliver {
+                    write: None,
                     batches,
                     recover,
                     epoch,
@@ -464,8 +499,9 @@ impl Delivery {
         }
     }
 
-    /// Waits for the delivery in flight (pipelined) and applies it.
-    fn wait(&mut self, engine: &mut Engine) -> Result<bool, RuntimeError> {
+    /// Waits for the delivery in flight (pipelined) and applies it. `Ok(false)`: that
+    /// delivery was stopped while a sink was retrying.
+    pub fn wait(&mut self, engine: &mut Engine) -> Result<bool, RuntimeError> {
         let Mode::Pipelined(w) = &mut self.mode else {
             return Ok(true);
         };
@@ -524,6 +560,9 @@ impl Delivery {
     /// outbox may forget and the output positions that go with it. Returns whether the
     /// delivery finished.
     fn apply(&mut self, engine: &mut Engine, report: Report) -> bool {
+        if let Some((epoch, ms)) = report.written {
+            engine.checkpoint_durable(epoch, ms);
+        }
         for (k, n) in report.emitted {
             *self.emitted.entry(k).or_insert(0) += n;
         }

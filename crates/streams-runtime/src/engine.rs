@@ -70,6 +70,43 @@ impl CheckpointPlan {
     }
 }
 
+/// A checkpoint's one atomic batch, to be written (possibly on another thread) before
+/// its outbox entries are delivered.
+pub struct CheckpointWrite {
+    writer: streams_state::StateWriter,
+    writes: CheckpointWrites,
+    epoch: u64,
+    bytes: u64,
+}
+
+impl CheckpointWrite {
+    /// The checkpoint's number.
+    pub fn epoch(&self) -> u64 {
+        self.epoch
+    }
+
+    /// Writes it (synced); returns the time it took, ms.
+    pub fn write(self) -> Result<u64, RuntimeError> {
+        let started = std::time::Instant::now();
+        let outbox_bytes: usize = self
+            .writes
+            .outbox
+            .iter()
+            .map(|(k, v)| k.len() + v.len())
+            .sum();
+        self.writer.commit(self.writes)?;
+        let ms = started.elapsed().as_millis() as u64;
+        tracing::debug!(
+            epoch = self.epoch,
+            write_ms = ms,
+            bytes = self.bytes,
+            outbox_bytes,
+            "checkpoint written"
+        );
+        Ok(ms)
+    }
+}
+
 /// The stream engine for one task.
 pub struct Engine {
     def: Arc<TopologyDef>,
@@ -104,6 +141,8 @@ pub struct Engine {
     outbox_entries: BTreeMap<u64, u64>,
     /// Checkpoints written since the last [`take_checkpoint_stats`](Self::take_checkpoint_stats).
     checkpoint_stats: Vec<CheckpointStats>,
+    /// The dedup floor to set once the checkpoint being written is durable.
+    dedup_floor_after_write: Option<i64>,
 }
 
 /// What one checkpoint cost: the live view's record of it.
@@ -142,7 +181,6 @@ pub struct PartitionStatus {
 
 /// Records decoded and processed together (fewer when a checkpoint or tick comes first).
 const BATCH_RECORDS: usize = 8192;
-
 
 impl Engine {
     /// Opens the state in `opts.state_dir` and restores the last checkpoint, if any.
@@ -263,6 +301,7 @@ impl Engine {
             consumed,
             outbox_entries,
             checkpoint_stats: Vec::new(),
+            dedup_floor_after_write: None,
         })
     }
 
@@ -686,23 +725,67 @@ impl Engine {
         plan: CheckpointPlan,
         wall_now: i64,
     ) -> Result<Vec<OutboxBatch>, RuntimeError> {
+        let (write, batches) = self.stage_checkpoint(plan, wall_now)?;
+        let epoch = write.epoch;
+        let ms = write.write();
+        let ms = self.poison(ms)?;
+        self.checkpoint_durable(epoch, ms);
+        Ok(batches)
+    }
+
+    /// Steps 1 and 2 for a caller that writes the checkpoint on another thread: the plan
+    /// is taken and the engine goes on as if it were written; the returned write must be
+    /// done (and [`checkpoint_durable`](Self::checkpoint_durable) called) before its
+    /// entries are delivered and before the next checkpoint is taken. `None`: nothing
+    /// changed.
+    pub fn commit_staged(
+        &mut self,
+        wall_now: i64,
+    ) -> Result<Option<(CheckpointWrite, Vec<OutboxBatch>)>, RuntimeError> {
         self.check()?;
-        let started = std::time::Instant::now();
+        if !self.changed && self.delivered_through <= self.deleted_through {
+            return Ok(None);
+        }
+        let plan = self.prepare_checkpoint()?;
+        self.stage_checkpoint(plan, wall_now).map(Some)
+    }
+
+    /// The checkpoint `epoch` is durable (written in `write_ms`): stores forget the
+    /// writes they kept in flight for it, expired dedup entries below its watermark may
+    /// be collected.
+    pub fn checkpoint_durable(&mut self, epoch: u64, write_ms: u64) {
+        self.tasks.committed();
+        if let Some(floor) = self.dedup_floor_after_write.take() {
+            self.db.set_dedup_floor(floor);
+        }
+        if let Some(s) = self
+            .checkpoint_stats
+            .iter_mut()
+            .rev()
+            .find(|s| s.epoch == epoch)
+        {
+            s.write_ms = write_ms;
+        }
+    }
+
+    /// Everything of step 2 but the write itself.
+    fn stage_checkpoint(
+        &mut self,
+        plan: CheckpointPlan,
+        wall_now: i64,
+    ) -> Result<(CheckpointWrite, Vec<OutboxBatch>), RuntimeError> {
+        self.check()?;
         let mut writes = plan.writes;
         writes.meta.push((
             CHECKPOINT_TIME_KEY.to_vec(),
             wall_now.to_be_bytes().to_vec(),
         ));
-        let outbox_bytes: usize = writes.outbox.iter().map(|(k, v)| k.len() + v.len()).sum();
-        let r = self.db.commit(writes);
-        self.poison(r)?;
-        tracing::debug!(
-            epoch = plan.epoch,
-            write_ms = started.elapsed().as_millis() as u64,
-            bytes = plan.bytes,
-            outbox_bytes,
-            "checkpoint written"
-        );
+        let write = CheckpointWrite {
+            writer: self.db.writer(),
+            writes,
+            epoch: plan.epoch,
+            bytes: plan.bytes,
+        };
         self.epoch = plan.epoch;
         if let Some(d) = plan.deletes_through {
             self.deleted_through = Some(d);
@@ -716,7 +799,7 @@ impl Engine {
             epoch: plan.epoch,
             at_ms: wall_now,
             prepare_ms: plan.prepare_ms,
-            write_ms: started.elapsed().as_millis() as u64,
+            write_ms: 0,
             bytes: plan.bytes,
             outbox_entries: plan.batches.len() as u64,
         });
@@ -727,8 +810,8 @@ impl Engine {
         self.records_since_commit = 0;
         self.last_commit_wall = wall_now;
         self.changed = false;
-        self.db.set_dedup_floor(self.wm.state().emitted);
-        Ok(plan.batches)
+        self.dedup_floor_after_write = Some(self.wm.state().emitted);
+        Ok((write, plan.batches))
     }
 
     /// Step 3 done: every outbox entry up to `epoch` reached its sinks; the next

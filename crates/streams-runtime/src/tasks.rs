@@ -335,6 +335,14 @@ impl Tasks {
             .collect()
     }
 
+    /// The checkpoint written last is durable: stores forget the writes they kept in
+    /// flight for it.
+    pub fn committed(&mut self) {
+        for t in self.instances_mut() {
+            t.committed();
+        }
+    }
+
     /// Takes the batches that reached each sink (in sink order): partition tasks' in
     /// partition order, then the key groups' in group order, then the global one's.
     pub fn take_outputs(&mut self) -> Vec<Vec<Batch>> {

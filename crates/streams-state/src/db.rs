@@ -215,46 +215,19 @@ impl StateDb {
 
     /// Writes one checkpoint atomically and durably (synced WAL).
     pub fn commit(&self, writes: CheckpointWrites) -> Result<(), StateError> {
-        // Sized up front: growing a batch of tens of MiB by doubling copies it many times.
-        let bytes: usize = writes
-            .stores
-            .iter()
-            .flat_map(|(_, w)| w.iter())
-            .map(|(k, v)| k.len() + v.as_ref().map_or(0, Vec::len) + 16)
-            .chain(
-                writes
-                    .meta
-                    .iter()
-                    .chain(&writes.outbox)
-                    .map(|(k, v)| k.len() + v.len() + 16),
-            )
-            .sum();
-        let mut batch = WriteBatch::with_capacity_bytes(bytes + 1024);
-        for (store, pending) in &writes.stores {
-            let cf = self.cf(&store_cf(store))?;
-            for (k, v) in pending {
-                match v {
-                    Some(v) => batch.put_cf(cf, k, v),
-                    None => batch.delete_cf(cf, k),
-                }
-            }
+        self.writer().commit(writes)
+    }
+
+    /// A handle that writes checkpoints from another thread (the delivery thread writes
+    /// a checkpoint while the engine goes on with the next records).
+    pub fn writer(&self) -> StateWriter {
+        StateWriter {
+            db: StateDb {
+                db: self.db.clone(),
+                path: self.path.clone(),
+                dedup_floor: self.dedup_floor.clone(),
+            },
         }
-        let meta = self.cf(META_CF)?;
-        for (k, v) in &writes.meta {
-            batch.put_cf(meta, k, v);
-        }
-        let outbox = self.cf(OUTBOX_CF)?;
-        if let Some(end) = &writes.outbox_delete_before {
-            batch.delete_range_cf(outbox, [].as_slice(), end.as_slice());
-        }
-        for (k, v) in &writes.outbox {
-            batch.put_cf(outbox, k, v);
-        }
-        let mut opts = WriteOptions::default();
-        opts.set_sync(true);
-        self.db
-            .write_opt(batch, &opts)
-            .map_err(|source| self.io("write checkpoint", source))
     }
 
     /// Sets the committed watermark below which dedup entries may be garbage-collected.
@@ -357,4 +330,56 @@ pub fn size_on_disk(path: &Path) -> u64 {
                 .sum()
         })
         .unwrap_or(0)
+}
+
+/// Writes checkpoints into an open state database, from any thread.
+pub struct StateWriter {
+    db: StateDb,
+}
+
+impl StateWriter {
+    /// Writes one checkpoint atomically and durably (synced WAL).
+    pub fn commit(&self, writes: CheckpointWrites) -> Result<(), StateError> {
+        // Sized up front: growing a batch of tens of MiB by doubling copies it many times.
+        let bytes: usize = writes
+            .stores
+            .iter()
+            .flat_map(|(_, w)| w.iter())
+            .map(|(k, v)| k.len() + v.as_ref().map_or(0, Vec::len) + 16)
+            .chain(
+                writes
+                    .meta
+                    .iter()
+                    .chain(&writes.outbox)
+                    .map(|(k, v)| k.len() + v.len() + 16),
+            )
+            .sum();
+        let mut batch = WriteBatch::with_capacity_bytes(bytes + 1024);
+        for (store, pending) in &writes.stores {
+            let cf = self.db.cf(&store_cf(store))?;
+            for (k, v) in pending {
+                match v {
+                    Some(v) => batch.put_cf(cf, k, v),
+                    None => batch.delete_cf(cf, k),
+                }
+            }
+        }
+        let meta = self.db.cf(META_CF)?;
+        for (k, v) in &writes.meta {
+            batch.put_cf(meta, k, v);
+        }
+        let outbox = self.db.cf(OUTBOX_CF)?;
+        if let Some(end) = &writes.outbox_delete_before {
+            batch.delete_range_cf(outbox, [].as_slice(), end.as_slice());
+        }
+        for (k, v) in &writes.outbox {
+            batch.put_cf(outbox, k, v);
+        }
+        let mut opts = WriteOptions::default();
+        opts.set_sync(true);
+        self.db
+            .db
+            .write_opt(batch, &opts)
+            .map_err(|source| self.db.io("write checkpoint", source))
+    }
 }

@@ -12,6 +12,7 @@ mod store;
 
 pub use db::{
     read_snapshot, size_on_disk, CheckpointWrites, KeyValue, StateConfig, StateDb, StateSnapshot,
+    StateWriter,
 };
 pub use error::StateError;
 pub use store::RocksStore;

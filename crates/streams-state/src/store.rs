@@ -17,6 +17,9 @@ pub struct RocksStore {
     cf: String,
     path: PathBuf,
     pending: FxHashMap<Vec<u8>, Option<Vec<u8>>>,
+    /// Writes taken for a checkpoint whose write may not have reached the database yet
+    /// (it is written on another thread): reads see them until [`KeyValueStore::committed`].
+    in_flight: FxHashMap<Vec<u8>, Option<Vec<u8>>>,
 }
 
 impl RocksStore {
@@ -27,6 +30,7 @@ impl RocksStore {
             cf,
             path,
             pending: FxHashMap::default(),
+            in_flight: FxHashMap::default(),
         }
     }
 
@@ -41,7 +45,7 @@ impl KeyValueStore for RocksStore {
     }
 
     fn get(&mut self, key: &[u8]) -> Result<Option<Vec<u8>>, CoreError> {
-        if let Some(v) = self.pending.get(key) {
+        if let Some(v) = self.pending.get(key).or_else(|| self.in_flight.get(key)) {
             return Ok(v.clone());
         }
         let cf = self
@@ -67,9 +71,11 @@ impl KeyValueStore for RocksStore {
             .db
             .cf_handle(&self.cf)
             .ok_or_else(|| self.err("column family missing"))?;
+        // Writes in flight, then pending ones over them.
         let mut overlay: BTreeMap<&[u8], &Option<Vec<u8>>> = self
-            .pending
+            .in_flight
             .iter()
+            .chain(&self.pending)
             .filter(|(k, _)| k.starts_with(prefix))
             .map(|(k, v)| (k.as_slice(), v))
             .collect();
@@ -108,8 +114,20 @@ impl KeyValueStore for RocksStore {
     fn take_pending(&mut self) -> PendingWrites {
         // Sorted, because RocksDB's memtable inserts a sorted batch far faster (its skip
         // list reuses the previous insert's search path).
-        let mut writes: PendingWrites = self.pending.drain().collect();
+        let taken = std::mem::take(&mut self.pending);
+        let mut writes: PendingWrites = taken.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
         writes.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        // Older writes still in flight (none when every checkpoint is confirmed before
+        // the next is taken) are covered by the newer ones.
+        if self.in_flight.is_empty() {
+            self.in_flight = taken;
+        } else {
+            self.in_flight.extend(taken);
+        }
         writes
+    }
+
+    fn committed(&mut self) {
+        self.in_flight.clear();
     }
 }

@@ -1,7 +1,6 @@
 //! `streams-app bench engine`: the full reference topology over in-memory records, with
 //! RocksDB state and a checkpoint every second (DESIGN §8).
 
-use std::cell::RefCell;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::rc::Rc;
@@ -138,9 +137,15 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 
     // The coordinator `run` uses (commit → deliver → forget), delivering to a sink that
     // counts rows per table.
-    let delivered_rows = Rc::new(RefCell::new(vec![0u64; engine.tables().len() + 1]));
-    let mut delivery = Delivery::new(vec![Box::new(CountingSink(delivered_rows.clone()))]);
+    // Pipelined as in `run`: a delivery thread writes each checkpoint and delivers it
+    // while the engine goes on.
+    let delivered_rows = Arc::new(std::sync::Mutex::new(vec![0u64; engine.tables().len() + 1]));
     let never = AtomicBool::new(false);
+    let mut delivery = Delivery::spawn(
+        vec![Box::new(CountingSink(delivered_rows.clone()))],
+        engine.tables().to_vec(),
+        Arc::new(AtomicBool::new(false)),
+    )?;
     // The live view, as `run` serves it: sampled once a second from the loop.
     let mut live = match args.metrics_addr {
         Some(addr) => {
@@ -166,6 +171,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             now = wall(&clock);
         }
         engine.process(rec, now)?;
+        if i % 1024 == 0 {
+            delivery.poll(&mut engine)?;
+        }
         if i % 1024 == 0 && engine.commit_due(now) {
             let c = Instant::now();
             delivery.commit(&mut engine, now, &never)?;
@@ -191,7 +199,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     // A checkpoint first, so that what the end of input emits is the open windows only.
     delivery.commit(&mut engine, wall(&clock), &never)?;
     checkpoints += 1;
-    let rows_before_end = delivered_rows.borrow().clone();
+    delivery.wait(&mut engine)?;
+    let rows_before_end = lock(&delivered_rows).clone();
     engine.end_of_input()?;
     delivery.finish(&mut engine, wall(&clock), &never)?;
     checkpoints += 2;
@@ -221,7 +230,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         in_commit.as_secs_f64()
     );
     println!("  ledger             {ledger}");
-    let delivered_rows = delivered_rows.borrow();
+    let delivered_rows = lock(&delivered_rows);
     for (t, n) in engine.tables().iter().zip(delivered_rows.iter()) {
         println!("  rows {:<24} {n}", t.name);
     }
@@ -262,7 +271,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 }
 
 /// Counts the delivered rows per table (dead letters last).
-struct CountingSink(Rc<RefCell<Vec<u64>>>);
+struct CountingSink(Arc<std::sync::Mutex<Vec<u64>>>);
+
+fn lock(m: &std::sync::Mutex<Vec<u64>>) -> std::sync::MutexGuard<'_, Vec<u64>> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
 
 impl Sink for CountingSink {
     fn name(&self) -> &str {
@@ -275,7 +288,7 @@ impl Sink for CountingSink {
         batches: &[streams_runtime::OutboxBatch],
         _recover: bool,
     ) -> Result<(), streams_runtime::SinkError> {
-        let mut rows = self.0.borrow_mut();
+        let mut rows = lock(&self.0);
         let last = rows.len() - 1;
         for b in batches {
             rows[(b.table as usize).min(last)] += match &b.payload {

@@ -652,6 +652,15 @@ impl Topology {
         all
     }
 
+    /// The writes taken last reached the database: stores may forget them.
+    pub fn committed(&mut self) {
+        for n in &mut self.nodes {
+            for s in &mut n.stores {
+                s.committed();
+            }
+        }
+    }
+
     /// Takes the batches that reached each sink since the last call (in sink order).
     pub fn take_outputs(&mut self) -> Vec<Vec<Batch>> {
         self.outputs.iter_mut().map(std::mem::take).collect()
