@@ -1026,4 +1026,39 @@ mod tests {
         e.restart_commit_interval(200);
         assert!(e.commit_due(350));
     }
+
+    /// A checkpoint written on another thread: until its write is done, a crash loses
+    /// it (a restart resumes from the one before); once written, a restart resumes from
+    /// it; records processed meanwhile belong to the next checkpoint.
+    #[test]
+    fn a_staged_checkpoint_counts_once_it_is_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let positions = |e: &Engine| e.positions()[0].1;
+        {
+            let mut e = engine(dir.path());
+            e.process(record(0), 0).unwrap();
+            e.commit(10).unwrap();
+            e.process(record(1), 20).unwrap();
+            let (write, batches) = e.commit_staged(30).unwrap().unwrap();
+            assert_eq!(batches.iter().map(|b| b.payload.len()).sum::<usize>(), 1);
+            e.process(record(2), 40).unwrap();
+            drop(write); // the process dies before the write
+        }
+        {
+            let mut e = engine(dir.path());
+            assert_eq!(positions(&e), Some(1), "the first checkpoint only");
+            e.process(record(1), 50).unwrap();
+            let (write, _) = e.commit_staged(60).unwrap().unwrap();
+            e.process(record(2), 70).unwrap();
+            let epoch = write.epoch();
+            let ms = std::thread::spawn(move || write.write())
+                .join()
+                .unwrap()
+                .unwrap();
+            e.checkpoint_durable(epoch, ms);
+            assert_eq!(e.epoch(), epoch);
+        }
+        let e = engine(dir.path());
+        assert_eq!(positions(&e), Some(2), "the written one, without record 2");
+    }
 }

@@ -91,6 +91,93 @@ proptest! {
     }
 }
 
+#[derive(Debug, Clone)]
+enum Step {
+    Op(Op),
+    /// A checkpoint is taken; its write is still to come (the delivery thread's).
+    Take,
+    /// The write taken last reaches the database, from another thread.
+    Write,
+}
+
+fn step() -> impl Strategy<Value = Step> {
+    prop_oneof![
+        8 => op().prop_map(Step::Op),
+        1 => Just(Step::Take),
+        1 => Just(Step::Write),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+    /// Checkpoints written on another thread while the store is used: the writes in
+    /// flight stay readable (gets and scans) until the write is confirmed, and a crash
+    /// before the write loses exactly them.
+    #[test]
+    fn rocks_store_with_writes_in_flight_matches_model(
+        steps in proptest::collection::vec(step(), 1..160),
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let specs = [StoreSpec::new("kv", StoreKind::KeyValue)];
+        let mut db = StateDb::open(dir.path(), &specs, &config()).unwrap();
+        let mut store = db.store("kv").unwrap();
+        // What reads must see, and what the database holds.
+        let mut model = MemoryStore::new("kv");
+        let mut durable = MemoryStore::new("kv");
+        let mut in_flight: Option<(CheckpointWrites, streams_core::store::PendingWrites)> = None;
+        for s in steps {
+            let write = |db: &StateDb, store: &mut streams_state::RocksStore, durable: &mut MemoryStore,
+                         (writes, model_writes): (CheckpointWrites, streams_core::store::PendingWrites)| {
+                let writer = db.writer();
+                std::thread::spawn(move || writer.commit(writes)).join().unwrap().unwrap();
+                store.committed();
+                durable.apply(model_writes);
+            };
+            match s {
+                Step::Take if in_flight.is_none() => {
+                    let writes = CheckpointWrites {
+                        stores: vec![("kv".into(), store.take_pending())],
+                        ..Default::default()
+                    };
+                    let taken = model.take_pending();
+                    model.apply(taken.clone());
+                    in_flight = Some((writes, taken));
+                }
+                Step::Take => {}
+                Step::Write | Step::Op(Op::Commit) => {
+                    if let Some(f) = in_flight.take() {
+                        write(&db, &mut store, &mut durable, f);
+                    }
+                    if matches!(s, Step::Op(Op::Commit)) {
+                        let writes = CheckpointWrites {
+                            stores: vec![("kv".into(), store.take_pending())],
+                            ..Default::default()
+                        };
+                        db.commit(writes).unwrap();
+                        store.committed();
+                        let taken = model.take_pending();
+                        model.apply(taken.clone());
+                        durable.apply(taken);
+                    }
+                }
+                Step::Op(Op::Put(k, v)) => { store.put(&key(k), &[v]); model.put(&key(k), &[v]); }
+                Step::Op(Op::Delete(k)) => { store.delete(&key(k)); model.delete(&key(k)); }
+                Step::Op(Op::Get(k)) => prop_assert_eq!(store.get(&key(k)).unwrap(), model.get(&key(k)).unwrap()),
+                Step::Op(Op::Scan(p)) => prop_assert_eq!(scan_all(&mut store, &prefix(p)), scan_all(&mut model, &prefix(p))),
+                Step::Op(Op::Crash) => {
+                    in_flight = None;
+                    drop(store);
+                    drop(db);
+                    db = StateDb::open(dir.path(), &specs, &config()).unwrap();
+                    store = db.store("kv").unwrap();
+                    model = durable.clone();
+                }
+            }
+        }
+        prop_assert_eq!(scan_all(&mut store, b""), scan_all(&mut model, b""));
+    }
+}
+
 #[test]
 fn checkpoint_batch_is_atomic_across_stores_meta_and_outbox() {
     let dir = tempfile::tempdir().unwrap();
