@@ -49,6 +49,9 @@ pub struct Args {
     /// How long the latency phase produces (0: skip it).
     #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
     pub latency_duration: Duration,
+    /// `--threads` of the `run` it starts (default: `run`'s, the number of cores).
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub threads: Option<u16>,
     /// Where the runs keep their state, outputs and logs (default: a temporary
     /// directory, removed afterwards).
     #[arg(long)]
@@ -151,6 +154,7 @@ pub(super) fn spawn_run(
     topology: &Path,
     work: &Path,
     bounded: bool,
+    threads: Option<u16>,
 ) -> anyhow::Result<(Child, PathBuf)> {
     let exe = std::env::current_exe().context("cannot find this binary")?;
     let log = work.join(format!("{app_id}.log"));
@@ -174,6 +178,9 @@ pub(super) fn spawn_run(
     }
     if bounded {
         cmd.args(["--until", "end"]);
+    }
+    if let Some(t) = threads {
+        cmd.arg("--threads").arg(t.to_string());
     }
     // The child reads nothing of the developer's STREAMS_* settings but these flags.
     for (k, _) in std::env::vars() {
@@ -395,7 +402,14 @@ fn phases(args: &Args, work: &Path) -> anyhow::Result<ExitCode> {
     let topo = work.join(format!("{id}-topology.toml"));
     bench_topology(&args.topology.path, &input, &format!("{id}-out-"), &topo)?;
     let started = Instant::now();
-    let (mut child, log) = spawn_run(&args.broker, &format!("{id}-run"), &topo, work, true)?;
+    let (mut child, log) = spawn_run(
+        &args.broker,
+        &format!("{id}-run"),
+        &topo,
+        work,
+        true,
+        args.threads,
+    )?;
     let peak = wait_child(&mut child, &log)?;
     let secs = started.elapsed().as_secs_f64();
     let run_rate = sent as f64 / secs;
@@ -414,7 +428,14 @@ fn phases(args: &Args, work: &Path) -> anyhow::Result<ExitCode> {
         let topo = work.join(format!("{id}-latency-topology.toml"));
         let prefix = format!("{id}-lat-");
         bench_topology(&args.topology.path, &latency_input, &prefix, &topo)?;
-        let (mut child, log) = spawn_run(&args.broker, &format!("{id}-lat"), &topo, work, false)?;
+        let (mut child, log) = spawn_run(
+            &args.broker,
+            &format!("{id}-lat"),
+            &topo,
+            work,
+            false,
+            args.threads,
+        )?;
         let measured = (|| -> anyhow::Result<Vec<(i64, i64)>> {
             wait_log(&log, "running", Duration::from_secs(120), &mut child)?;
             let arrivals = Arrivals::start(&client, &format!("{prefix}events_clean"), timeout)?;

@@ -138,11 +138,33 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     // The coordinator `run` uses (commit → deliver → forget), delivering to a sink that
     // counts rows per table.
     // Pipelined as in `run`: a delivery thread writes each checkpoint and delivers it
-    // while the engine goes on.
+    // while the engine goes on, to real sinks: every table as Parquet files (run's
+    // defaults) and every row encoded as its Kafka record (the broker left out).
     let delivered_rows = Arc::new(std::sync::Mutex::new(vec![0u64; engine.tables().len() + 1]));
+    let encoded_bytes = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let out_dir = tmp.path().join("data");
+    let parquet = streams_parquet::ParquetSink::open(
+        streams_parquet::ParquetSinkConfig {
+            output_dir: out_dir.clone(),
+            app_id: "bench".into(),
+            task: 0,
+            max_file_bytes: 128 << 20,
+            max_file_age: std::time::Duration::from_secs(300),
+            format: streams_parquet::FileFormat::Parquet,
+            tables: Vec::new(),
+        },
+        engine.tables(),
+        &[],
+    )?;
     let never = AtomicBool::new(false);
     let mut delivery = Delivery::spawn(
-        vec![Box::new(CountingSink(delivered_rows.clone()))],
+        vec![
+            Box::new(parquet),
+            Box::new(EncodingSink {
+                rows: delivered_rows.clone(),
+                bytes: encoded_bytes.clone(),
+            }),
+        ],
         engine.tables().to_vec(),
         Arc::new(AtomicBool::new(false)),
     )?;
@@ -238,6 +260,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         "  rows dead letters         {}",
         delivered_rows.last().copied().unwrap_or(0)
     );
+    println!(
+        "  sinks              every row encoded as a Kafka record ({:.1} MiB) and written as Parquet ({:.1} MiB of files)",
+        encoded_bytes.load(std::sync::atomic::Ordering::Relaxed) as f64 / (1 << 20) as f64,
+        tree_bytes(&out_dir) as f64 / (1 << 20) as f64
+    );
     // What the end of input emitted: the windows and sessions still open then.
     for ((t, n), before) in engine
         .tables()
@@ -270,32 +297,66 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Counts the delivered rows per table (dead letters last).
-struct CountingSink(Arc<std::sync::Mutex<Vec<u64>>>);
+/// Encodes every delivered row as the Kafka sink does (key and JSON value) and counts
+/// rows per table (dead letters last) and encoded bytes.
+struct EncodingSink {
+    rows: Arc<std::sync::Mutex<Vec<u64>>>,
+    bytes: Arc<std::sync::atomic::AtomicU64>,
+}
 
 fn lock(m: &std::sync::Mutex<Vec<u64>>) -> std::sync::MutexGuard<'_, Vec<u64>> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-impl Sink for CountingSink {
+impl Sink for EncodingSink {
     fn name(&self) -> &str {
-        "count"
+        "kafka-records"
     }
 
     fn deliver(
         &mut self,
-        _tables: &[streams_core::topology::TableInfo],
+        tables: &[streams_core::topology::TableInfo],
         batches: &[streams_runtime::OutboxBatch],
         _recover: bool,
     ) -> Result<(), streams_runtime::SinkError> {
-        let mut rows = lock(&self.0);
-        let last = rows.len() - 1;
+        let mut bytes = 0u64;
+        let mut counts = Vec::with_capacity(batches.len());
         for b in batches {
-            rows[(b.table as usize).min(last)] += match &b.payload {
-                OutboxPayload::Rows(r) | OutboxPayload::Updates(r) => r.len() as u64,
-                OutboxPayload::DeadLetters(d) => d.len() as u64,
+            let n = match (&b.payload, tables.get(b.table as usize)) {
+                (OutboxPayload::Rows(r) | OutboxPayload::Updates(r), Some(info)) => {
+                    for row in r {
+                        let (k, v) = streams_kafka::sink::encode_record(info, row)
+                            .map_err(streams_runtime::SinkError::fatal)?;
+                        bytes += (k.map_or(0, |k| k.len()) + v.len()) as u64;
+                    }
+                    r.len() as u64
+                }
+                (OutboxPayload::Rows(r) | OutboxPayload::Updates(r), None) => r.len() as u64,
+                (OutboxPayload::DeadLetters(d), _) => d.len() as u64,
             };
+            counts.push((b.table as usize, n));
+        }
+        self.bytes
+            .fetch_add(bytes, std::sync::atomic::Ordering::Relaxed);
+        let mut rows = lock(&self.rows);
+        let last = rows.len() - 1;
+        for (t, n) in counts {
+            rows[t.min(last)] += n;
         }
         Ok(())
     }
+}
+
+/// Bytes of the files under `dir`, recursively.
+fn tree_bytes(dir: &std::path::Path) -> u64 {
+    std::fs::read_dir(dir)
+        .map(|d| {
+            d.flatten()
+                .map(|e| match e.file_type() {
+                    Ok(t) if t.is_dir() => tree_bytes(&e.path()),
+                    _ => e.metadata().map_or(0, |m| m.len()),
+                })
+                .sum()
+        })
+        .unwrap_or(0)
 }

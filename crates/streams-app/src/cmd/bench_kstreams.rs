@@ -79,6 +79,10 @@ pub struct Args {
     /// records and the flush records come 30 min later); only emission waits longer.
     #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
     pub kafka_streams_grace: Duration,
+    /// `--threads` of streams-app's `run`: 1 by default, as Kafka Streams' one stream
+    /// thread.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub threads: u16,
     /// Give up on Kafka Streams once its outputs stop growing for this long.
     #[arg(long, default_value = "120s", value_parser = humantime::parse_duration)]
     pub idle_timeout: Duration,
@@ -541,7 +545,14 @@ fn compare(
     let topo = work.join(format!("{id}-topology.toml"));
     bench_topology(&args.topology.path, &input, &app_prefix, &topo)?;
     let started = Instant::now();
-    let (mut child, log) = spawn_run(&args.broker, &format!("{id}-app"), &topo, work, true)?;
+    let (mut child, log) = spawn_run(
+        &args.broker,
+        &format!("{id}-app"),
+        &topo,
+        work,
+        true,
+        Some(args.threads),
+    )?;
     let app_peak = wait_child(&mut child, &log)?;
     let app_secs = started.elapsed().as_secs_f64();
     let mut app_rows = BTreeMap::new();
@@ -638,8 +649,9 @@ fn compare(
         .and_then(|n| n.parse::<u64>().ok());
     let app_rate = events as f64 / app_secs;
     println!(
-        "  streams-app        {app_rate:>9.0} events/s ({app_secs:.1} s incl. start-up; peak RSS {} MiB; one thread)",
-        app_peak >> 20
+        "  streams-app        {app_rate:>9.0} events/s ({app_secs:.1} s incl. start-up; peak RSS {} MiB; {} worker thread(s))",
+        app_peak >> 20,
+        args.threads
     );
     if ks_secs.is_nan() {
         println!(

@@ -34,6 +34,28 @@ mod transactional;
 
 pub use transactional::transactional_id;
 
+/// A table row as its Kafka record: the key (the key columns' values joined by `|`;
+/// none without key columns) and the value (the row as a JSON object).
+pub fn encode_record(
+    info: &TableInfo,
+    row: &streams_core::Row,
+) -> Result<(Option<Vec<u8>>, Vec<u8>), serde_json::Error> {
+    let key = (!info.key_columns.is_empty()).then(|| {
+        info.key_columns
+            .iter()
+            .filter_map(|c| row.get(*c))
+            .map(|v| match v.to_json() {
+                serde_json::Value::String(s) => s,
+                other => other.to_string(),
+            })
+            .collect::<Vec<_>>()
+            .join("|")
+            .into_bytes()
+    });
+    let value = serde_json::to_vec(&row_to_json(&info.schema, row))?;
+    Ok((key, value))
+}
+
 /// Which delivery protocol the app asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Guarantee {
@@ -316,25 +338,10 @@ impl KafkaSink {
             let (key, value) = match &b.payload {
                 OutboxPayload::Rows(rows) | OutboxPayload::Updates(rows) => {
                     let Some(info) = info else { continue };
-                    let row = &rows[i];
-                    let key = (!info.key_columns.is_empty()).then(|| {
-                        info.key_columns
-                            .iter()
-                            .filter_map(|c| row.get(*c))
-                            .map(|v| match v.to_json() {
-                                serde_json::Value::String(s) => s,
-                                other => other.to_string(),
-                            })
-                            .collect::<Vec<_>>()
-                            .join("|")
-                            .into_bytes()
-                    });
-                    let value =
-                        serde_json::to_vec(&row_to_json(&info.schema, row)).map_err(|e| {
-                            KafkaError::Delivery {
-                                topic: topic.clone(),
-                                message: e.to_string(),
-                            }
+                    let (key, value) =
+                        encode_record(info, &rows[i]).map_err(|e| KafkaError::Delivery {
+                            topic: topic.clone(),
+                            message: e.to_string(),
                         })?;
                     let size = value.len() + key.as_ref().map_or(0, Vec::len) + RECORD_OVERHEAD;
                     let limit = || {
