@@ -199,10 +199,7 @@ impl KafkaSink {
         epoch: u64,
         batches: &[&OutboxBatch],
     ) -> Result<u64, KafkaError> {
-        let mut records = Vec::new();
-        for b in batches {
-            self.encode(tables, b, |_, _| false, &mut records)?;
-        }
+        let records = self.encode_all(tables, batches, |_, _| false)?;
         let n = records.len() as u64;
         self.producer
             .begin_transaction()
