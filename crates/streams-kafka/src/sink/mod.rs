@@ -290,38 +290,12 @@ impl KafkaSink {
         }
     }
 
-    /// The records of `batches` (those `skip` does not name), in order, encoded for
-    /// Kafka: the entries are encoded on the cores in parallel (JSON encoding is most of
-    /// a delivery's CPU), then sent from this thread.
-    fn encode_all<B: std::borrow::Borrow<OutboxBatch> + Sync>(
-        &self,
-        tables: &[TableInfo],
-        batches: &[B],
-        skip: impl Fn(&str, RecordId) -> bool + Sync,
-    ) -> Result<Vec<Encoded>, KafkaError> {
-        use rayon::prelude::*;
-        let encode = |b: &B| {
-            let mut out = Vec::new();
-            self.encode(tables, b.borrow(), &skip, &mut out).map(|()| out)
-        };
-        let parts: Vec<Result<Vec<Encoded>, KafkaError>> = if batches.len() > 1 {
-            batches.par_iter().map(encode).collect()
-        } else {
-            batches.iter().map(encode).collect()
-        };
-        let mut all = Vec::new();
-        for p in parts {
-            all.extend(p?);
-        }
-        Ok(all)
-    }
-
     /// The records of one outbox entry, each with its identity, encoded for Kafka.
     fn encode(
         &self,
         tables: &[TableInfo],
         b: &OutboxBatch,
-        skip: &(impl Fn(&str, RecordId) -> bool + Sync),
+        mut skip: impl FnMut(&str, RecordId) -> bool,
         out: &mut Vec<Encoded>,
     ) -> Result<(), KafkaError> {
         let Some((table, topic)) = self.topic_of(tables, b.table) else {

@@ -62,9 +62,15 @@ impl KafkaSink {
         } else {
             HashSet::new()
         };
-        let records = self.encode_all(tables, batches, |table, id| {
-            present.contains(&(table.to_string(), id))
-        })?;
+        let mut records = Vec::new();
+        for b in batches {
+            self.encode(
+                tables,
+                b,
+                |table, id| present.contains(&(table.to_string(), id)),
+                &mut records,
+            )?;
+        }
         let mut sent = 0u64;
         let mut failed = None;
         for r in records {

@@ -199,7 +199,10 @@ impl KafkaSink {
         epoch: u64,
         batches: &[&OutboxBatch],
     ) -> Result<u64, KafkaError> {
-        let records = self.encode_all(tables, batches, |_, _| false)?;
+        let mut records = Vec::new();
+        for b in batches {
+            self.encode(tables, b, |_, _| false, &mut records)?;
+        }
         let n = records.len() as u64;
         self.producer
             .begin_transaction()
