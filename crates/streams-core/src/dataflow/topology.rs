@@ -530,14 +530,9 @@ impl Topology {
     /// them yet.
     pub fn push_source(&mut self, batch: Batch) {
         self.source_rows += batch.len() as u64;
-        let mut r = Routes {
-            nodes: &mut self.nodes,
-            outputs: &mut self.outputs,
-            sink_rows: &mut self.sink_rows,
-            active: self.active,
-            captured: &mut self.captured,
-        };
-        route(&self.source_children, batch, &mut r);
+        let children = std::mem::take(&mut self.source_children);
+        route(&children, batch, &mut self.routes());
+        self.source_children = children;
     }
 
     /// Hands a batch to processor `node` (an index of [`stages`](Self::stages)), without
@@ -575,6 +570,16 @@ impl Topology {
     /// processor does not group; see [`Processor::key_hashes`]).
     pub fn key_hashes(&self, node: usize, batch: &Batch) -> Result<Option<Vec<u64>>, CoreError> {
         self.nodes[node].processor.key_hashes(batch)
+    }
+
+    fn routes(&mut self) -> Routes<'_> {
+        Routes {
+            nodes: &mut self.nodes,
+            outputs: &mut self.outputs,
+            sink_rows: &mut self.sink_rows,
+            active: self.active,
+            captured: &mut self.captured,
+        }
     }
 
     fn runs(&self, i: usize) -> bool {
@@ -624,14 +629,7 @@ impl Topology {
             let children = std::mem::take(&mut self.nodes[i].children);
             for b in out.drain(..) {
                 self.nodes[i].rows_out += b.len() as u64;
-                let mut r = Routes {
-                    nodes: &mut self.nodes,
-                    outputs: &mut self.outputs,
-                    sink_rows: &mut self.sink_rows,
-                    active: self.active,
-                    captured: &mut self.captured,
-                };
-                route(&children, b, &mut r);
+                route(&children, b, &mut self.routes());
             }
             self.nodes[i].children = children;
         }
