@@ -469,11 +469,10 @@ impl Engine {
             parts.push(d);
         }
         self.ledger.consumed += at.len() as u64;
+        // Per slot: the next dead letter and the next accepted row (index into its rows).
         struct Part {
             dead: std::iter::Peekable<std::vec::IntoIter<(u32, streams_core::input::DeadLetter)>>,
-            rows: std::iter::Peekable<
-                std::iter::Zip<std::vec::IntoIter<u32>, std::vec::IntoIter<i64>>,
-            >,
+            next_row: usize,
             watermarks: Vec<i64>,
             origins: Vec<Origin>,
             arrival: Vec<usize>,
@@ -483,10 +482,10 @@ impl Engine {
             .into_iter()
             .map(|d| {
                 let n = d.rows.len();
-                batches.push((d.batch, d.event_ts.clone()));
+                batches.push((d.batch, d.event_ts, d.rows));
                 Part {
                     dead: d.dead.into_iter().peekable(),
-                    rows: d.rows.into_iter().zip(d.event_ts).peekable(),
+                    next_row: 0,
                     watermarks: Vec::with_capacity(n),
                     origins: Vec::with_capacity(n),
                     arrival: Vec::with_capacity(n),
@@ -516,7 +515,9 @@ impl Engine {
                     value: std::mem::take(&mut rec.value),
                 });
                 self.wm.touch(pid, wall);
-            } else if let Some((_, ts)) = c.rows.next_if(|(r, _)| *r == j) {
+            } else if batches[s].2.get(c.next_row) == Some(&j) {
+                let ts = batches[s].1[c.next_row];
+                c.next_row += 1;
                 c.watermarks.push(self.wm.current());
                 c.origins.push(Origin {
                     partition: rec.partition,
@@ -530,7 +531,7 @@ impl Engine {
         }
         if accepted > 0 {
             let mut inputs = Vec::with_capacity(slots.len());
-            for (((pid, _), c), (data, times)) in slots.iter().zip(cursors).zip(batches) {
+            for (((pid, _), c), (data, times, _)) in slots.iter().zip(cursors).zip(batches) {
                 if times.is_empty() {
                     continue;
                 }
@@ -560,7 +561,7 @@ impl Engine {
     }
 
     fn duplicates(&self) -> u64 {
-        self.tasks.counters().iter().map(|(_, c)| c.duplicate).sum()
+        self.tasks.duplicates()
     }
 
     /// Lets wall-clock time pass without records: idle partitions may release the watermark.

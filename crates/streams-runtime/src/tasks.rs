@@ -373,6 +373,15 @@ impl Tasks {
         sum
     }
 
+    /// Rows dropped as duplicates, over every instance and processor (read before and
+    /// after each batch: no per-processor table is built).
+    pub fn duplicates(&self) -> u64 {
+        self.instances()
+            .flat_map(|t| t.counters())
+            .map(|(_, c)| c.duplicate)
+            .sum()
+    }
+
     /// The graph with the rows through each step, over every instance.
     pub fn graph(&self) -> Vec<GraphNode> {
         let mut sum = self.global.graph();
