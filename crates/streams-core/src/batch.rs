@@ -137,10 +137,46 @@ impl Batch {
     }
 
     /// Rows picked from several batches of the same columns: `(batch, row)` in the
-    /// order given (a key group's rows of every partition, in arrival order).
-    pub fn interleave(batches: &[&Batch], indices: &[(usize, usize)]) -> Result<Batch, ArrowError> {
+    /// order given (a key group's rows of every partition, in arrival order). With
+    /// `read` (sorted column indexes), only those columns are gathered: the others are
+    /// all NULL (and their fields nullable), for a reader that reads just `read`.
+    pub fn interleave(
+        batches: &[&Batch],
+        indices: &[(usize, usize)],
+        read: Option<&[usize]>,
+    ) -> Result<Batch, ArrowError> {
         let datas: Vec<&RecordBatch> = batches.iter().map(|b| &b.data).collect();
-        let data = arrow::compute::interleave_record_batch(&datas, indices)?;
+        let data = match read {
+            None => arrow::compute::interleave_record_batch(&datas, indices)?,
+            Some(read) => {
+                let Some(first) = datas.first() else {
+                    return Err(ArrowError::InvalidArgumentError(
+                        "interleave of no batches".into(),
+                    ));
+                };
+                let schema = first.schema();
+                let mut fields = Vec::with_capacity(schema.fields().len());
+                let mut columns = Vec::with_capacity(schema.fields().len());
+                for (i, field) in schema.fields().iter().enumerate() {
+                    if read.binary_search(&i).is_ok() {
+                        let arrays: Vec<&dyn arrow::array::Array> =
+                            datas.iter().map(|d| d.column(i).as_ref()).collect();
+                        columns.push(arrow::compute::interleave(&arrays, indices)?);
+                        fields.push(field.clone());
+                    } else {
+                        columns.push(arrow::array::new_null_array(
+                            field.data_type(),
+                            indices.len(),
+                        ));
+                        fields.push(Arc::new(field.as_ref().clone().with_nullable(true)));
+                    }
+                }
+                let schema = Arc::new(arrow::datatypes::Schema::new(fields));
+                let options =
+                    arrow::array::RecordBatchOptions::new().with_row_count(Some(indices.len()));
+                RecordBatch::try_new_with_options(schema, columns, &options)?
+            }
+        };
         let time = indices.iter().map(|&(b, r)| batches[b].time[r]).collect();
         let watermark = indices
             .iter()
@@ -291,4 +327,67 @@ pub fn record_batch_rows(data: &RecordBatch) -> Vec<crate::value::Row> {
                 .collect()
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::value::{Column, ColumnType, Schema, Value};
+
+    fn batch(rows: &[(&str, i64, &str)], partition: i32) -> Batch {
+        let schema = Schema {
+            columns: vec![
+                Column::new("a", ColumnType::Str),
+                Column::new("n", ColumnType::Int),
+                Column::new("b", ColumnType::Str),
+            ],
+        };
+        let rows: Vec<_> = rows
+            .iter()
+            .map(|(a, n, b)| {
+                vec![
+                    Value::Str((*a).into()),
+                    Value::Int(*n),
+                    Value::Str((*b).into()),
+                ]
+            })
+            .collect();
+        let data = rows_to_record_batch(&schema, &rows).unwrap();
+        let n = rows.len();
+        let origin = (0..n as i64)
+            .map(|offset| Origin { partition, offset })
+            .collect();
+        Batch::new(data, (0..n as i64).collect(), vec![7; n], origin).unwrap()
+    }
+
+    #[test]
+    fn interleave_gathers_the_columns_read_and_leaves_the_others_null() {
+        let x = batch(&[("x0", 0, "long x0"), ("x1", 1, "long x1")], 0);
+        let y = batch(&[("y0", 10, "long y0")], 1);
+        let order = [(1, 0), (0, 1), (0, 0)];
+        let all = Batch::interleave(&[&x, &y], &order, None).unwrap();
+        let some = Batch::interleave(&[&x, &y], &order, Some(&[1])).unwrap();
+        for b in [&all, &some] {
+            assert_eq!(b.time(), &[0, 1, 0]);
+            assert_eq!(
+                b.origin()[0],
+                Origin {
+                    partition: 1,
+                    offset: 0
+                }
+            );
+            assert_eq!(b.data().column(1), all.data().column(1));
+        }
+        assert_eq!(all.data().column(2).null_count(), 0);
+        assert_eq!(all.data().schema(), x.data().schema());
+        for c in [0, 2] {
+            assert_eq!(some.data().column(c).null_count(), 3);
+            assert_eq!(
+                some.data().column(c).data_type(),
+                &arrow::datatypes::DataType::Utf8
+            );
+            assert!(some.data().schema().field(c).is_nullable());
+        }
+        assert!(!some.data().schema().field(1).is_nullable());
+    }
 }

@@ -154,9 +154,84 @@ impl KeyPart {
 
 /// Milliseconds since the epoch as RFC 3339 UTC with milliseconds, e.g. `2024-01-01T00:00:00.000Z`.
 pub fn format_timestamp(ms: i64) -> String {
-    match DateTime::<Utc>::from_timestamp_millis(ms) {
-        Some(t) => t.to_rfc3339_opts(SecondsFormat::Millis, true),
-        None => ms.to_string(),
+    let mut out = Vec::with_capacity(24);
+    write_timestamp(ms, &mut out);
+    String::from_utf8(out).unwrap_or_default()
+}
+
+/// First millisecond of year 0 and of year 10000: the range written without chrono.
+const FAST_MS: std::ops::Range<i64> = -62_167_219_200_000..253_402_300_800_000;
+
+/// The civil date `(year, month, day)` of a day count since the epoch (Howard Hinnant's
+/// `civil_from_days`, proleptic Gregorian).
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
+fn push_digits(out: &mut Vec<u8>, v: u32, width: usize) {
+    let mut buf = [b'0'; 4];
+    let mut v = v;
+    for i in (0..width).rev() {
+        buf[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+    }
+    out.extend_from_slice(&buf[..width]);
+}
+
+fn push_ymd(out: &mut Vec<u8>, days: i64) {
+    let (y, m, d) = civil_from_days(days);
+    push_digits(out, y as u32, 4);
+    out.push(b'-');
+    push_digits(out, m, 2);
+    out.push(b'-');
+    push_digits(out, d, 2);
+}
+
+/// Appends [`format_timestamp`]'s text (without allocating for years 0–9999).
+pub fn write_timestamp(ms: i64, out: &mut Vec<u8>) {
+    if !FAST_MS.contains(&ms) {
+        let text = match DateTime::<Utc>::from_timestamp_millis(ms) {
+            Some(t) => t.to_rfc3339_opts(SecondsFormat::Millis, true),
+            None => ms.to_string(),
+        };
+        out.extend_from_slice(text.as_bytes());
+        return;
+    }
+    let days = ms.div_euclid(86_400_000);
+    let in_day = ms.rem_euclid(86_400_000) as u32;
+    push_ymd(out, days);
+    out.push(b'T');
+    push_digits(out, in_day / 3_600_000, 2);
+    out.push(b':');
+    push_digits(out, in_day / 60_000 % 60, 2);
+    out.push(b':');
+    push_digits(out, in_day / 1000 % 60, 2);
+    out.push(b'.');
+    push_digits(out, in_day % 1000, 3);
+    out.push(b'Z');
+}
+
+/// Appends [`format_date`]'s text (without allocating for years 0–9999).
+pub fn write_date(days: i32, out: &mut Vec<u8>) {
+    // Day 0 of year 0 and of year 10000.
+    if (-719_528..2_932_897).contains(&days) {
+        push_ymd(out, i64::from(days));
+    } else {
+        let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default();
+        let text = match epoch.checked_add_signed(chrono::Duration::days(days as i64)) {
+            Some(d) => d.format("%Y-%m-%d").to_string(),
+            None => days.to_string(),
+        };
+        out.extend_from_slice(text.as_bytes());
     }
 }
 
@@ -191,11 +266,9 @@ pub fn parse_timestamp(s: &str) -> Option<i64> {
 
 /// Days since the epoch as `YYYY-MM-DD`.
 pub fn format_date(days: i32) -> String {
-    let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default();
-    match epoch.checked_add_signed(chrono::Duration::days(days as i64)) {
-        Some(d) => d.format("%Y-%m-%d").to_string(),
-        None => days.to_string(),
-    }
+    let mut out = Vec::with_capacity(10);
+    write_date(days, &mut out);
+    String::from_utf8(out).unwrap_or_default()
 }
 
 impl Value {
@@ -226,6 +299,64 @@ impl Value {
             Value::Date(d) => serde_json::Value::String(format_date(*d)),
         }
     }
+}
+
+/// Appends `s` as a JSON string (quoted, escaped as serde_json escapes it).
+pub fn write_json_str(s: &str, out: &mut Vec<u8>) {
+    if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+        out.push(b'"');
+        out.extend_from_slice(s.as_bytes());
+        out.push(b'"');
+    } else {
+        // Writing into a Vec cannot fail.
+        let _ = serde_json::to_writer(&mut *out, s);
+    }
+}
+
+impl Value {
+    /// Appends the value as JSON, the text of `serde_json`'s rendering of
+    /// [`Value::to_json`] without building it.
+    pub fn write_json(&self, out: &mut Vec<u8>) {
+        match self {
+            Value::Null => out.extend_from_slice(b"null"),
+            Value::Bool(true) => out.extend_from_slice(b"true"),
+            Value::Bool(false) => out.extend_from_slice(b"false"),
+            Value::Int(i) => {
+                let _ = serde_json::to_writer(&mut *out, i);
+            }
+            Value::Float(f) if f.is_finite() => {
+                let _ = serde_json::to_writer(&mut *out, f);
+            }
+            Value::Float(_) => out.extend_from_slice(b"null"),
+            Value::Str(s) => write_json_str(s, out),
+            Value::Timestamp(ms) => {
+                out.push(b'"');
+                write_timestamp(*ms, out);
+                out.push(b'"');
+            }
+            Value::Date(d) => {
+                out.push(b'"');
+                write_date(*d, out);
+                out.push(b'"');
+            }
+        }
+    }
+}
+
+/// Appends a row as a JSON object keyed by column name: the text of
+/// `row_to_json(schema, row).to_string()`, written directly (the Kafka sink's record
+/// values).
+pub fn write_row_json(schema: &Schema, row: &Row, out: &mut Vec<u8>) {
+    out.push(b'{');
+    for (i, (col, v)) in schema.columns.iter().zip(row).enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        write_json_str(&col.name, out);
+        out.push(b':');
+        v.write_json(out);
+    }
+    out.push(b'}');
 }
 
 /// A row as a JSON object keyed by column name.
@@ -279,5 +410,95 @@ mod tests {
             row_to_json(&schema, &row).to_string(),
             r#"{"country":"US","window_start":"1970-01-01T00:01:00.000Z","event_date":"1970-01-01","revenue":12.5}"#
         );
+    }
+
+    fn chrono_timestamp(ms: i64) -> String {
+        match DateTime::<Utc>::from_timestamp_millis(ms) {
+            Some(t) => t.to_rfc3339_opts(SecondsFormat::Millis, true),
+            None => ms.to_string(),
+        }
+    }
+
+    fn chrono_date(days: i32) -> String {
+        let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default();
+        match epoch.checked_add_signed(chrono::Duration::days(days as i64)) {
+            Some(d) => d.format("%Y-%m-%d").to_string(),
+            None => days.to_string(),
+        }
+    }
+
+    #[test]
+    fn fast_timestamps_and_dates_match_chrono_at_the_edges() {
+        for ms in [
+            i64::MIN,
+            -62_167_219_200_001,
+            -62_167_219_200_000,
+            -1,
+            0,
+            951_782_400_000, // 2000-02-29
+            253_402_300_799_999,
+            253_402_300_800_000,
+            i64::MAX,
+        ] {
+            assert_eq!(format_timestamp(ms), chrono_timestamp(ms), "{ms}");
+        }
+        for d in [
+            i32::MIN,
+            -719_529,
+            -719_528,
+            -1,
+            0,
+            11_016,
+            2_932_896,
+            2_932_897,
+            i32::MAX,
+        ] {
+            assert_eq!(format_date(d), chrono_date(d), "{d}");
+        }
+    }
+
+    fn value() -> impl proptest::strategy::Strategy<Value = Value> {
+        use proptest::prelude::*;
+        prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::Int),
+            any::<f64>().prop_map(Value::Float),
+            prop_oneof![Just(f64::NAN), Just(f64::INFINITY), Just(-0.0)].prop_map(Value::Float),
+            ".*".prop_map(|s: String| Value::Str(s.into())),
+            any::<i64>().prop_map(Value::Timestamp),
+            (-100_000_000_000_000i64..300_000_000_000_000).prop_map(Value::Timestamp),
+            any::<i32>().prop_map(Value::Date),
+            (-800_000i32..3_000_000).prop_map(Value::Date),
+        ]
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn rows_written_directly_are_the_json_of_row_to_json(
+            cells in proptest::collection::vec(("[a-z\"\\\\\u{1}é]{1,6}", value()), 0..8),
+        ) {
+            let mut seen = std::collections::HashSet::new();
+            let cells: Vec<_> = cells.into_iter().filter(|(n, _)| seen.insert(n.clone())).collect();
+            let schema = Schema {
+                columns: cells.iter().map(|(n, _)| Column::nullable(n.clone(), ColumnType::Str)).collect(),
+            };
+            let row: Row = cells.into_iter().map(|(_, v)| v).collect();
+            let mut out = Vec::new();
+            write_row_json(&schema, &row, &mut out);
+            proptest::prop_assert_eq!(String::from_utf8(out).unwrap(), row_to_json(&schema, &row).to_string());
+        }
+
+        #[test]
+        fn fast_timestamps_match_chrono(ms in proptest::prelude::any::<i64>(), near in -70_000_000_000_000i64..260_000_000_000_000) {
+            proptest::prop_assert_eq!(format_timestamp(ms), chrono_timestamp(ms));
+            proptest::prop_assert_eq!(format_timestamp(near), chrono_timestamp(near));
+        }
+
+        #[test]
+        fn fast_dates_match_chrono(d in proptest::prelude::any::<i32>(), near in -800_000i32..3_000_000) {
+            proptest::prop_assert_eq!(format_date(d), chrono_date(d));
+            proptest::prop_assert_eq!(format_date(near), chrono_date(near));
+        }
     }
 }

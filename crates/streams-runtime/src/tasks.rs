@@ -287,13 +287,18 @@ impl Tasks {
             .zip(plans)
             .filter(|(_, p)| all || !p.is_empty())
             .collect();
-        let of_node = &of_node;
+        // The columns each aggregate reads: only those are gathered for its key groups.
+        let read: BTreeMap<usize, Option<Vec<usize>>> = of_node
+            .keys()
+            .map(|&node| (node, self.global.columns_read(node)))
+            .collect();
+        let (of_node, read) = (&of_node, &read);
         let results = each(&self.pool, work, |(t, plan)| {
             for (node, mut rows) in plan {
                 rows.sort_unstable();
                 let indices: Vec<(usize, usize)> = rows.iter().map(|&(_, b, r)| (b, r)).collect();
-                let batch =
-                    Batch::interleave(&of_node[&node], &indices).map_err(CoreError::arrow)?;
+                let batch = Batch::interleave(&of_node[&node], &indices, read[&node].as_deref())
+                    .map_err(CoreError::arrow)?;
                 t.push(node, batch);
             }
             apply(t, op)?;

@@ -325,8 +325,7 @@ impl Sink for EncodingSink {
             let n = match (&b.payload, tables.get(b.table as usize)) {
                 (OutboxPayload::Rows(r) | OutboxPayload::Updates(r), Some(info)) => {
                     for row in r {
-                        let (k, v) = streams_kafka::sink::encode_record(info, row)
-                            .map_err(streams_runtime::SinkError::fatal)?;
+                        let (k, v) = streams_kafka::sink::encode_record(info, row);
                         bytes += (k.map_or(0, |k| k.len()) + v.len()) as u64;
                     }
                     r.len() as u64

@@ -219,6 +219,15 @@ impl AggSpec {
         })
     }
 
+    /// The input columns its expression and condition read.
+    pub fn columns(&self) -> Vec<usize> {
+        self.input
+            .iter()
+            .chain(&self.condition)
+            .flat_map(CompiledExpr::columns)
+            .collect()
+    }
+
     /// Evaluates this aggregate's input and condition over a batch.
     pub fn prepare(&self, data: &RecordBatch) -> Result<Prepared, CoreError> {
         let input = match &self.input {

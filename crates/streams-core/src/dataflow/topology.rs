@@ -572,6 +572,12 @@ impl Topology {
         self.nodes[node].processor.key_hashes(batch)
     }
 
+    /// The input columns processor `node` reads (`None`: any; see
+    /// [`Processor::columns_read`]).
+    pub fn columns_read(&self, node: usize) -> Option<Vec<usize>> {
+        self.nodes[node].processor.columns_read()
+    }
+
     fn routes(&mut self) -> Routes<'_> {
         Routes {
             nodes: &mut self.nodes,

@@ -21,7 +21,7 @@ use rdkafka::producer::{BaseProducer, BaseRecord, Producer, ProducerContext};
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::ClientContext;
 use streams_core::topology::TableInfo;
-use streams_core::value::row_to_json;
+use streams_core::value::{write_date, write_row_json, write_timestamp, Value};
 use streams_runtime::outbox::DLQ_TABLE;
 use streams_runtime::{OutboxBatch, OutboxPayload};
 
@@ -36,24 +36,31 @@ pub use transactional::transactional_id;
 
 /// A table row as its Kafka record: the key (the key columns' values joined by `|`;
 /// none without key columns) and the value (the row as a JSON object).
-pub fn encode_record(
-    info: &TableInfo,
-    row: &streams_core::Row,
-) -> Result<(Option<Vec<u8>>, Vec<u8>), serde_json::Error> {
+pub fn encode_record(info: &TableInfo, row: &streams_core::Row) -> (Option<Vec<u8>>, Vec<u8>) {
     let key = (!info.key_columns.is_empty()).then(|| {
-        info.key_columns
+        let mut key = Vec::new();
+        for (i, v) in info
+            .key_columns
             .iter()
             .filter_map(|c| row.get(*c))
-            .map(|v| match v.to_json() {
-                serde_json::Value::String(s) => s,
-                other => other.to_string(),
-            })
-            .collect::<Vec<_>>()
-            .join("|")
-            .into_bytes()
+            .enumerate()
+        {
+            if i > 0 {
+                key.push(b'|');
+            }
+            match v {
+                // Strings, timestamps and dates unquoted; numbers, booleans, null as JSON.
+                Value::Str(s) => key.extend_from_slice(s.as_bytes()),
+                Value::Timestamp(ms) => write_timestamp(*ms, &mut key),
+                Value::Date(d) => write_date(*d, &mut key),
+                other => other.write_json(&mut key),
+            }
+        }
+        key
     });
-    let value = serde_json::to_vec(&row_to_json(&info.schema, row))?;
-    Ok((key, value))
+    let mut value = Vec::with_capacity(64 + 24 * row.len());
+    write_row_json(&info.schema, row, &mut value);
+    (key, value)
 }
 
 /// Which delivery protocol the app asks for.
@@ -338,11 +345,7 @@ impl KafkaSink {
             let (key, value) = match &b.payload {
                 OutboxPayload::Rows(rows) | OutboxPayload::Updates(rows) => {
                     let Some(info) = info else { continue };
-                    let (key, value) =
-                        encode_record(info, &rows[i]).map_err(|e| KafkaError::Delivery {
-                            topic: topic.clone(),
-                            message: e.to_string(),
-                        })?;
+                    let (key, value) = encode_record(info, &rows[i]);
                     let size = value.len() + key.as_ref().map_or(0, Vec::len) + RECORD_OVERHEAD;
                     let limit = || {
                         self.limits
@@ -583,5 +586,55 @@ impl streams_runtime::Sink for KafkaSink {
 
     fn takes(&self, tables: &[TableInfo], batch: &OutboxBatch) -> bool {
         self.topic_of(tables, batch.table).is_some()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use streams_core::value::{row_to_json, Column, ColumnType, Schema};
+
+    #[test]
+    fn records_are_keyed_by_their_key_columns_and_valued_by_the_row_as_json() {
+        let schema = Schema {
+            columns: vec![
+                Column::new("country", ColumnType::Str),
+                Column::new("window_start", ColumnType::Timestamp),
+                Column::new("day", ColumnType::Date),
+                Column::new("n", ColumnType::Int),
+                Column::nullable("premium", ColumnType::Bool),
+                Column::nullable("avg", ColumnType::Float),
+                Column::nullable("page", ColumnType::Str),
+            ],
+        };
+        let info = TableInfo {
+            name: "t".into(),
+            schema: schema.clone(),
+            key_columns: vec![0, 1, 2, 3, 4, 5, 6],
+            partition_by: Vec::new(),
+        };
+        let row = vec![
+            Value::Str("U\"S".into()),
+            Value::Timestamp(60_000),
+            Value::Date(1),
+            Value::Int(-7),
+            Value::Bool(true),
+            Value::Float(f64::NAN),
+            Value::Null,
+        ];
+        let (key, value) = encode_record(&info, &row);
+        assert_eq!(
+            String::from_utf8(key.unwrap()).unwrap(),
+            "U\"S|1970-01-01T00:01:00.000Z|1970-01-02|-7|true|null|null"
+        );
+        assert_eq!(
+            String::from_utf8(value).unwrap(),
+            row_to_json(&schema, &row).to_string()
+        );
+        let unkeyed = TableInfo {
+            key_columns: Vec::new(),
+            ..info
+        };
+        assert_eq!(encode_record(&unkeyed, &row).0, None);
     }
 }

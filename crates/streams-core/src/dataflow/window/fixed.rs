@@ -113,6 +113,10 @@ impl Processor for FixedWindows {
         self.c.key_hashes(batch)
     }
 
+    fn columns_read(&self) -> Option<Vec<usize>> {
+        Some(self.c.columns_read())
+    }
+
     fn init(&mut self, ctx: &mut Context<'_>) -> Result<(), CoreError> {
         self.open.clear();
         let store = self.c.store.clone();

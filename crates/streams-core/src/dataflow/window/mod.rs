@@ -251,6 +251,16 @@ impl Common {
         Ok((keys, prepared))
     }
 
+    /// The input columns the group keys and aggregates read (all a window reads: `having`
+    /// reads the result rows).
+    fn columns_read(&self) -> Vec<usize> {
+        let mut out: Vec<usize> = self.group.iter().flat_map(CompiledExpr::columns).collect();
+        out.extend(self.aggs.iter().flat_map(AggSpec::columns));
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+
     /// Per row, the hash of its group key ([`super::keys::key_hash`]).
     fn key_hashes(&self, batch: &Batch) -> Result<Option<Vec<u64>>, CoreError> {
         let keys: Vec<ArrayRef> = self

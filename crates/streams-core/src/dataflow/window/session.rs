@@ -193,6 +193,10 @@ impl Processor for Sessions {
         self.c.key_hashes(batch)
     }
 
+    fn columns_read(&self) -> Option<Vec<usize>> {
+        Some(self.c.columns_read())
+    }
+
     fn init(&mut self, ctx: &mut Context<'_>) -> Result<(), CoreError> {
         self.ids.clear();
         self.slots.clear();
