@@ -141,6 +141,7 @@ impl Processor for FixedWindows {
     fn process(&mut self, batch: Batch, ctx: &mut Context<'_>) -> Result<(), CoreError> {
         let (keys, prepared) = self.c.prepare(&batch)?;
         let mut late = 0;
+        let mut key = Vec::with_capacity(keys.len());
         for row in 0..batch.len() {
             let t = batch.time()[row];
             let w = batch.watermark()[row];
@@ -149,19 +150,24 @@ impl Processor for FixedWindows {
                 continue;
             }
             let origin = batch.origin()[row];
-            let key = Common::key(&keys, row);
+            Common::key_into(&keys, row, &mut key);
             for win in self.window.assign(t) {
                 if win.end <= w {
                     continue; // this one already closed; a later one is still open
                 }
                 let slots = self.open.entry(win.start).or_default();
-                let slot = match slots.get_mut(&key) {
-                    Some(s) => s,
-                    None => slots.entry(key.clone()).or_insert_with(|| Slot {
-                        accs: self.c.aggs.iter().map(|a| a.new_acc()).collect(),
-                        dirty: false,
-                        persisted: false,
-                    }),
+                if !slots.contains_key(key.as_slice()) {
+                    slots.insert(
+                        key.as_slice().into(),
+                        Slot {
+                            accs: self.c.aggs.iter().map(|a| a.new_acc()).collect(),
+                            dirty: false,
+                            persisted: false,
+                        },
+                    );
+                }
+                let Some(slot) = slots.get_mut(key.as_slice()) else {
+                    continue; // inserted just above
                 };
                 for ((spec, acc), p) in self.c.aggs.iter().zip(slot.accs.iter_mut()).zip(&prepared)
                 {
@@ -169,7 +175,7 @@ impl Processor for FixedWindows {
                 }
                 if !slot.dirty {
                     slot.dirty = true;
-                    self.dirty.push((win.start, key.clone()));
+                    self.dirty.push((win.start, key.as_slice().into()));
                 }
             }
         }

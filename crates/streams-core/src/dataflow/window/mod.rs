@@ -276,8 +276,11 @@ impl Common {
         ))
     }
 
-    fn key(keys: &[ArrayRef], row: usize) -> GroupKey {
-        keys.iter().map(|a| key_part(a.as_ref(), row)).collect()
+    /// The group key of `row`, into `buf` (reused across rows: looking a key up
+    /// allocates nothing; only a new key is boxed).
+    fn key_into(keys: &[ArrayRef], row: usize, buf: &mut Vec<KeyPart>) {
+        buf.clear();
+        buf.extend(keys.iter().map(|a| key_part(a.as_ref(), row)));
     }
 
     /// A result row: bounds, group values, aggregates, event date of the start.

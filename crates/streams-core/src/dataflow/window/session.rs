@@ -19,7 +19,7 @@ use crate::dataflow::aggregate::Accumulator;
 use crate::dataflow::{Context, Processor};
 use crate::error::CoreError;
 use crate::store::{StoreKind, StoreSpec};
-use crate::value::Row;
+use crate::value::{KeyPart, Row};
 use crate::window::{merge_session, SessionSpan};
 
 struct Session {
@@ -81,10 +81,11 @@ impl Sessions {
         self.open
     }
 
-    fn intern(&mut self, key: GroupKey) -> u32 {
-        if let Some(id) = self.ids.get(&key) {
+    fn intern(&mut self, key: &[KeyPart]) -> u32 {
+        if let Some(id) = self.ids.get(key) {
             return *id;
         }
+        let key: GroupKey = key.into();
         let slot = KeySessions {
             key: key.clone(),
             sessions: Vec::new(),
@@ -228,7 +229,7 @@ impl Processor for Sessions {
             Ok(())
         })?;
         for (key, session) in loaded {
-            let id = self.intern(key);
+            let id = self.intern(&key);
             self.closing.push(Reverse((
                 session.span.close_at(self.gap),
                 id,
@@ -250,6 +251,7 @@ impl Processor for Sessions {
         let gap = self.gap;
         let mut late = 0;
         let mut closed = Vec::new();
+        let mut key = Vec::with_capacity(keys.len());
         for row in 0..batch.len() {
             let t = batch.time()[row];
             let w = batch.watermark()[row];
@@ -258,7 +260,8 @@ impl Processor for Sessions {
                 continue;
             }
             let origin = batch.origin()[row];
-            let id = self.intern(Common::key(&keys, row));
+            Common::key_into(&keys, row, &mut key);
+            let id = self.intern(&key);
             self.close_key(id, w, &mut closed)?;
             let Some(ks) = self.slots[id as usize].as_mut() else {
                 debug_assert!(false, "interned key without a slot");
