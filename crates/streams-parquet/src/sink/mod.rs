@@ -287,7 +287,8 @@ impl ParquetSink {
     /// staged file already holds for their (table, date) are skipped.
     pub fn deliver(&mut self, batches: &[OutboxBatch]) -> Result<(), ParquetError> {
         // Group by (table, partition, epoch) so each epoch lands whole in one file.
-        let mut groups: BTreeMap<(usize, String, u64), Vec<&Row>> = BTreeMap::new();
+        let mut groups: Vec<((usize, String, u64), Vec<&Row>)> = Vec::new();
+        let mut index: HashMap<(usize, String, u64), usize> = HashMap::new();
         for b in batches {
             self.delivered = self.delivered.max(Some(b.epoch));
             let OutboxPayload::Rows(rows) = &b.payload else {
@@ -298,21 +299,41 @@ impl ParquetSink {
                 continue;
             }
             let info = &self.tables[t];
+            // The previous row's partition values and group: rows of one partition
+            // come in runs, and a run shares its path.
+            let mut last: Option<(Vec<Option<&Value>>, usize)> = None;
             for row in rows {
-                let parts: Vec<(&str, Option<String>)> = info
-                    .partition_by
-                    .iter()
-                    .map(|&c| {
-                        let name = info.schema.columns[c].name.as_str();
-                        (name, row.get(c).and_then(partition_value))
-                    })
-                    .collect();
-                groups
-                    .entry((t, partition_path(&parts), b.epoch))
-                    .or_default()
-                    .push(row);
+                let same = last.as_ref().filter(|(values, _)| {
+                    info.partition_by
+                        .iter()
+                        .zip(values)
+                        .all(|(&c, v)| row.get(c) == *v)
+                });
+                let group = match same {
+                    Some(&(_, g)) => g,
+                    None => {
+                        let parts: Vec<(&str, Option<String>)> = info
+                            .partition_by
+                            .iter()
+                            .map(|&c| {
+                                let name = info.schema.columns[c].name.as_str();
+                                (name, row.get(c).and_then(partition_value))
+                            })
+                            .collect();
+                        let key = (t, partition_path(&parts), b.epoch);
+                        let g = *index.entry(key.clone()).or_insert_with(|| {
+                            groups.push((key, Vec::new()));
+                            groups.len() - 1
+                        });
+                        let values = info.partition_by.iter().map(|&c| row.get(c)).collect();
+                        last = Some((values, g));
+                        g
+                    }
+                };
+                groups[group].1.push(row);
             }
         }
+        groups.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         let mut touched = Vec::new();
         let mut new_dirs = Vec::new();
         for ((t, part, epoch), rows) in groups {
