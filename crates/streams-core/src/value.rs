@@ -301,9 +301,34 @@ impl Value {
     }
 }
 
+/// Whether a JSON string of these bytes needs an escape: a control byte, `"` or `\\`
+/// (checked eight bytes at a time).
+fn needs_escape(bytes: &[u8]) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let has_zero = |v: u64| v.wrapping_sub(ONES) & !v & HIGH != 0;
+    let mut chunks = bytes.chunks_exact(8);
+    for c in &mut chunks {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(c);
+        let x = u64::from_le_bytes(w);
+        // A byte below 0x20, or equal to `"` (0x22) or `\\` (0x5c).
+        if x.wrapping_sub(ONES * 0x20) & !x & HIGH != 0
+            || has_zero(x ^ (ONES * 0x22))
+            || has_zero(x ^ (ONES * 0x5c))
+        {
+            return true;
+        }
+    }
+    chunks
+        .remainder()
+        .iter()
+        .any(|&b| b < 0x20 || b == b'"' || b == b'\\')
+}
+
 /// Appends `s` as a JSON string (quoted, escaped as serde_json escapes it).
 pub fn write_json_str(s: &str, out: &mut Vec<u8>) {
-    if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+    if !needs_escape(s.as_bytes()) {
         out.push(b'"');
         out.extend_from_slice(s.as_bytes());
         out.push(b'"');
@@ -499,6 +524,26 @@ mod tests {
         fn fast_dates_match_chrono(d in proptest::prelude::any::<i32>(), near in -800_000i32..3_000_000) {
             proptest::prop_assert_eq!(format_date(d), chrono_date(d));
             proptest::prop_assert_eq!(format_date(near), chrono_date(near));
+        }
+    }
+
+    #[test]
+    fn strings_needing_an_escape_are_found_at_every_position() {
+        for len in 0..20 {
+            let plain = "a".repeat(len);
+            assert!(!needs_escape(plain.as_bytes()), "{len}");
+            for pos in 0..len {
+                for special in [0u8, 0x1f, b'"', b'\\'] {
+                    let mut b = plain.clone().into_bytes();
+                    b[pos] = special;
+                    assert!(needs_escape(&b), "{len} {pos} {special}");
+                }
+                for fine in [0x20u8, 0x21, 0x23, 0x5b, 0x5d, 0x7f, 0xc3] {
+                    let mut b = plain.clone().into_bytes();
+                    b[pos] = fine;
+                    assert!(!needs_escape(&b), "{len} {pos} {fine}");
+                }
+            }
         }
     }
 }
