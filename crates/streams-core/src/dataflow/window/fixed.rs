@@ -156,25 +156,28 @@ impl Processor for FixedWindows {
                     continue; // this one already closed; a later one is still open
                 }
                 let slots = self.open.entry(win.start).or_default();
-                if !slots.contains_key(key.as_slice()) {
-                    slots.insert(
-                        key.as_slice().into(),
-                        Slot {
+                let update = |slot: &mut Slot| {
+                    for ((spec, acc), p) in
+                        self.c.aggs.iter().zip(slot.accs.iter_mut()).zip(&prepared)
+                    {
+                        spec.update(acc, p, row, t, origin);
+                    }
+                    !std::mem::replace(&mut slot.dirty, true)
+                };
+                let newly_dirty = match slots.get_mut(key.as_slice()) {
+                    Some(slot) => update(slot),
+                    None => {
+                        let mut slot = Slot {
                             accs: self.c.aggs.iter().map(|a| a.new_acc()).collect(),
                             dirty: false,
                             persisted: false,
-                        },
-                    );
-                }
-                let Some(slot) = slots.get_mut(key.as_slice()) else {
-                    continue; // inserted just above
+                        };
+                        let newly_dirty = update(&mut slot);
+                        slots.insert(key.as_slice().into(), slot);
+                        newly_dirty
+                    }
                 };
-                for ((spec, acc), p) in self.c.aggs.iter().zip(slot.accs.iter_mut()).zip(&prepared)
-                {
-                    spec.update(acc, p, row, t, origin);
-                }
-                if !slot.dirty {
-                    slot.dirty = true;
+                if newly_dirty {
                     self.dirty.push((win.start, key.as_slice().into()));
                 }
             }
