@@ -287,17 +287,13 @@ impl Tasks {
             .zip(plans)
             .filter(|(_, p)| all || !p.is_empty())
             .collect();
-        // The columns each aggregate reads: only those are gathered for its key groups.
-        let read: BTreeMap<usize, Option<Vec<usize>>> = of_node
-            .keys()
-            .map(|&node| (node, self.global.columns_read(node)))
-            .collect();
-        let (of_node, read) = (&of_node, &read);
+        let of_node = &of_node;
         let results = each(&self.pool, work, |(t, plan)| {
             for (node, mut rows) in plan {
                 rows.sort_unstable();
                 let indices: Vec<(usize, usize)> = rows.iter().map(|&(_, b, r)| (b, r)).collect();
-                let batch = Batch::interleave(&of_node[&node], &indices, read[&node].as_deref())
+                // Only the columns the aggregate reads are gathered for its key groups.
+                let batch = Batch::interleave(&of_node[&node], &indices, t.columns_read(node))
                     .map_err(CoreError::arrow)?;
                 t.push(node, batch);
             }
@@ -379,12 +375,9 @@ impl Tasks {
     }
 
     /// Rows dropped as duplicates, over every instance and processor (read before and
-    /// after each batch: no per-processor table is built).
+    /// after each batch: nothing is allocated).
     pub fn duplicates(&self) -> u64 {
-        self.instances()
-            .flat_map(|t| t.counters())
-            .map(|(_, c)| c.duplicate)
-            .sum()
+        self.instances().map(Topology::duplicates).sum()
     }
 
     /// The graph with the rows through each step, over every instance.

@@ -82,10 +82,10 @@ pub trait Processor: Send {
     fn key_hashes(&self, _batch: &Batch) -> Result<Option<Vec<u64>>, CoreError> {
         Ok(None)
     }
-    /// The input columns this processor reads (`None`, the default: any of them). A task
-    /// that hands this processor rows of another task may leave the other columns out
-    /// (as NULLs), which saves copying them.
-    fn columns_read(&self) -> Option<Vec<usize>> {
+    /// The input columns this processor reads, sorted (`None`, the default: any of
+    /// them). A task that hands this processor rows of another task may leave the other
+    /// columns out (as NULLs), which saves copying them.
+    fn columns_read(&self) -> Option<&[usize]> {
         None
     }
     /// Called once after the stores are open (and hold the last checkpoint).
@@ -120,7 +120,7 @@ impl Processor for Box<dyn Processor> {
     fn key_hashes(&self, batch: &Batch) -> Result<Option<Vec<u64>>, CoreError> {
         (**self).key_hashes(batch)
     }
-    fn columns_read(&self) -> Option<Vec<usize>> {
+    fn columns_read(&self) -> Option<&[usize]> {
         (**self).columns_read()
     }
     fn init(&mut self, ctx: &mut Context<'_>) -> Result<(), CoreError> {

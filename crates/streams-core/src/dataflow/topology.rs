@@ -490,6 +490,12 @@ impl Topology {
             .collect()
     }
 
+    /// Rows its processors dropped as duplicates (summed without building
+    /// [`counters`](Self::counters)).
+    pub fn duplicates(&self) -> u64 {
+        self.nodes.iter().map(|n| n.counters.duplicate).sum()
+    }
+
     /// Restores counters from a checkpoint.
     pub fn restore_counters(&mut self, counters: &BTreeMap<String, NodeCounters>) {
         for n in &mut self.nodes {
@@ -574,7 +580,7 @@ impl Topology {
 
     /// The input columns processor `node` reads (`None`: any; see
     /// [`Processor::columns_read`]).
-    pub fn columns_read(&self, node: usize) -> Option<Vec<usize>> {
+    pub fn columns_read(&self, node: usize) -> Option<&[usize]> {
         self.nodes[node].processor.columns_read()
     }
 

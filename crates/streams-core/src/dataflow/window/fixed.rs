@@ -113,8 +113,8 @@ impl Processor for FixedWindows {
         self.c.key_hashes(batch)
     }
 
-    fn columns_read(&self) -> Option<Vec<usize>> {
-        Some(self.c.columns_read())
+    fn columns_read(&self) -> Option<&[usize]> {
+        Some(&self.c.read)
     }
 
     fn init(&mut self, ctx: &mut Context<'_>) -> Result<(), CoreError> {

@@ -145,6 +145,9 @@ pub(crate) struct Common {
     group: Vec<CompiledExpr>,
     group_types: Vec<ColumnType>,
     pub(crate) aggs: Vec<AggSpec>,
+    /// The input columns the group keys and aggregates read, sorted (all a window reads:
+    /// `having` reads the result rows).
+    read: Vec<usize>,
     having: Option<CompiledExpr>,
     schema: Schema,
     pub(crate) emit: Emit,
@@ -205,12 +208,17 @@ impl Common {
         if !errors.is_empty() {
             return Err(errors);
         }
+        let mut read: Vec<usize> = group.iter().flat_map(CompiledExpr::columns).collect();
+        read.extend(aggs.iter().flat_map(AggSpec::columns));
+        read.sort_unstable();
+        read.dedup();
         Ok((
             Common {
                 store: store.to_string(),
                 group,
                 group_types,
                 aggs,
+                read,
                 having,
                 schema: schema.clone(),
                 emit: spec.emit,
@@ -249,16 +257,6 @@ impl Common {
             .map(|a| a.prepare(batch.data()))
             .collect::<Result<_, _>>()?;
         Ok((keys, prepared))
-    }
-
-    /// The input columns the group keys and aggregates read (all a window reads: `having`
-    /// reads the result rows).
-    fn columns_read(&self) -> Vec<usize> {
-        let mut out: Vec<usize> = self.group.iter().flat_map(CompiledExpr::columns).collect();
-        out.extend(self.aggs.iter().flat_map(AggSpec::columns));
-        out.sort_unstable();
-        out.dedup();
-        out
     }
 
     /// Per row, the hash of its group key ([`super::keys::key_hash`]).
