@@ -159,8 +159,26 @@ pub fn format_timestamp(ms: i64) -> String {
     String::from_utf8(out).unwrap_or_default()
 }
 
-/// First millisecond of year 0 and of year 10000: the range written without chrono.
-const FAST_MS: std::ops::Range<i64> = -62_167_219_200_000..253_402_300_800_000;
+/// Days since the epoch of 0000-01-01 and of 10000-01-01: the range written without
+/// chrono (four-digit years).
+const FAST_DAYS: std::ops::Range<i64> = -719_528..2_932_897;
+
+/// Chrono's rendering, for the dates outside [`FAST_DAYS`].
+fn chrono_timestamp(ms: i64) -> String {
+    match DateTime::<Utc>::from_timestamp_millis(ms) {
+        Some(t) => t.to_rfc3339_opts(SecondsFormat::Millis, true),
+        None => ms.to_string(),
+    }
+}
+
+/// Chrono's rendering, for the dates outside [`FAST_DAYS`].
+fn chrono_date(days: i32) -> String {
+    let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default();
+    match epoch.checked_add_signed(chrono::Duration::days(days as i64)) {
+        Some(d) => d.format("%Y-%m-%d").to_string(),
+        None => days.to_string(),
+    }
+}
 
 /// The civil date `(year, month, day)` of a day count since the epoch (Howard Hinnant's
 /// `civil_from_days`, proleptic Gregorian).
@@ -198,15 +216,11 @@ fn push_ymd(out: &mut Vec<u8>, days: i64) {
 
 /// Appends [`format_timestamp`]'s text (without allocating for years 0–9999).
 pub fn write_timestamp(ms: i64, out: &mut Vec<u8>) {
-    if !FAST_MS.contains(&ms) {
-        let text = match DateTime::<Utc>::from_timestamp_millis(ms) {
-            Some(t) => t.to_rfc3339_opts(SecondsFormat::Millis, true),
-            None => ms.to_string(),
-        };
-        out.extend_from_slice(text.as_bytes());
+    let days = ms.div_euclid(86_400_000);
+    if !FAST_DAYS.contains(&days) {
+        out.extend_from_slice(chrono_timestamp(ms).as_bytes());
         return;
     }
-    let days = ms.div_euclid(86_400_000);
     let in_day = ms.rem_euclid(86_400_000) as u32;
     push_ymd(out, days);
     out.push(b'T');
@@ -222,16 +236,10 @@ pub fn write_timestamp(ms: i64, out: &mut Vec<u8>) {
 
 /// Appends [`format_date`]'s text (without allocating for years 0–9999).
 pub fn write_date(days: i32, out: &mut Vec<u8>) {
-    // Day 0 of year 0 and of year 10000.
-    if (-719_528..2_932_897).contains(&days) {
+    if FAST_DAYS.contains(&i64::from(days)) {
         push_ymd(out, i64::from(days));
     } else {
-        let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default();
-        let text = match epoch.checked_add_signed(chrono::Duration::days(days as i64)) {
-            Some(d) => d.format("%Y-%m-%d").to_string(),
-            None => days.to_string(),
-        };
-        out.extend_from_slice(text.as_bytes());
+        out.extend_from_slice(chrono_date(days).as_bytes());
     }
 }
 
@@ -435,21 +443,6 @@ mod tests {
             row_to_json(&schema, &row).to_string(),
             r#"{"country":"US","window_start":"1970-01-01T00:01:00.000Z","event_date":"1970-01-01","revenue":12.5}"#
         );
-    }
-
-    fn chrono_timestamp(ms: i64) -> String {
-        match DateTime::<Utc>::from_timestamp_millis(ms) {
-            Some(t) => t.to_rfc3339_opts(SecondsFormat::Millis, true),
-            None => ms.to_string(),
-        }
-    }
-
-    fn chrono_date(days: i32) -> String {
-        let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default();
-        match epoch.checked_add_signed(chrono::Duration::days(days as i64)) {
-            Some(d) => d.format("%Y-%m-%d").to_string(),
-            None => days.to_string(),
-        }
     }
 
     #[test]
