@@ -287,8 +287,7 @@ impl ParquetSink {
     /// staged file already holds for their (table, date) are skipped.
     pub fn deliver(&mut self, batches: &[OutboxBatch]) -> Result<(), ParquetError> {
         // Group by (table, partition, epoch) so each epoch lands whole in one file.
-        let mut groups: Vec<((usize, String, u64), Vec<&Row>)> = Vec::new();
-        let mut index: HashMap<(usize, String, u64), usize> = HashMap::new();
+        let mut groups: BTreeMap<(usize, String, u64), Vec<&Row>> = BTreeMap::new();
         for b in batches {
             self.delivered = self.delivered.max(Some(b.epoch));
             let OutboxPayload::Rows(rows) = &b.payload else {
@@ -299,41 +298,45 @@ impl ParquetSink {
                 continue;
             }
             let info = &self.tables[t];
-            // The previous row's partition values and group: rows of one partition
-            // come in runs, and a run shares its path.
-            let mut last: Option<(Vec<Option<&Value>>, usize)> = None;
+            // The previous row's partition values and group: rows of one partition come
+            // in runs, and a run shares its path (built once, not per row).
+            let mut last: Option<(Vec<Option<&Value>>, (usize, String, u64))> = None;
             for row in rows {
-                let same = last.as_ref().filter(|(values, _)| {
-                    info.partition_by
-                        .iter()
-                        .zip(values)
-                        .all(|(&c, v)| row.get(c) == *v)
-                });
-                let group = match same {
-                    Some(&(_, g)) => g,
-                    None => {
+                let key = match last {
+                    Some((ref values, ref key))
+                        if info
+                            .partition_by
+                            .iter()
+                            .zip(values)
+                            .all(|(&c, v)| row.get(c) == *v) =>
+                    {
+                        key
+                    }
+                    _ => {
+                        let values: Vec<Option<&Value>> =
+                            info.partition_by.iter().map(|&c| row.get(c)).collect();
                         let parts: Vec<(&str, Option<String>)> = info
                             .partition_by
                             .iter()
-                            .map(|&c| {
+                            .zip(&values)
+                            .map(|(&c, v)| {
                                 let name = info.schema.columns[c].name.as_str();
-                                (name, row.get(c).and_then(partition_value))
+                                (name, v.and_then(partition_value))
                             })
                             .collect();
-                        let key = (t, partition_path(&parts), b.epoch);
-                        let g = *index.entry(key.clone()).or_insert_with(|| {
-                            groups.push((key, Vec::new()));
-                            groups.len() - 1
-                        });
-                        let values = info.partition_by.iter().map(|&c| row.get(c)).collect();
-                        last = Some((values, g));
-                        g
+                        &last
+                            .insert((values, (t, partition_path(&parts), b.epoch)))
+                            .1
                     }
                 };
-                groups[group].1.push(row);
+                match groups.get_mut(key) {
+                    Some(g) => g.push(row),
+                    None => {
+                        groups.insert(key.clone(), vec![row]);
+                    }
+                }
             }
         }
-        groups.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         let mut touched = Vec::new();
         let mut new_dirs = Vec::new();
         for ((t, part, epoch), rows) in groups {
