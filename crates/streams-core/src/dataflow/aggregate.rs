@@ -115,9 +115,13 @@ pub struct Pick {
 pub enum Accumulator {
     /// count, sum, min, max, avg, distinct.
     Acc(Acc),
-    /// first/last.
-    Pick(Option<Pick>),
+    /// first/last (boxed: most accumulators are counts and sums, and a session or window
+    /// holds one per aggregate, so the enum stays two words wide).
+    Pick(Option<Box<Pick>>),
 }
+
+// Open windows and sessions hold a `Vec<Accumulator>` each: keep the enum small.
+const _: () = assert!(std::mem::size_of::<Accumulator>() <= 32);
 
 impl AggSpec {
     /// Checks `def` against the rows it reads.
@@ -297,11 +301,11 @@ impl AggSpec {
                     }
                 };
                 if better {
-                    *slot = Some(Pick {
+                    *slot = Some(Box::new(Pick {
                         time,
                         origin: cand.1,
                         value: value_at(a, row),
-                    });
+                    }));
                 }
             }
         }

@@ -9,8 +9,10 @@
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
+use std::hash::{Hash, Hasher};
 
-use rustc_hash::FxHashMap;
+use hashbrown::HashTable;
+use rustc_hash::FxHasher;
 
 use super::fixed::{decode, encode, from_ordered_i64, ordered_i64};
 use super::{Common, Emit, GroupKey};
@@ -40,12 +42,15 @@ struct KeySessions {
 pub struct Sessions {
     c: Common,
     gap: i64,
-    ids: FxHashMap<GroupKey, u32>,
+    /// Key ids by the hash of their key; the key itself is kept once, in its slot.
+    ids: HashTable<u32>,
     slots: Vec<Option<KeySessions>>,
     free: Vec<u32>,
-    /// (close_at, key id, session start) of every open session, as a min-heap with lazy
-    /// deletion: when a session grows, merges or closes early, its old entry stays and is
-    /// skipped when popped.
+    /// Timers: (close_at, key id, session start) as a min-heap. Every open session has an
+    /// entry with its start and a `close_at` no later than its own, so none closes unseen;
+    /// a session that only grew later keeps its entry, which is pushed again at its real
+    /// time when it comes due (one entry per session, not one per row). Entries of
+    /// sessions that merged, moved their start or were emitted are skipped when popped.
     closing: BinaryHeap<Reverse<(i64, u32, i64)>>,
     open: usize,
     dirty: Vec<u32>,
@@ -61,12 +66,25 @@ fn session_store_key(store: &str, key: &GroupKey, start: i64) -> Result<Vec<u8>,
     Ok(k)
 }
 
+fn key_hash(key: &[KeyPart]) -> u64 {
+    let mut h = FxHasher::default();
+    key.hash(&mut h);
+    h.finish()
+}
+
+fn slot_key(slots: &[Option<KeySessions>], id: u32) -> Option<&[KeyPart]> {
+    slots
+        .get(id as usize)
+        .and_then(|s| s.as_ref())
+        .map(|ks| &*ks.key)
+}
+
 impl Sessions {
     pub(super) fn new(c: Common, gap: i64) -> Self {
         Sessions {
             c,
             gap,
-            ids: FxHashMap::default(),
+            ids: HashTable::new(),
             slots: Vec::new(),
             free: Vec::new(),
             closing: BinaryHeap::new(),
@@ -82,12 +100,13 @@ impl Sessions {
     }
 
     fn intern(&mut self, key: &[KeyPart]) -> u32 {
-        if let Some(id) = self.ids.get(key) {
-            return *id;
+        let hash = key_hash(key);
+        let slots = &self.slots;
+        if let Some(&id) = self.ids.find(hash, |&id| slot_key(slots, id) == Some(key)) {
+            return id;
         }
-        let key: GroupKey = key.into();
         let slot = KeySessions {
-            key: key.clone(),
+            key: key.into(),
             sessions: Vec::new(),
             dirty: false,
         };
@@ -101,7 +120,9 @@ impl Sessions {
                 (self.slots.len() - 1) as u32
             }
         };
-        self.ids.insert(key, id);
+        let slots = &self.slots;
+        self.ids
+            .insert_unique(hash, id, |&id| slot_key(slots, id).map_or(0, key_hash));
         id
     }
 
@@ -110,7 +131,9 @@ impl Sessions {
             matches!(&self.slots[id as usize], Some(ks) if ks.sessions.is_empty() && !ks.dirty);
         if empty {
             if let Some(ks) = self.slots[id as usize].take() {
-                self.ids.remove(&ks.key);
+                if let Ok(entry) = self.ids.find_entry(key_hash(&ks.key), |&other| other == id) {
+                    entry.remove();
+                }
                 self.free.push(id);
             }
         }
@@ -240,6 +263,9 @@ impl Processor for Sessions {
                 let pos = ks
                     .sessions
                     .partition_point(|s| s.span.start < session.span.start);
+                if ks.sessions.capacity() == 0 {
+                    ks.sessions.reserve_exact(1);
+                }
                 ks.sessions.insert(pos, session);
             }
         }
@@ -287,12 +313,16 @@ impl Processor for Sessions {
                     {
                         spec.update(acc, p, row, t, origin);
                     }
-                    if s.span.start != old.start && s.persisted {
-                        self.deletes
-                            .push(session_store_key(&self.c.store, &ks.key, old.start)?);
-                        s.persisted = false;
-                    }
-                    if s.span != old {
+                    if s.span.start != old.start {
+                        if s.persisted {
+                            self.deletes.push(session_store_key(
+                                &self.c.store,
+                                &ks.key,
+                                old.start,
+                            )?);
+                            s.persisted = false;
+                        }
+                        // Timers are found by start; a later end keeps its timer.
                         self.closing
                             .push(Reverse((s.span.close_at(gap), id, s.span.start)));
                     }
@@ -304,8 +334,11 @@ impl Processor for Sessions {
                     let mut accs: Vec<Accumulator> =
                         self.c.aggs.iter().map(|a| a.new_acc()).collect();
                     let mut persisted_same_start = false;
+                    // A joined session that starts where the merged one does has a timer.
+                    let mut timed = false;
                     for &j in &joined {
                         let s = &ks.sessions[j];
+                        timed |= s.span.start == merged.start;
                         for ((spec, acc), other) in
                             self.c.aggs.iter().zip(accs.iter_mut()).zip(&s.accs)
                         {
@@ -330,6 +363,10 @@ impl Processor for Sessions {
                         spec.update(acc, p, row, t, origin);
                     }
                     let pos = ks.sessions.partition_point(|s| s.span.start < merged.start);
+                    if ks.sessions.capacity() == 0 {
+                        // Most keys hold one session at a time (a `Vec` would reserve four).
+                        ks.sessions.reserve_exact(1);
+                    }
                     ks.sessions.insert(
                         pos,
                         Session {
@@ -338,8 +375,10 @@ impl Processor for Sessions {
                             persisted: persisted_same_start,
                         },
                     );
-                    self.closing
-                        .push(Reverse((merged.close_at(gap), id, merged.start)));
+                    if !timed {
+                        self.closing
+                            .push(Reverse((merged.close_at(gap), id, merged.start)));
+                    }
                     self.open = self.open + 1 - joined.len();
                 }
             }
@@ -359,17 +398,19 @@ impl Processor for Sessions {
             }
             self.closing.pop();
             let gap = self.gap;
-            // Stale entries (the session grew, merged or was emitted) are skipped.
+            // Stale entries (the session merged, moved its start or was emitted) are skipped.
             let Some(ks) = self.slots.get_mut(id as usize).and_then(|s| s.as_mut()) else {
                 continue;
             };
-            let Some(pos) = ks
-                .sessions
-                .iter()
-                .position(|s| s.span.start == start && s.span.close_at(gap) == close_at)
-            else {
+            let Some(pos) = ks.sessions.iter().position(|s| s.span.start == start) else {
                 continue;
             };
+            let close_at = ks.sessions[pos].span.close_at(gap);
+            if close_at > watermark {
+                // It grew since this timer was set: wait for its real end.
+                self.closing.push(Reverse((close_at, id, start)));
+                continue;
+            }
             self.open -= 1;
             let s = ks.sessions.remove(pos);
             let key = ks.key.clone();
