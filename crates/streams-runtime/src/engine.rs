@@ -937,11 +937,6 @@ impl Engine {
     pub fn block_cache_usage(&self) -> u64 {
         self.db.block_cache_usage()
     }
-
-    /// Approximate memory held by RocksDB (memtables + block cache), bytes.
-    pub fn state_memory(&self) -> u64 {
-        self.db.memory_usage()
-    }
 }
 
 impl Drop for Engine {

@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use rocksdb::compaction_filter::Decision;
 use rocksdb::{
-    BlockBasedOptions, Cache, ColumnFamilyDescriptor, IteratorMode, Options, WriteBatch,
-    WriteBufferManager, WriteOptions, DB,
+    BlockBasedIndexType, BlockBasedOptions, Cache, ColumnFamilyDescriptor, IteratorMode, Options,
+    WriteBatch, WriteBufferManager, WriteOptions, DB,
 };
 use streams_core::store::{dedup_expiry, PendingWrites, StoreKind, StoreSpec};
 
@@ -77,12 +77,11 @@ impl StateDb {
             path: path.to_path_buf(),
             source,
         })?;
+        // Memtables are capped on their own (flushed beyond the total), not charged to the
+        // block cache: charged to it, full memtables left it no room and every read fetched
+        // its index and filter blocks from disk again (`tests/cache_budget.rs`).
         let cache = Cache::new_lru_cache(cfg.block_cache_bytes);
-        let wbm = WriteBufferManager::new_write_buffer_manager_with_cache(
-            cfg.total_write_buffer_bytes,
-            false,
-            cache.clone(),
-        );
+        let wbm = WriteBufferManager::new_write_buffer_manager(cfg.total_write_buffer_bytes, false);
         let mut db_opts = Options::default();
         db_opts.create_if_missing(true);
         db_opts.create_missing_column_families(true);
@@ -94,9 +93,14 @@ impl StateDb {
             let mut t = BlockBasedOptions::default();
             t.set_block_cache(&cache);
             t.set_cache_index_and_filter_blocks(true);
+            // Index and filters in partitions of a few KiB, cached as they are used: one
+            // filter for a large file would be megabytes, larger than a shard of the cache.
+            t.set_index_type(BlockBasedIndexType::TwoLevelIndexSearch);
+            t.set_pin_top_level_index_and_filter(true);
             t.set_pin_l0_filter_and_index_blocks_in_cache(true);
             if bloom {
                 t.set_bloom_filter(10.0, false);
+                t.set_partition_filters(true);
             }
             t
         };
@@ -247,19 +251,34 @@ impl StateDb {
         Ok(())
     }
 
-    /// Bytes held in the block cache.
+    /// Bytes held in the shared block cache, the memtables' reservation included (asked
+    /// of a column family that uses it: the default one has RocksDB's own cache).
     pub fn block_cache_usage(&self) -> u64 {
         self.db
-            .property_int_value("rocksdb.block-cache-usage")
-            .ok()
-            .flatten()
+            .cf_handle(META_CF)
+            .and_then(|h| {
+                self.db
+                    .property_int_value_cf(h, "rocksdb.block-cache-usage")
+                    .ok()
+                    .flatten()
+            })
             .unwrap_or(0)
     }
 
-    /// Approximate memory used by memtables and the block cache, bytes.
-    pub fn memory_usage(&self) -> u64 {
-        let prop = |p: &str| self.db.property_int_value(p).ok().flatten().unwrap_or(0);
-        prop("rocksdb.cur-size-all-mem-tables") + prop("rocksdb.block-cache-usage")
+    /// Bytes in the memtables of every column family (the DB-wide property would give
+    /// the default column family's alone).
+    pub fn memtable_bytes(&self) -> u64 {
+        DB::list_cf(&Options::default(), &self.path)
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|cf| self.db.cf_handle(cf))
+            .filter_map(|h| {
+                self.db
+                    .property_int_value_cf(h, "rocksdb.cur-size-all-mem-tables")
+                    .ok()
+                    .flatten()
+            })
+            .sum()
     }
 }
 
