@@ -97,6 +97,8 @@ impl DistinctSet {
             DistinctSet::Small(vs) => {
                 if let Err(pos) = vs.binary_search(&v) {
                     if vs.len() < SMALL_DISTINCT {
+                        // Grown one at a time: a small set stays its own size.
+                        vs.reserve_exact(1);
                         vs.insert(pos, v);
                     } else {
                         let mut set: BTreeSet<KeyPart> = std::mem::take(vs).into_iter().collect();
