@@ -237,7 +237,7 @@ impl KafkaSink {
         } else {
             BTreeMap::new()
         };
-        Ok(KafkaSink {
+        let mut sink = KafkaSink {
             limits,
             producer,
             cfg,
@@ -246,7 +246,15 @@ impl KafkaSink {
             committed: None,
             needs_restart: false,
             marker_partition,
-        })
+        };
+        if protocol == Protocol::Transactions {
+            // Read now, before the app consumes: the producer has fenced every
+            // predecessor, so the newest committed epoch cannot change before the first
+            // delivery, and that delivery (the first records' latency) does not wait for
+            // a reader of the epochs topic to be created and to fetch.
+            sink.committed = Some(sink.read_committed_epoch()?.unwrap_or(0));
+        }
+        Ok(sink)
     }
 
     /// The protocol in force.

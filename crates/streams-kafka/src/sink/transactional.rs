@@ -262,7 +262,7 @@ impl KafkaSink {
     /// The newest epoch of this task committed to Kafka (`None`: none ever was). Reads
     /// backwards from the end of the task's epochs partition in growing windows: the
     /// newest marker is normally among the last few records.
-    fn read_committed_epoch(&mut self) -> Result<Option<u64>, KafkaError> {
+    pub(super) fn read_committed_epoch(&mut self) -> Result<Option<u64>, KafkaError> {
         let partition = self.marker_partition;
         let topic = self.cfg.epochs_topic.clone();
         let consumer = epochs_reader(&self.cfg)?;
