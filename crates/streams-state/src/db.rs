@@ -60,10 +60,15 @@ pub struct CheckpointWrites {
 }
 
 /// The open state database of one app.
+#[derive(Clone)]
 pub struct StateDb {
     db: Arc<DB>,
     path: PathBuf,
     dedup_floor: Arc<AtomicI64>,
+    /// The block cache every column family's tables share.
+    cache: Cache,
+    /// The cap on all memtables together.
+    wbm: WriteBufferManager,
 }
 
 fn store_cf(name: &str) -> String {
@@ -155,6 +160,8 @@ impl StateDb {
             db: Arc::new(db),
             path: path.to_path_buf(),
             dedup_floor,
+            cache,
+            wbm,
         })
     }
 
@@ -225,13 +232,7 @@ impl StateDb {
     /// A handle that writes checkpoints from another thread (the delivery thread writes
     /// a checkpoint while the engine goes on with the next records).
     pub fn writer(&self) -> StateWriter {
-        StateWriter {
-            db: StateDb {
-                db: self.db.clone(),
-                path: self.path.clone(),
-                dedup_floor: self.dedup_floor.clone(),
-            },
-        }
+        StateWriter { db: self.clone() }
     }
 
     /// Sets the committed watermark below which dedup entries may be garbage-collected.
@@ -251,34 +252,14 @@ impl StateDb {
         Ok(())
     }
 
-    /// Bytes held in the shared block cache, the memtables' reservation included (asked
-    /// of a column family that uses it: the default one has RocksDB's own cache).
+    /// Bytes held in the block cache.
     pub fn block_cache_usage(&self) -> u64 {
-        self.db
-            .cf_handle(META_CF)
-            .and_then(|h| {
-                self.db
-                    .property_int_value_cf(h, "rocksdb.block-cache-usage")
-                    .ok()
-                    .flatten()
-            })
-            .unwrap_or(0)
+        self.cache.get_usage() as u64
     }
 
-    /// Bytes in the memtables of every column family (the DB-wide property would give
-    /// the default column family's alone).
+    /// Bytes in the memtables of every column family.
     pub fn memtable_bytes(&self) -> u64 {
-        DB::list_cf(&Options::default(), &self.path)
-            .unwrap_or_default()
-            .iter()
-            .filter_map(|cf| self.db.cf_handle(cf))
-            .filter_map(|h| {
-                self.db
-                    .property_int_value_cf(h, "rocksdb.cur-size-all-mem-tables")
-                    .ok()
-                    .flatten()
-            })
-            .sum()
+        self.wbm.get_usage() as u64
     }
 }
 
