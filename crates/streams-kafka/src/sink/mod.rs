@@ -290,8 +290,10 @@ impl KafkaSink {
 
     /// Delivers every record of `batches` and waits until the broker holds them durably.
     /// With `recover`, first learns what an earlier attempt or instance already delivered
-    /// (transactions: the last committed epoch; scan: the topics' tails) and skips it
-    /// (use it for outbox entries found at start-up and after any failed delivery).
+    /// and skips it (use it for outbox entries found at start-up and after any failed
+    /// delivery). Scan: the topics' tails. Transactions skip epochs up to the last one
+    /// committed whether or not `recover` is set: it is read when the sink connects
+    /// (after fencing) and after any failed transaction.
     /// Tables without a configured topic are skipped. Returns the records sent.
     pub fn deliver(
         &mut self,
@@ -300,7 +302,7 @@ impl KafkaSink {
         recover: bool,
     ) -> Result<u64, KafkaError> {
         match self.protocol {
-            Protocol::Transactions => self.deliver_transactional(tables, batches, recover),
+            Protocol::Transactions => self.deliver_transactional(tables, batches),
             Protocol::IdempotentScan => self.deliver_scan(tables, batches, recover),
         }
     }

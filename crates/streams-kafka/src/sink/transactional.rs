@@ -151,14 +151,16 @@ impl KafkaSink {
         &mut self,
         tables: &[TableInfo],
         batches: &[OutboxBatch],
-        recover: bool,
     ) -> Result<u64, KafkaError> {
         if self.needs_restart {
             self.restart_transactional()?;
         }
+        // Known from `connect` or from this producer's own commits; forgotten after any
+        // failure (the broker's outcome is then unknown) and read again. A recovering
+        // delivery needs nothing more: no other producer of this id can commit unfenced.
         let committed = match self.committed {
-            Some(c) if !recover => c,
-            _ => {
+            Some(c) => c,
+            None => {
                 let c = self.read_committed_epoch()?.unwrap_or(0);
                 self.committed = Some(c);
                 c
