@@ -66,6 +66,20 @@ fn session_store_key(store: &str, key: &GroupKey, start: i64) -> Result<Vec<u8>,
     Ok(k)
 }
 
+impl KeySessions {
+    /// Adds `s` in start order.
+    fn insert(&mut self, s: Session) {
+        if self.sessions.capacity() == 0 {
+            // Most keys hold one session at a time (a `Vec` would reserve four).
+            self.sessions.reserve_exact(1);
+        }
+        let pos = self
+            .sessions
+            .partition_point(|o| o.span.start < s.span.start);
+        self.sessions.insert(pos, s);
+    }
+}
+
 fn key_hash(key: &[KeyPart]) -> u64 {
     let mut h = FxHasher::default();
     key.hash(&mut h);
@@ -260,13 +274,7 @@ impl Processor for Sessions {
             )));
             self.open += 1;
             if let Some(ks) = self.slots[id as usize].as_mut() {
-                let pos = ks
-                    .sessions
-                    .partition_point(|s| s.span.start < session.span.start);
-                if ks.sessions.capacity() == 0 {
-                    ks.sessions.reserve_exact(1);
-                }
-                ks.sessions.insert(pos, session);
+                ks.insert(session);
             }
         }
         Ok(())
@@ -362,19 +370,11 @@ impl Processor for Sessions {
                     for ((spec, acc), p) in self.c.aggs.iter().zip(accs.iter_mut()).zip(&prepared) {
                         spec.update(acc, p, row, t, origin);
                     }
-                    let pos = ks.sessions.partition_point(|s| s.span.start < merged.start);
-                    if ks.sessions.capacity() == 0 {
-                        // Most keys hold one session at a time (a `Vec` would reserve four).
-                        ks.sessions.reserve_exact(1);
-                    }
-                    ks.sessions.insert(
-                        pos,
-                        Session {
-                            span: merged,
-                            accs,
-                            persisted: persisted_same_start,
-                        },
-                    );
+                    ks.insert(Session {
+                        span: merged,
+                        accs,
+                        persisted: persisted_same_start,
+                    });
                     if !timed {
                         self.closing
                             .push(Reverse((merged.close_at(gap), id, merged.start)));
