@@ -203,7 +203,7 @@ fn declared_summaries_run_once_and_on_an_interval() {
         ]);
     }
     let mut per_table = vec![streams_runtime::outbox::TableRows::default(); tables.len()];
-    per_table[t].rows = rows;
+    per_table[t].rows = vec![rows.into()];
     sink.deliver(&streams_runtime::outbox::plan_outbox(
         0,
         1,

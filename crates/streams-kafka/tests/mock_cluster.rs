@@ -135,7 +135,7 @@ fn batches(epoch: u64, n: usize) -> Vec<OutboxBatch> {
         0,
         epoch,
         vec![streams_runtime::outbox::TableRows {
-            rows,
+            rows: vec![rows.into()],
             updates: Vec::new(),
         }],
         dead,
@@ -242,7 +242,9 @@ fn outbox_delivery_is_idempotent_across_a_crash() {
     let mut partial = e2.clone();
     partial.truncate(1);
     if let streams_runtime::OutboxPayload::Rows(r) = &mut partial[0].payload {
-        r.truncate(12);
+        let mut rows = r.rows().into_owned();
+        rows.truncate(12);
+        *r = rows.into();
     }
     s.deliver(&tables, &partial, false).unwrap();
     drop(s);

@@ -659,7 +659,7 @@ impl<W: std::io::Write> Sink for ConsoleSink<W> {
                 OutboxPayload::Updates(r) => (r, " (update)"),
                 OutboxPayload::DeadLetters(_) => continue,
             };
-            for r in rows {
+            for r in rows.rows().iter() {
                 let json = streams_core::value::row_to_json(&tables[t].schema, r);
                 // A closed stdout (a pipe to `head`) must not stop the app.
                 let _ = writeln!(self.out, "{}{kind} {json}", tables[t].name);

@@ -17,7 +17,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use streams_core::batch::{record_batch_rows, Batch, Origin};
+use streams_core::batch::{Batch, Origin};
 use streams_core::dataflow::NodeCounters;
 use streams_core::input::{Decoded, Decoder};
 use streams_core::record::SourceRecord;
@@ -34,7 +34,7 @@ use crate::error::RuntimeError;
 use crate::ledger::Ledger;
 use crate::outbox::{
     decode_entry, encode_entry, epoch_start_key, outbox_key, plan_outbox, plan_recovery,
-    DeadLetterRecord, OutboxBatch, TableRows,
+    DeadLetterRecord, EntryRows, OutboxBatch, TableRows,
 };
 use crate::tasks::{PartitionInput, Tasks};
 use crate::topology_file::TopologyDef;
@@ -626,15 +626,9 @@ impl Engine {
         self.poison(r)?;
         let flushed = started.elapsed();
         let stores = self.tasks.take_pending_writes();
-        // Rows out of Arrow on the worker threads, one batch each, kept in order.
+        // The sinks' batches as they are (columns): rows are made when an entry is
+        // encoded (on the worker threads, below) and when a sink delivers it.
         let taken = self.tasks.take_outputs();
-        let mut flat = Vec::new();
-        for (table, batches) in taken.into_iter().enumerate() {
-            flat.extend(batches.into_iter().map(|b| (table, b)));
-        }
-        let converted = self.tasks.map(flat, |(table, b)| {
-            (table, b.is_update(), record_batch_rows(b.data()))
-        });
         let mut outputs: Vec<TableRows> = self
             .tasks
             .topology()
@@ -642,12 +636,15 @@ impl Engine {
             .iter()
             .map(|_| TableRows::default())
             .collect();
-        for (table, update, rows) in converted {
-            let t = &mut outputs[table];
-            if update {
-                t.updates.extend(rows);
-            } else {
-                t.rows.extend(rows);
+        for (table, batches) in taken.into_iter().enumerate() {
+            for b in batches {
+                let t = &mut outputs[table];
+                let rows = EntryRows::Columns(b.data().clone());
+                if b.is_update() {
+                    t.updates.push(rows);
+                } else {
+                    t.rows.push(rows);
+                }
             }
         }
         let dead_letters = std::mem::take(&mut self.dead_letters);
@@ -691,7 +688,7 @@ impl Engine {
             .filter(|d| Some(*d) > self.deleted_through);
         let bytes = stores
             .iter()
-            .flat_map(|(_, w)| w)
+            .flat_map(|(_, w)| w.iter())
             .map(|(k, v)| k.len() + v.as_ref().map_or(0, Vec::len))
             .chain(outbox.iter().map(|(k, v)| k.len() + v.len()))
             .sum::<usize>()

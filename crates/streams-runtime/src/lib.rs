@@ -23,5 +23,5 @@ pub use delivery::{ConsoleSink, Delivery, Sink, SinkError};
 pub use engine::{CheckpointStats, Engine, EngineOptions, PartitionStatus};
 pub use error::RuntimeError;
 pub use ledger::Ledger;
-pub use outbox::{DeadLetterRecord, OutboxBatch, OutboxPayload};
+pub use outbox::{DeadLetterRecord, EntryRows, OutboxBatch, OutboxPayload};
 pub use topology_file::{load_topology, TopologyDef};

@@ -5,8 +5,13 @@
 //! table. Sinks skip identities they already hold, so delivering an entry twice (after a
 //! crash between delivery and cleanup) leaves one copy.
 
-use serde::{Deserialize, Serialize};
-use streams_core::Row;
+use std::borrow::Cow;
+
+use arrow::array::RecordBatch;
+use arrow::error::ArrowError;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use streams_core::batch::{record_batch_rows, rows_to_record_batch};
+use streams_core::{Row, Schema};
 
 /// The table index used for dead letters.
 pub const DLQ_TABLE: u16 = u16::MAX;
@@ -35,16 +40,105 @@ pub struct DeadLetterRecord {
     pub value: Vec<u8>,
 }
 
+/// The rows of one outbox entry. Made by the engine, they are the Arrow columns it
+/// computed (a slice of them, not copied): until it is delivered, a checkpoint's output
+/// takes its columnar size in memory rather than a `Vec` of values per row (a million
+/// sessions closing at once: ~60 MiB instead of ~250). Read back from a stored entry
+/// they are rows. Both are stored alike, as a sequence of rows.
+#[derive(Debug, Clone)]
+pub enum EntryRows {
+    /// Columns computed by the engine.
+    Columns(RecordBatch),
+    /// Rows read back from the outbox (recovery) or made by hand.
+    Rows(Vec<Row>),
+}
+
+impl EntryRows {
+    /// Number of rows.
+    pub fn len(&self) -> usize {
+        match self {
+            EntryRows::Columns(b) => b.num_rows(),
+            EntryRows::Rows(r) => r.len(),
+        }
+    }
+
+    /// Whether there are no rows.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The rows, made from the columns on each call (a sink reading them twice keeps
+    /// them).
+    pub fn rows(&self) -> Cow<'_, [Row]> {
+        match self {
+            EntryRows::Columns(b) => Cow::Owned(record_batch_rows(b)),
+            EntryRows::Rows(r) => Cow::Borrowed(r),
+        }
+    }
+
+    /// The rows as Arrow columns of `schema` (the columns the engine computed as they
+    /// are; rows converted).
+    pub fn columns(&self, schema: &Schema) -> Result<Cow<'_, RecordBatch>, ArrowError> {
+        match self {
+            EntryRows::Columns(b) => Ok(Cow::Borrowed(b)),
+            EntryRows::Rows(r) => rows_to_record_batch(schema, r).map(Cow::Owned),
+        }
+    }
+}
+
+impl From<Vec<Row>> for EntryRows {
+    fn from(rows: Vec<Row>) -> Self {
+        EntryRows::Rows(rows)
+    }
+}
+
+impl PartialEq for EntryRows {
+    fn eq(&self, other: &Self) -> bool {
+        self.rows() == other.rows()
+    }
+}
+
+/// Rows converted at a time when columns are stored (bounded memory per entry).
+const ROWS_PER_CONVERSION: usize = 512;
+
+impl Serialize for EntryRows {
+    /// As a `Vec<Row>`, whichever the form: stored entries do not depend on it.
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeSeq;
+        match self {
+            EntryRows::Rows(r) => r.serialize(s),
+            EntryRows::Columns(b) => {
+                let mut seq = s.serialize_seq(Some(b.num_rows()))?;
+                let mut at = 0;
+                while at < b.num_rows() {
+                    let n = ROWS_PER_CONVERSION.min(b.num_rows() - at);
+                    for row in record_batch_rows(&b.slice(at, n)) {
+                        seq.serialize_element(&row)?;
+                    }
+                    at += n;
+                }
+                seq.end()
+            }
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for EntryRows {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Vec::<Row>::deserialize(d).map(EntryRows::Rows)
+    }
+}
+
 /// What an outbox entry carries.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum OutboxPayload {
     /// Rows of a table.
-    Rows(Vec<Row>),
+    Rows(EntryRows),
     /// Dead letters.
     DeadLetters(Vec<DeadLetterRecord>),
     /// Rows of windows still open (`emit = "update"`): Kafka sinks deliver them, file
     /// sinks (Parquet) keep final rows only.
-    Updates(Vec<Row>),
+    Updates(EntryRows),
 }
 
 impl OutboxPayload {
@@ -122,13 +216,64 @@ pub fn epoch_start_key(epoch: u64) -> Vec<u8> {
     epoch.to_be_bytes().to_vec()
 }
 
-/// One table's rows of one checkpoint: final rows, then updates of open windows.
-#[derive(Debug, Clone, Default, PartialEq)]
+/// One table's rows of one checkpoint, as the engine computed them (columns) or as
+/// made by hand: batches of final rows, then of updates of open windows.
+#[derive(Debug, Clone, Default)]
 pub struct TableRows {
     /// Final rows.
-    pub rows: Vec<Row>,
+    pub rows: Vec<EntryRows>,
     /// Updates of windows still open.
-    pub updates: Vec<Row>,
+    pub updates: Vec<EntryRows>,
+}
+
+/// `batches` regrouped into entries of at most `per_entry` rows: big batches are split
+/// (columns sliced, not copied), consecutive small batches of columns concatenated.
+fn entry_rows(batches: Vec<EntryRows>, per_entry: usize) -> Vec<EntryRows> {
+    let mut entries = Vec::new();
+    let mut pending: Vec<RecordBatch> = Vec::new();
+    let mut pending_rows = 0;
+    let close = |pending: &mut Vec<RecordBatch>, entries: &mut Vec<EntryRows>| {
+        let parts = std::mem::take(pending);
+        match parts.len() {
+            0 => {}
+            1 => entries.extend(parts.into_iter().map(EntryRows::Columns)),
+            _ => entries.push(
+                match arrow::compute::concat_batches(&parts[0].schema(), &parts) {
+                    Ok(b) => EntryRows::Columns(b),
+                    // Batches of one table whose Arrow schemas differ (e.g. in a
+                    // column's nullability) are still the same rows.
+                    Err(_) => EntryRows::Rows(parts.iter().flat_map(record_batch_rows).collect()),
+                },
+            ),
+        }
+    };
+    for batch in batches {
+        match batch {
+            EntryRows::Columns(b) => {
+                let mut at = 0;
+                while at < b.num_rows() {
+                    let n = (per_entry - pending_rows).min(b.num_rows() - at);
+                    pending.push(b.slice(at, n));
+                    pending_rows += n;
+                    at += n;
+                    if pending_rows == per_entry {
+                        close(&mut pending, &mut entries);
+                        pending_rows = 0;
+                    }
+                }
+            }
+            EntryRows::Rows(rows) => {
+                close(&mut pending, &mut entries);
+                pending_rows = 0;
+                let mut rows = rows.into_iter().peekable();
+                while rows.peek().is_some() {
+                    entries.push(EntryRows::Rows(rows.by_ref().take(per_entry).collect()));
+                }
+            }
+        }
+    }
+    close(&mut pending, &mut entries);
+    entries
 }
 
 /// Splits one checkpoint's output into outbox entries, numbering records per table.
@@ -142,9 +287,7 @@ pub fn plan_outbox(
     for (t, table) in tables.into_iter().enumerate() {
         let mut seq = 0u64;
         for (rows, update) in [(table.rows, false), (table.updates, true)] {
-            let mut rows = rows.into_iter().peekable();
-            while rows.peek().is_some() {
-                let chunk: Vec<Row> = rows.by_ref().take(ROWS_PER_ENTRY).collect();
+            for chunk in entry_rows(rows, ROWS_PER_ENTRY) {
                 let n = chunk.len() as u64;
                 batches.push(OutboxBatch {
                     task,
@@ -211,7 +354,7 @@ mod tests {
             epoch: 7,
             table: 1,
             first_seq: 4096,
-            payload: OutboxPayload::Rows(rows),
+            payload: OutboxPayload::Rows(rows.clone().into()),
         };
         let bytes = encode_entry(&b).unwrap();
         let plain = bincode::serde::encode_to_vec(&b, bincode::config::standard()).unwrap();
@@ -227,11 +370,87 @@ mod tests {
         let mut cut = bytes.clone();
         cut.truncate(bytes.len() / 2);
         assert!(decode_entry(&cut).is_err());
+        // Columns are stored exactly as the same rows: entries do not depend on the form.
+        let schema = Schema {
+            columns: vec![
+                streams_core::Column::new("n", streams_core::ColumnType::Int),
+                streams_core::Column::new("country", streams_core::ColumnType::Str),
+                streams_core::Column::nullable("x", streams_core::ColumnType::Float),
+            ],
+        };
+        let columns = OutboxBatch {
+            payload: OutboxPayload::Rows(EntryRows::Columns(
+                rows_to_record_batch(&schema, &rows).unwrap(),
+            )),
+            ..b.clone()
+        };
+        assert_eq!(encode_entry(&columns).unwrap(), bytes);
+        assert_eq!(decode_entry(&bytes).unwrap(), columns);
+        assert!(matches!(
+            decode_entry(&bytes).unwrap().payload,
+            OutboxPayload::Rows(EntryRows::Rows(_))
+        ));
     }
-    use streams_core::Value;
+    use streams_core::{Column, ColumnType, Value};
 
-    fn rows(n: usize) -> Vec<Row> {
-        (0..n).map(|i| vec![Value::Int(i as i64)]).collect()
+    fn rows(n: usize) -> Vec<EntryRows> {
+        let schema = Schema {
+            columns: vec![Column::new("n", ColumnType::Int)],
+        };
+        let rows: Vec<Row> = (0..n).map(|i| vec![Value::Int(i as i64)]).collect();
+        vec![EntryRows::Columns(
+            rows_to_record_batch(&schema, &rows).unwrap(),
+        )]
+    }
+
+    #[test]
+    fn entries_slice_big_batches_and_join_small_ones_in_order() {
+        // batch sizes -> entry sizes (at most 4 rows per entry)
+        let cases: Vec<(Vec<usize>, Vec<usize>)> = vec![
+            (vec![], vec![]),
+            (vec![0, 0], vec![]),
+            (vec![3], vec![3]),
+            (vec![4], vec![4]),
+            (vec![9], vec![4, 4, 1]),
+            (vec![1, 1, 1], vec![3]),
+            (vec![3, 3, 0, 3], vec![4, 4, 1]),
+            (vec![2, 10, 1], vec![4, 4, 4, 1]),
+        ];
+        for (sizes, expected) in cases {
+            let mut next = 0i64;
+            let batches: Vec<EntryRows> = sizes
+                .iter()
+                .map(|&n| {
+                    // numbered across batches, so the order is checked
+                    let col = arrow::array::Int64Array::from_iter_values(next..next + n as i64);
+                    next += n as i64;
+                    let schema = Schema {
+                        columns: vec![Column::new("n", ColumnType::Int)],
+                    };
+                    EntryRows::Columns(
+                        RecordBatch::try_new(schema.arrow(), vec![std::sync::Arc::new(col)])
+                            .unwrap(),
+                    )
+                })
+                .collect();
+            let entries = entry_rows(batches, 4);
+            let got: Vec<usize> = entries.iter().map(EntryRows::len).collect();
+            assert_eq!(got, expected, "{sizes:?}");
+            let all: Vec<Row> = entries.iter().flat_map(|e| e.rows().into_owned()).collect();
+            let want: Vec<Row> = (0..next).map(|i| vec![Value::Int(i)]).collect();
+            assert_eq!(all, want, "{sizes:?}");
+            assert!(entries.iter().all(|e| matches!(e, EntryRows::Columns(_))));
+        }
+        // Rows made by hand are split as rows, after the columns before them.
+        let mixed = vec![
+            rows(3).remove(0),
+            EntryRows::Rows((0..5).map(|i| vec![Value::Int(i)]).collect()),
+        ];
+        let got: Vec<(bool, usize)> = entry_rows(mixed, 4)
+            .iter()
+            .map(|e| (matches!(e, EntryRows::Columns(_)), e.len()))
+            .collect();
+        assert_eq!(got, vec![(true, 3), (false, 4), (false, 1)]);
     }
 
     #[test]
@@ -302,7 +521,7 @@ mod tests {
             epoch,
             table,
             first_seq,
-            payload: OutboxPayload::Rows(vec![]),
+            payload: OutboxPayload::Rows(Vec::new().into()),
         };
         let (order, newest) =
             plan_recovery(vec![mk(5, 1, 0), mk(4, 0, 10), mk(5, 0, 0), mk(4, 0, 0)]);

@@ -52,7 +52,7 @@ fn write_input(out: &Path, rows: &[In]) {
     // two epochs, so a day has several files
     for (epoch, half) in rows.chunks(rows.len().div_ceil(2).max(1)).enumerate() {
         let mut per_table = vec![streams_runtime::outbox::TableRows::default(); tables.len()];
-        per_table[t].rows = half
+        per_table[t].rows = vec![half
             .iter()
             .map(|(start, c, s, ev, pu, rev)| {
                 vec![
@@ -68,7 +68,8 @@ fn write_input(out: &Path, rows: &[In]) {
                     Value::Date(date_of(*start)),
                 ]
             })
-            .collect();
+            .collect::<Vec<_>>()
+            .into()];
         sink.deliver(&plan_outbox(0, epoch as u64 + 1, per_table, vec![]))
             .unwrap();
         sink.publish_all().unwrap();

@@ -51,8 +51,10 @@ impl MemorySink {
             tables[batch.table as usize].name.clone()
         };
         let records: Vec<Record> = match &batch.payload {
-            OutboxPayload::Rows(rows) => rows.iter().cloned().map(Record::Row).collect(),
-            OutboxPayload::Updates(rows) => rows.iter().cloned().map(Record::Update).collect(),
+            OutboxPayload::Rows(rows) => rows.rows().iter().cloned().map(Record::Row).collect(),
+            OutboxPayload::Updates(rows) => {
+                rows.rows().iter().cloned().map(Record::Update).collect()
+            }
             OutboxPayload::DeadLetters(d) => d.iter().cloned().map(Record::Dead).collect(),
         };
         let n = limit.map_or(records.len(), |l| l.min(records.len()));

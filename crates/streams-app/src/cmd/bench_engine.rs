@@ -324,7 +324,7 @@ impl Sink for EncodingSink {
         for b in batches {
             let n = match (&b.payload, tables.get(b.table as usize)) {
                 (OutboxPayload::Rows(r) | OutboxPayload::Updates(r), Some(info)) => {
-                    for row in r {
+                    for row in r.rows().iter() {
                         let (k, v) = streams_kafka::sink::encode_record(info, row);
                         bytes += (k.map_or(0, |k| k.len()) + v.len()) as u64;
                     }

@@ -319,6 +319,11 @@ impl KafkaSink {
             return Ok(());
         };
         let info = tables.get(b.table as usize);
+        // The entry's rows, made once from its columns.
+        let rows = match &b.payload {
+            OutboxPayload::Rows(r) | OutboxPayload::Updates(r) => r.rows(),
+            OutboxPayload::DeadLetters(_) => Default::default(),
+        };
         for i in 0..b.payload.len() {
             let id = RecordId {
                 task: b.task,
@@ -353,7 +358,7 @@ impl KafkaSink {
                 });
             }
             let (key, value) = match &b.payload {
-                OutboxPayload::Rows(rows) | OutboxPayload::Updates(rows) => {
+                OutboxPayload::Rows(_) | OutboxPayload::Updates(_) => {
                     let Some(info) = info else { continue };
                     let (key, value) = encode_record(info, &rows[i]);
                     let size = value.len() + key.as_ref().map_or(0, Vec::len) + RECORD_OVERHEAD;

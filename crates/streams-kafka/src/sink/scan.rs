@@ -62,23 +62,28 @@ impl KafkaSink {
         } else {
             HashSet::new()
         };
+        // Encoded and sent one entry at a time (a checkpoint's records are never all
+        // encoded at once).
         let mut records = Vec::new();
-        for b in batches {
-            self.encode(
+        let mut sent = 0u64;
+        let mut failed = None;
+        'entries: for b in batches {
+            if let Err(e) = self.encode(
                 tables,
                 b,
                 |table, id| present.contains(&(table.to_string(), id)),
                 &mut records,
-            )?;
-        }
-        let mut sent = 0u64;
-        let mut failed = None;
-        for r in records {
-            if let Err(e) = self.send(r, None) {
+            ) {
                 failed = Some(e);
                 break;
             }
-            sent += 1;
+            for r in records.drain(..) {
+                if let Err(e) = self.send(r, None) {
+                    failed = Some(e);
+                    break 'entries;
+                }
+                sent += 1;
+            }
         }
         // Even after a failed send: nothing of this attempt may still land once the
         // caller retries (its recovery scan must see every record that ever will).

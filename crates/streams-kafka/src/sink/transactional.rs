@@ -201,19 +201,22 @@ impl KafkaSink {
         epoch: u64,
         batches: &[&OutboxBatch],
     ) -> Result<u64, KafkaError> {
-        let mut records = Vec::new();
-        for b in batches {
-            self.encode(tables, b, |_, _| false, &mut records)?;
-        }
-        let n = records.len() as u64;
         self.producer
             .begin_transaction()
             .map_err(|e| txn_error(&self.cfg.epochs_topic, "begin", e))?;
-        for (i, r) in records.into_iter().enumerate() {
-            self.send(r, None)?;
-            if i % 1024 == 1023 {
-                if let Some(e) = self.take_failures() {
-                    return Err(e);
+        // Encoded and sent one entry at a time: a checkpoint's records are never all
+        // encoded at once (a failure here aborts the transaction: the caller).
+        let mut records = Vec::new();
+        let mut n = 0u64;
+        for b in batches {
+            self.encode(tables, b, |_, _| false, &mut records)?;
+            for r in records.drain(..) {
+                self.send(r, None)?;
+                n += 1;
+                if n.is_multiple_of(1024) {
+                    if let Some(e) = self.take_failures() {
+                        return Err(e);
+                    }
                 }
             }
         }

@@ -5,19 +5,23 @@
 //! hidden, fsynced, renamed) when it reaches its size or age limit, at shutdown, and at
 //! the end of a bounded run.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use arrow::array::{Array, ArrayRef, RecordBatch, RecordBatchOptions};
 use arrow::datatypes::SchemaRef;
+use arrow::error::ArrowError;
 use parquet::arrow::ArrowWriter;
 use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
+use streams_core::dataflow::aggregate::value_at;
 use streams_core::topology::TableInfo;
 use streams_core::value::{format_date, format_timestamp};
-use streams_core::{Row, Schema, Value};
+use streams_core::{Schema, Value};
 use streams_runtime::{OutboxBatch, OutboxPayload};
 
 use crate::error::ParquetError;
@@ -25,7 +29,7 @@ use crate::layout::{
     is_hidden, is_staged, parse_part_name, parse_partition_path, part_name_with, partition_path,
     staged_name_with, table_dir,
 };
-use crate::schema::{arrow_schema, to_record_batch_of};
+use crate::schema::arrow_schema;
 
 mod recovery;
 pub mod staging;
@@ -286,8 +290,11 @@ impl ParquetSink {
     /// touched staging file is fsynced before this returns. Rows of epochs a published or
     /// staged file already holds for their (table, date) are skipped.
     pub fn deliver(&mut self, batches: &[OutboxBatch]) -> Result<(), ParquetError> {
-        // Group by (table, partition, epoch) so each epoch lands whole in one file.
-        let mut groups: BTreeMap<(usize, String, u64), Vec<&Row>> = BTreeMap::new();
+        // Each entry's columns; its rows grouped by (table, partition, epoch) as
+        // (entry, row) so each epoch lands whole in one file.
+        let mut data: Vec<Vec<Cow<'_, RecordBatch>>> =
+            self.tables.iter().map(|_| Vec::new()).collect();
+        let mut groups: BTreeMap<(usize, String, u64), Vec<(usize, usize)>> = BTreeMap::new();
         for b in batches {
             self.delivered = self.delivered.max(Some(b.epoch));
             let OutboxPayload::Rows(rows) = &b.payload else {
@@ -298,30 +305,40 @@ impl ParquetSink {
                 continue;
             }
             let info = &self.tables[t];
-            // The previous row's partition values and group: rows of one partition come
-            // in runs, and a run shares its path (built once, not per row).
-            let mut last: Option<(Vec<Option<&Value>>, (usize, String, u64))> = None;
-            for row in rows {
+            let columns = rows.columns(&info.schema).map_err(|e| {
+                ParquetError::format(
+                    self.cfg
+                        .format
+                        .table_dir(&self.cfg.output_dir, &self.cfg.app_id, &info.name),
+                    e,
+                )
+            })?;
+            let e = data[t].len();
+            // Only the partition columns become values; rows of one partition come in
+            // runs, and a run shares its path (built once, not per row).
+            let by: Vec<Option<&ArrayRef>> = info
+                .partition_by
+                .iter()
+                .map(|&c| columns.columns().get(c))
+                .collect();
+            let mut last: Option<(Vec<Value>, (usize, String, u64))> = None;
+            let value = |a: &Option<&ArrayRef>, r: usize| {
+                a.map_or(Value::Null, |a| value_at(a.as_ref(), r))
+            };
+            for r in 0..columns.num_rows() {
                 let key = match last {
-                    Some((ref values, ref key))
-                        if info
-                            .partition_by
-                            .iter()
-                            .zip(values)
-                            .all(|(&c, v)| row.get(c) == *v) =>
-                    {
+                    Some((ref v, ref key)) if by.iter().zip(v).all(|(a, v)| value(a, r) == *v) => {
                         key
                     }
                     _ => {
-                        let values: Vec<Option<&Value>> =
-                            info.partition_by.iter().map(|&c| row.get(c)).collect();
+                        let values: Vec<Value> = by.iter().map(|a| value(a, r)).collect();
                         let parts: Vec<(&str, Option<String>)> = info
                             .partition_by
                             .iter()
                             .zip(&values)
                             .map(|(&c, v)| {
                                 let name = info.schema.columns[c].name.as_str();
-                                (name, v.and_then(partition_value))
+                                (name, partition_value(v))
                             })
                             .collect();
                         &last
@@ -330,12 +347,13 @@ impl ParquetSink {
                     }
                 };
                 match groups.get_mut(key) {
-                    Some(g) => g.push(row),
+                    Some(g) => g.push((e, r)),
                     None => {
-                        groups.insert(key.clone(), vec![row]);
+                        groups.insert(key.clone(), vec![(e, r)]);
                     }
                 }
             }
+            data[t].push(columns);
         }
         let mut touched = Vec::new();
         let mut new_dirs = Vec::new();
@@ -378,12 +396,7 @@ impl ParquetSink {
                     },
                 );
             }
-            let batch = to_record_batch_of(
-                &self.tables[t].schema,
-                &self.file_columns[t],
-                &self.arrow[t],
-                &rows,
-            );
+            let batch = gather(&data[t], &self.file_columns[t], &self.arrow[t], &rows);
             let Some(s) = self.staging.get_mut(&key) else {
                 continue;
             };
@@ -524,6 +537,41 @@ impl ParquetSink {
             })
             .collect()
     }
+}
+
+/// The rows `at` ((entry, row) pairs) of `data`, columns `columns` of each, as one
+/// batch of `arrow` (a column of another Arrow type is cast: a value that does not fit
+/// becomes NULL).
+fn gather(
+    data: &[Cow<'_, RecordBatch>],
+    columns: &[usize],
+    arrow: &SchemaRef,
+    at: &[(usize, usize)],
+) -> Result<RecordBatch, ArrowError> {
+    let mut out = Vec::with_capacity(columns.len());
+    for (field, &c) in arrow.fields().iter().zip(columns) {
+        let arrays = data
+            .iter()
+            .map(|d| {
+                let a = d.columns().get(c).ok_or_else(|| {
+                    ArrowError::SchemaError(format!("an output batch has no column {c}"))
+                })?;
+                // Rare: the engine computes the sink's own types.
+                Ok(if a.data_type() == field.data_type() {
+                    Cow::Borrowed(a)
+                } else {
+                    Cow::Owned(arrow::compute::cast(a, field.data_type())?)
+                })
+            })
+            .collect::<Result<Vec<Cow<'_, ArrayRef>>, ArrowError>>()?;
+        let refs: Vec<&dyn Array> = arrays.iter().map(|a| a.as_ref().as_ref()).collect();
+        out.push(arrow::compute::interleave(&refs, at)?);
+    }
+    RecordBatch::try_new_with_options(
+        arrow.clone(),
+        out,
+        &RecordBatchOptions::new().with_row_count(Some(at.len())),
+    )
 }
 
 /// A value as a partition directory name: dates `YYYY-MM-DD`, timestamps RFC 3339,

@@ -47,7 +47,7 @@ fn epoch(e: u64, n: i64) -> Vec<OutboxBatch> {
         0,
         e,
         vec![streams_runtime::outbox::TableRows {
-            rows,
+            rows: vec![rows.into()],
             updates: Vec::new(),
         }],
         vec![],
@@ -127,6 +127,90 @@ fn files_are_published_whole_and_typed() {
     assert!(rows
         .iter()
         .all(|r| r["event_date"] == "1970-01-01" || r["event_date"] == "1970-01-02"));
+}
+
+/// `batches` with every entry's rows as the engine's columns.
+fn as_columns(batches: Vec<OutboxBatch>, schema: &Schema) -> Vec<OutboxBatch> {
+    batches
+        .into_iter()
+        .map(|mut b| {
+            if let OutboxPayload::Rows(r) = &b.payload {
+                let data = r.columns(schema).unwrap().into_owned();
+                b.payload = OutboxPayload::Rows(streams_runtime::EntryRows::Columns(data));
+            }
+            b
+        })
+        .collect()
+}
+
+#[test]
+fn columns_and_rows_make_the_same_files() {
+    let info = table();
+    let files = |batches: Vec<Vec<OutboxBatch>>| {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = ParquetSink::open(cfg(dir.path()), std::slice::from_ref(&info), &[]).unwrap();
+        for b in batches {
+            s.deliver(&b).unwrap();
+        }
+        s.publish_all().unwrap();
+        let root = dir.path().join("app/t");
+        visible_files(&root)
+            .unwrap()
+            .iter()
+            .map(|f| {
+                (
+                    f.strip_prefix(dir.path()).unwrap().to_path_buf(),
+                    std::fs::read(f).unwrap(),
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    // Two entries per epoch, each with rows of both days: a file's rows are gathered
+    // from both, in order.
+    let two = |e: u64| {
+        let mut b = epoch(e, 10);
+        let mut second = epoch(e, 6).remove(0);
+        second.first_seq = 10;
+        b.push(second);
+        b
+    };
+    let rows = files(vec![two(1), two(2)]);
+    let columns = files(vec![
+        as_columns(two(1), &info.schema),
+        as_columns(two(2), &info.schema),
+    ]);
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows, columns);
+    // A column computed as another Arrow type (timestamps without a zone) is cast.
+    let unzoned = |batches: Vec<OutboxBatch>| {
+        as_columns(batches, &info.schema)
+            .into_iter()
+            .map(|mut b| {
+                if let OutboxPayload::Rows(streams_runtime::EntryRows::Columns(d)) = &b.payload {
+                    let mut cols = d.columns().to_vec();
+                    cols[0] = arrow::compute::cast(
+                        &cols[0],
+                        &arrow::datatypes::DataType::Timestamp(
+                            arrow::datatypes::TimeUnit::Millisecond,
+                            None,
+                        ),
+                    )
+                    .unwrap();
+                    let d = arrow::array::RecordBatch::try_from_iter(
+                        d.schema()
+                            .fields()
+                            .iter()
+                            .map(|f| f.name().clone())
+                            .zip(cols),
+                    )
+                    .unwrap();
+                    b.payload = OutboxPayload::Rows(streams_runtime::EntryRows::Columns(d));
+                }
+                b
+            })
+            .collect()
+    };
+    assert_eq!(files(vec![unzoned(two(1)), unzoned(two(2))]), rows);
 }
 
 #[test]
