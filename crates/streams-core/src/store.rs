@@ -60,8 +60,10 @@ pub trait KeyValueStore: Send {
     fn committed(&mut self) {}
 }
 
-/// Writes buffered since the last checkpoint: `None` deletes the key.
-pub type PendingWrites = Vec<(Vec<u8>, Option<Vec<u8>>)>;
+/// Writes buffered since the last checkpoint, sorted by key: `None` deletes the key.
+/// Shared: the checkpoint writes them while the store that took them still reads them
+/// (one copy in memory, however many keys a checkpoint touches).
+pub type PendingWrites = std::sync::Arc<Vec<(Vec<u8>, Option<Vec<u8>>)>>;
 
 /// A store seen through a key prefix: the state of one task in a store shared by the
 /// tasks of a processor (`docs/parallelism.md`). Keys are written and read with the
@@ -163,10 +165,10 @@ impl MemoryStore {
 
     /// Applies writes taken with [`KeyValueStore::take_pending`] to the committed state.
     pub fn apply(&mut self, writes: PendingWrites) {
-        for (k, v) in writes {
+        for (k, v) in writes.iter() {
             match v {
-                Some(v) => self.committed.insert(k, v),
-                None => self.committed.remove(&k),
+                Some(v) => self.committed.insert(k.clone(), v.clone()),
+                None => self.committed.remove(k),
             };
         }
     }
@@ -225,7 +227,7 @@ impl KeyValueStore for MemoryStore {
     }
 
     fn take_pending(&mut self) -> PendingWrites {
-        std::mem::take(&mut self.pending).into_iter().collect()
+        std::sync::Arc::new(std::mem::take(&mut self.pending).into_iter().collect())
     }
 }
 
@@ -274,7 +276,7 @@ mod tests {
         a.delete(b"k");
         let pending = a.take_pending();
         assert_eq!(
-            pending,
+            *pending,
             vec![
                 (b"a/k".to_vec(), None),
                 (b"a/l".to_vec(), Some(b"2".to_vec()))

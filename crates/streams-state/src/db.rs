@@ -357,7 +357,7 @@ impl StateWriter {
         let mut batch = WriteBatch::with_capacity_bytes(bytes + 1024);
         for (store, pending) in &writes.stores {
             let cf = self.db.cf(&store_cf(store))?;
-            for (k, v) in pending {
+            for (k, v) in pending.iter() {
                 match v {
                     Some(v) => batch.put_cf(cf, k, v),
                     None => batch.delete_cf(cf, k),

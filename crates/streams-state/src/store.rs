@@ -17,9 +17,21 @@ pub struct RocksStore {
     cf: String,
     path: PathBuf,
     pending: FxHashMap<Vec<u8>, Option<Vec<u8>>>,
-    /// Writes taken for a checkpoint whose write may not have reached the database yet
-    /// (it is written on another thread): reads see them until [`KeyValueStore::committed`].
-    in_flight: FxHashMap<Vec<u8>, Option<Vec<u8>>>,
+    /// Writes taken for checkpoints whose write may not have reached the database yet
+    /// (it is written on another thread), oldest first: reads see them until
+    /// [`KeyValueStore::committed`]. The same memory the checkpoint writes from.
+    in_flight: Vec<PendingWrites>,
+}
+
+impl RocksStore {
+    /// The newest write of `key` in flight, if any.
+    fn in_flight(&self, key: &[u8]) -> Option<&Option<Vec<u8>>> {
+        self.in_flight.iter().rev().find_map(|w| {
+            w.binary_search_by(|(k, _)| k.as_slice().cmp(key))
+                .ok()
+                .map(|i| &w[i].1)
+        })
+    }
 }
 
 impl RocksStore {
@@ -30,7 +42,7 @@ impl RocksStore {
             cf,
             path,
             pending: FxHashMap::default(),
-            in_flight: FxHashMap::default(),
+            in_flight: Vec::new(),
         }
     }
 
@@ -45,7 +57,7 @@ impl KeyValueStore for RocksStore {
     }
 
     fn get(&mut self, key: &[u8]) -> Result<Option<Vec<u8>>, CoreError> {
-        if let Some(v) = self.pending.get(key).or_else(|| self.in_flight.get(key)) {
+        if let Some(v) = self.pending.get(key).or_else(|| self.in_flight(key)) {
             return Ok(v.clone());
         }
         let cf = self
@@ -75,6 +87,7 @@ impl KeyValueStore for RocksStore {
         let mut overlay: BTreeMap<&[u8], &Option<Vec<u8>>> = self
             .in_flight
             .iter()
+            .flat_map(|w| w.iter().map(|(k, v)| (k, v)))
             .chain(&self.pending)
             .filter(|(k, _)| k.starts_with(prefix))
             .map(|(k, v)| (k.as_slice(), v))
@@ -114,16 +127,13 @@ impl KeyValueStore for RocksStore {
     fn take_pending(&mut self) -> PendingWrites {
         // Sorted, because RocksDB's memtable inserts a sorted batch far faster (its skip
         // list reuses the previous insert's search path).
-        let taken = std::mem::take(&mut self.pending);
-        let mut writes: PendingWrites = taken.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        // Reads search them by key too.
+        let mut writes: Vec<_> = std::mem::take(&mut self.pending).into_iter().collect();
         writes.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        let writes = PendingWrites::new(writes);
         // Older writes still in flight (none when every checkpoint is confirmed before
         // the next is taken) are covered by the newer ones.
-        if self.in_flight.is_empty() {
-            self.in_flight = taken;
-        } else {
-            self.in_flight.extend(taken);
-        }
+        self.in_flight.push(writes.clone());
         writes
     }
 

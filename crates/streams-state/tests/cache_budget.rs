@@ -16,7 +16,7 @@ fn commit(db: &StateDb, store: &str, kvs: Vec<(Vec<u8>, Vec<u8>)>) {
     db.commit(CheckpointWrites {
         stores: vec![(
             store.to_string(),
-            kvs.into_iter().map(|(k, v)| (k, Some(v))).collect(),
+            std::sync::Arc::new(kvs.into_iter().map(|(k, v)| (k, Some(v))).collect()),
         )],
         ..CheckpointWrites::default()
     })

@@ -189,10 +189,13 @@ fn checkpoint_batch_is_atomic_across_stores_meta_and_outbox() {
         let db = StateDb::open(dir.path(), &specs, &config()).unwrap();
         db.commit(CheckpointWrites {
             stores: vec![
-                ("a".into(), vec![(b"k".to_vec(), Some(b"v".to_vec()))]),
+                (
+                    "a".into(),
+                    vec![(b"k".to_vec(), Some(b"v".to_vec()))].into(),
+                ),
                 (
                     "d".into(),
-                    vec![(b"e1".to_vec(), Some(10i64.to_be_bytes().to_vec()))],
+                    vec![(b"e1".to_vec(), Some(10i64.to_be_bytes().to_vec()))].into(),
                 ),
             ],
             meta: vec![(b"checkpoint".to_vec(), b"1".to_vec())],
@@ -235,7 +238,7 @@ fn expired_dedup_entries_are_collected_only_below_the_committed_floor() {
         })
         .collect();
     db.commit(CheckpointWrites {
-        stores: vec![("d".into(), writes)],
+        stores: vec![("d".into(), writes.into())],
         ..Default::default()
     })
     .unwrap();
