@@ -57,6 +57,10 @@ pub struct Sessions {
     deletes: Vec<Vec<u8>>,
 }
 
+/// Closed sessions emitted per output batch (a multiple of the outbox's 4,096 rows per
+/// entry, so the entries are the same as for one batch).
+pub(crate) const EMIT_CHUNK: usize = 16_384;
+
 fn session_store_key(store: &str, key: &GroupKey, start: i64) -> Result<Vec<u8>, CoreError> {
     let kb = encode(store, key)?;
     let mut k = Vec::with_capacity(4 + kb.len() + 8);
@@ -390,8 +394,10 @@ impl Processor for Sessions {
     }
 
     fn punctuate(&mut self, watermark: i64, ctx: &mut Context<'_>) -> Result<(), CoreError> {
-        let mut closed = Vec::new();
-        let mut touched = Vec::new();
+        // The sessions the watermark closed, as (close_at, key id, start): found first,
+        // then emitted in order a chunk at a time, so that a million sessions closing at
+        // once (the end of input, an idle source) never exist as rows all together.
+        let mut due = Vec::new();
         while let Some(&Reverse((close_at, id, start))) = self.closing.peek() {
             if close_at > watermark {
                 break;
@@ -411,21 +417,44 @@ impl Processor for Sessions {
                 self.closing.push(Reverse((close_at, id, start)));
                 continue;
             }
-            self.open -= 1;
-            let s = ks.sessions.remove(pos);
-            let key = ks.key.clone();
-            let (t, row) = self.result(&key, &s);
-            if s.persisted {
-                self.deletes
-                    .push(session_store_key(&self.c.store, &key, s.span.start)?);
-            }
-            closed.push((t, (close_at, key, s.span.start), row));
-            touched.push(id);
+            due.push((close_at, id, start));
         }
-        for id in touched {
+        // Emission order does not depend on key ids (which differ after a restart); a
+        // session with two entries due appears twice, next to itself.
+        let slots = &self.slots;
+        let key = |id: u32| slots[id as usize].as_ref().map(|ks| &ks.key);
+        due.sort_unstable_by(|a, b| {
+            (a.0, key(a.1), a.2)
+                .cmp(&(b.0, key(b.1), b.2))
+                .then(a.1.cmp(&b.1))
+        });
+        due.dedup();
+        for chunk in due.chunks(EMIT_CHUNK) {
+            let mut rows = Vec::with_capacity(chunk.len());
+            for &(_, id, start) in chunk {
+                let Some(ks) = self.slots[id as usize].as_mut() else {
+                    continue;
+                };
+                let Some(pos) = ks.sessions.iter().position(|s| s.span.start == start) else {
+                    continue;
+                };
+                self.open -= 1;
+                let s = ks.sessions.remove(pos);
+                rows.push((
+                    s.span.last,
+                    self.c.row(s.span.start, s.span.last, &ks.key, &s.accs),
+                ));
+                if s.persisted {
+                    self.deletes
+                        .push(session_store_key(&self.c.store, &ks.key, start)?);
+                }
+            }
+            self.c.emit(rows, false, watermark, ctx)?;
+        }
+        for &(_, id, _) in &due {
             self.release_if_empty(id);
         }
-        self.emit_sorted(closed, watermark, ctx)
+        Ok(())
     }
 
     fn checkpoint(&mut self, ctx: &mut Context<'_>) -> Result<(), CoreError> {

@@ -261,3 +261,39 @@ fn window_problems_are_listed() {
         );
     }
 }
+
+#[test]
+fn many_sessions_closing_at_once_leave_in_order_in_bounded_batches() {
+    let mut h = harness(spec(WindowSpec::Session { gap: 100 }));
+    let n = 2 * super::session::EMIT_CHUNK + 5;
+    // Keys in descending order, three different close times.
+    let lines: Vec<String> = (0..n)
+        .rev()
+        .map(|i| line(&format!("k{i:06}"), 1.0, (i % 3) as i64 * 10))
+        .collect();
+    let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
+    h.run(&refs, 0, i64::MIN);
+    h.commit(); // persisted: closing them deletes their stored state
+    h.topology.punctuate(10_000).unwrap();
+    let batches = h.topology.take_outputs().remove(0);
+    assert!(batches.len() >= 3, "{}", batches.len());
+    assert!(batches
+        .iter()
+        .all(|b| b.len() <= super::session::EMIT_CHUNK));
+    let keys: Vec<String> = batches
+        .iter()
+        .flat_map(crate::dataflow::harness::render)
+        .map(|r| r.split(',').nth(2).unwrap().to_string())
+        .collect();
+    let mut expected: Vec<(usize, String)> = (0..n).map(|i| (i % 3, format!("k{i:06}"))).collect();
+    expected.sort();
+    assert_eq!(
+        keys,
+        expected.into_iter().map(|(_, k)| k).collect::<Vec<_>>()
+    );
+    // Nothing is left open, and a restart finds none of them.
+    h.commit();
+    h.crash();
+    h.topology.punctuate(20_000).unwrap();
+    assert!(h.take(0).is_empty());
+}
