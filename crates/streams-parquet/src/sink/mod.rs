@@ -5,7 +5,6 @@
 //! hidden, fsynced, renamed) when it reaches its size or age limit, at shutdown, and at
 //! the end of a bounded run.
 
-use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
 use std::io::Write as _;
@@ -290,10 +289,9 @@ impl ParquetSink {
     /// touched staging file is fsynced before this returns. Rows of epochs a published or
     /// staged file already holds for their (table, date) are skipped.
     pub fn deliver(&mut self, batches: &[OutboxBatch]) -> Result<(), ParquetError> {
-        // Each entry's columns; its rows grouped by (table, partition, epoch) as
-        // (entry, row) so each epoch lands whole in one file.
-        let mut data: Vec<Vec<Cow<'_, RecordBatch>>> =
-            self.tables.iter().map(|_| Vec::new()).collect();
+        // Each entry's file columns (of the file's types); its rows grouped by (table,
+        // partition, epoch) as (entry, row) so each epoch lands whole in one file.
+        let mut data: Vec<Vec<Vec<ArrayRef>>> = self.tables.iter().map(|_| Vec::new()).collect();
         let mut groups: BTreeMap<(usize, String, u64), Vec<(usize, usize)>> = BTreeMap::new();
         for b in batches {
             self.delivered = self.delivered.max(Some(b.epoch));
@@ -305,14 +303,23 @@ impl ParquetSink {
                 continue;
             }
             let info = &self.tables[t];
-            let columns = rows.columns(&info.schema).map_err(|e| {
-                ParquetError::format(
-                    self.cfg
-                        .format
-                        .table_dir(&self.cfg.output_dir, &self.cfg.app_id, &info.name),
-                    e,
-                )
-            })?;
+            let columns = rows
+                .columns(&info.schema)
+                .and_then(|c| {
+                    let file = file_columns(&c, &self.file_columns[t], &self.arrow[t])?;
+                    Ok((c, file))
+                })
+                .map_err(|e| {
+                    ParquetError::format(
+                        self.cfg.format.table_dir(
+                            &self.cfg.output_dir,
+                            &self.cfg.app_id,
+                            &info.name,
+                        ),
+                        e,
+                    )
+                });
+            let (columns, file) = columns?;
             let e = data[t].len();
             // Only the partition columns become values; rows of one partition come in
             // runs, and a run shares its path (built once, not per row).
@@ -353,7 +360,7 @@ impl ParquetSink {
                     }
                 }
             }
-            data[t].push(columns);
+            data[t].push(file);
         }
         let mut touched = Vec::new();
         let mut new_dirs = Vec::new();
@@ -396,7 +403,7 @@ impl ParquetSink {
                     },
                 );
             }
-            let batch = gather(&data[t], &self.file_columns[t], &self.arrow[t], &rows);
+            let batch = gather(&data[t], &self.arrow[t], &rows);
             let Some(s) = self.staging.get_mut(&key) else {
                 continue;
             };
@@ -539,37 +546,47 @@ impl ParquetSink {
     }
 }
 
-/// The rows `at` ((entry, row) pairs) of `data`, columns `columns` of each, as one
-/// batch of `arrow` (a column of another Arrow type is cast: a value that does not fit
-/// becomes NULL).
-fn gather(
-    data: &[Cow<'_, RecordBatch>],
+/// The columns `columns` of `data` as the arrays of a file of `arrow`: a column of
+/// another Arrow type is cast (a value that does not fit becomes NULL), once per entry.
+fn file_columns(
+    data: &RecordBatch,
     columns: &[usize],
+    arrow: &SchemaRef,
+) -> Result<Vec<ArrayRef>, ArrowError> {
+    arrow
+        .fields()
+        .iter()
+        .zip(columns)
+        .map(|(field, &c)| {
+            let a = data.columns().get(c).ok_or_else(|| {
+                ArrowError::SchemaError(format!("an output batch has no column {c}"))
+            })?;
+            // Rare: the engine computes the sink's own types.
+            if a.data_type() == field.data_type() {
+                Ok(a.clone())
+            } else {
+                arrow::compute::cast(a, field.data_type())
+            }
+        })
+        .collect()
+}
+
+/// The rows `at` ((entry, row) pairs) of the entries' file columns `data`, as one batch
+/// of `arrow`.
+fn gather(
+    data: &[Vec<ArrayRef>],
     arrow: &SchemaRef,
     at: &[(usize, usize)],
 ) -> Result<RecordBatch, ArrowError> {
-    let mut out = Vec::with_capacity(columns.len());
-    for (field, &c) in arrow.fields().iter().zip(columns) {
-        let arrays = data
-            .iter()
-            .map(|d| {
-                let a = d.columns().get(c).ok_or_else(|| {
-                    ArrowError::SchemaError(format!("an output batch has no column {c}"))
-                })?;
-                // Rare: the engine computes the sink's own types.
-                Ok(if a.data_type() == field.data_type() {
-                    Cow::Borrowed(a)
-                } else {
-                    Cow::Owned(arrow::compute::cast(a, field.data_type())?)
-                })
-            })
-            .collect::<Result<Vec<Cow<'_, ArrayRef>>, ArrowError>>()?;
-        let refs: Vec<&dyn Array> = arrays.iter().map(|a| a.as_ref().as_ref()).collect();
-        out.push(arrow::compute::interleave(&refs, at)?);
-    }
+    let columns = (0..arrow.fields().len())
+        .map(|c| {
+            let arrays: Vec<&dyn Array> = data.iter().map(|d| d[c].as_ref()).collect();
+            arrow::compute::interleave(&arrays, at)
+        })
+        .collect::<Result<Vec<ArrayRef>, ArrowError>>()?;
     RecordBatch::try_new_with_options(
         arrow.clone(),
-        out,
+        columns,
         &RecordBatchOptions::new().with_row_count(Some(at.len())),
     )
 }
