@@ -24,17 +24,6 @@ pub struct RocksStore {
 }
 
 impl RocksStore {
-    /// The newest write of `key` in flight, if any.
-    fn in_flight(&self, key: &[u8]) -> Option<&Option<Vec<u8>>> {
-        self.in_flight.iter().rev().find_map(|w| {
-            w.binary_search_by(|(k, _)| k.as_slice().cmp(key))
-                .ok()
-                .map(|i| &w[i].1)
-        })
-    }
-}
-
-impl RocksStore {
     pub(crate) fn new(db: Arc<DB>, name: String, cf: String, path: PathBuf) -> Self {
         RocksStore {
             db,
@@ -44,6 +33,15 @@ impl RocksStore {
             pending: FxHashMap::default(),
             in_flight: Vec::new(),
         }
+    }
+
+    /// The newest write of `key` in flight, if any.
+    fn in_flight(&self, key: &[u8]) -> Option<&Option<Vec<u8>>> {
+        self.in_flight.iter().rev().find_map(|w| {
+            w.binary_search_by(|(k, _)| k.as_slice().cmp(key))
+                .ok()
+                .map(|i| &w[i].1)
+        })
     }
 
     fn err(&self, e: impl std::fmt::Display) -> CoreError {

@@ -423,11 +423,7 @@ impl Processor for Sessions {
         // session with two entries due appears twice, next to itself.
         let slots = &self.slots;
         let key = |id: u32| slots[id as usize].as_ref().map(|ks| &ks.key);
-        due.sort_unstable_by(|a, b| {
-            (a.0, key(a.1), a.2)
-                .cmp(&(b.0, key(b.1), b.2))
-                .then(a.1.cmp(&b.1))
-        });
+        due.sort_unstable_by(|a, b| (a.0, key(a.1), a.2).cmp(&(b.0, key(b.1), b.2)));
         due.dedup();
         for chunk in due.chunks(EMIT_CHUNK) {
             let mut rows = Vec::with_capacity(chunk.len());
